@@ -1,0 +1,67 @@
+/**
+ * Errors that cross layer boundaries. Every layer may import these; they import nothing.
+ */
+
+/** Where a piece of user input came from, so an error can name the file, the document and the field. */
+export interface InputLocation {
+  /** File path as the user gave it, or `-` for standard input. */
+  file: string;
+  /** 1-based index of the YAML document inside the file. */
+  document: number;
+}
+
+export interface FieldProblem {
+  /** Dotted path to the offending field, e.g. `spec.services.api.replicas`. */
+  path: string;
+  message: string;
+}
+
+/** Bad user input (a malformed spec, an unknown field, an unknown flag value). CLI exit code 2. */
+export class InvalidInputError extends Error {
+  readonly problems: FieldProblem[];
+  readonly location: InputLocation | undefined;
+
+  constructor(problems: FieldProblem[], location?: InputLocation) {
+    super(formatProblems(problems, location));
+    this.name = 'InvalidInputError';
+    this.problems = problems;
+    this.location = location;
+  }
+}
+
+export function formatProblems(problems: FieldProblem[], location?: InputLocation): string {
+  const where = location ? `${location.file}:${location.document}: ` : '';
+  return problems.map((p) => `${where}${p.path || '(document)'}: ${p.message}`).join('\n');
+}
+
+/**
+ * A failure of an external system (etcd, Docker, nginx). `recoverable` tells a caller whether
+ * trying again later can help (a timeout, a connection refused) or not (a 4xx from Docker).
+ */
+export class AdapterError extends Error {
+  readonly operation: string;
+  readonly recoverable: boolean;
+
+  constructor(operation: string, message: string, opts: { cause?: unknown; recoverable: boolean }) {
+    super(`${operation}: ${message}`, { cause: opts.cause });
+    this.name = 'AdapterError';
+    this.operation = operation;
+    this.recoverable = opts.recoverable;
+  }
+}
+
+/** The resource does not exist. */
+export class NotFoundError extends Error {
+  constructor(kind: string, name: string) {
+    super(`${kind} "${name}" not found`);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** A compare-and-swap lost against a concurrent writer; re-read and try again. */
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConflictError';
+  }
+}

@@ -1,0 +1,28 @@
+import { Command, CommanderError } from 'commander';
+import { EXIT_INVALID } from './run.js';
+
+/**
+ * Each area of the CLI registers its own subcommands; main only assembles them.
+ * Add a `register…` call here when a new area lands.
+ */
+export function buildProgram(): Command {
+  const program = new Command('berth')
+    .description('Declarative environments for Docker Swarm')
+    .exitOverride()
+    .showHelpAfterError();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end up here with exit code 0.
+      return err.exitCode === 0 ? 0 : EXIT_INVALID;
+    }
+    throw err;
+  }
+  return typeof process.exitCode === 'number' ? process.exitCode : 0;
+}
