@@ -1,0 +1,166 @@
+import { z } from 'zod';
+import { API_VERSION, metadataSchema } from './metadata.js';
+import {
+  constraint,
+  duration,
+  envKey,
+  envValue,
+  imageRef,
+  port,
+  resourceName,
+  serviceName,
+  upstreamName,
+} from './primitives.js';
+
+/** Swarm service names are DNS names of at most 63 characters; `<env>_<service>_green` is the longest berth makes. */
+export const MAX_SWARM_SERVICE_NAME = 63;
+const LONGEST_COLOR_SUFFIX = '_green'.length;
+
+const portSchema = z.strictObject({
+  target: port,
+  /** Host port on every node running a task; when absent Swarm picks one per task. */
+  published: port.optional(),
+  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+});
+
+const healthcheckSchema = z.strictObject({
+  test: z
+    .array(z.string().max(4096))
+    .min(1)
+    .max(64)
+    .refine((t) => ['CMD', 'CMD-SHELL', 'NONE'].includes(t[0] ?? ''), {
+      message: 'must start with CMD, CMD-SHELL or NONE',
+    }),
+  interval: duration({ max: '1h' }).default('5s'),
+  timeout: duration({ max: '1h' }).default('3s'),
+  retries: z.number().int().min(0).max(100).default(3),
+  startPeriod: duration({ max: '1h' }).optional(),
+});
+
+const placementSchema = z.strictObject({
+  /** Anti-affinity: at most this many replicas on one node (Swarm MaxReplicas). */
+  maxPerNode: z.number().int('must be a whole number').min(1).max(1000).optional(),
+  spreadBy: z
+    .string()
+    .regex(/^node\.labels\.[A-Za-z0-9_.-]+$/, 'must be a node label like node.labels.zone')
+    .optional(),
+  constraints: z.array(constraint).max(32).optional(),
+});
+
+const strategySchema = z.strictObject({
+  type: z.enum(['rolling', 'blueGreen']).default('rolling'),
+  /** blueGreen: the old colour keeps running this long after cutover. */
+  drain: duration({ max: '1h' }).default('10s'),
+  /** blueGreen: false means green waits, healthy, for `berth promote`. */
+  autoPromote: z.boolean().default(true),
+  /** blueGreen: a green that is not healthy within this time is abandoned; the route never moves. */
+  progressDeadline: duration({ max: '1h' }).default('3m'),
+});
+
+const routeSchema = z.strictObject({
+  upstream: upstreamName.optional(),
+  port: port.optional(),
+});
+
+export const serviceSpecSchema = z.strictObject({
+  image: imageRef,
+  replicas: z.number().int('must be a whole number').min(0).max(1000).default(1),
+  command: z
+    .array(z.string().max(4096).refine((s) => !s.includes('\0'), { message: 'must not contain NUL bytes' }))
+    .max(64)
+    .optional(),
+  environment: z.record(envKey, envValue).optional(),
+  ports: z.array(portSchema).max(16).default([]),
+  healthcheck: healthcheckSchema.optional(),
+  placement: placementSchema.default({}),
+  strategy: strategySchema.default({ type: 'rolling', drain: '10s', autoPromote: true, progressDeadline: '3m' }),
+  route: routeSchema.optional(),
+});
+
+export const environmentSpecSchema = z
+  .strictObject({
+    group: resourceName,
+    /** Nodes claimed exclusively from the group; resize by editing this. */
+    nodes: z.number().int('must be a whole number').min(0).max(1000),
+    /** The environment is deleted when it expires (preflight / review environments). */
+    ttl: duration({ max: '365d' }).optional(),
+    services: z.record(serviceName, serviceSpecSchema).default({}),
+  })
+  .superRefine((spec, ctx) => {
+    for (const [name, svc] of Object.entries(spec.services)) {
+      const targets = svc.ports.map((p) => p.target);
+      if (svc.route?.port !== undefined && !targets.includes(svc.route.port)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', name, 'route', 'port'],
+          message: `must be one of the service's target ports (${targets.join(', ') || 'none declared'})`,
+        });
+      }
+      if (svc.route && targets.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', name, 'route'],
+          message: 'a route needs at least one entry in ports',
+        });
+      }
+      const published = svc.ports.filter((p) => p.published !== undefined).map((p) => p.published);
+      if (new Set(published).size !== published.length) {
+        ctx.addIssue({ code: 'custom', path: ['services', name, 'ports'], message: 'published ports must be unique' });
+      }
+    }
+  });
+
+export const environmentSchema = z
+  .strictObject({
+    apiVersion: z.literal(API_VERSION),
+    kind: z.literal('Environment'),
+    metadata: metadataSchema,
+    spec: environmentSpecSchema,
+  })
+  .superRefine((env, ctx) => {
+    const envName = env.metadata.name;
+    const upstreams = new Map<string, string>();
+    for (const [name, svc] of Object.entries(env.spec.services)) {
+      const longest = envName.length + 1 + name.length + LONGEST_COLOR_SUFFIX;
+      if (longest > MAX_SWARM_SERVICE_NAME) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['spec', 'services', name],
+          message: `service name too long: "${envName}_${name}_green" would exceed Swarm's ${MAX_SWARM_SERVICE_NAME} characters`,
+        });
+      }
+      if (svc.ports.length === 0) continue;
+      const upstream = routeUpstream(envName, name, svc);
+      const defaultIsValid = upstreamName.safeParse(upstream).success;
+      if (!defaultIsValid) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['spec', 'services', name, 'route', 'upstream'],
+          message: `default upstream "${upstream}" is not a valid host name; set route.upstream`,
+        });
+      }
+      const other = upstreams.get(upstream);
+      if (other) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['spec', 'services', name, 'route', 'upstream'],
+          message: `upstream "${upstream}" is already used by service "${other}"`,
+        });
+      }
+      upstreams.set(upstream, name);
+    }
+  });
+
+export type ServiceSpec = z.infer<typeof serviceSpecSchema>;
+export type EnvironmentSpec = z.infer<typeof environmentSpecSchema>;
+export type Environment = z.infer<typeof environmentSchema>;
+
+/** The nginx upstream a routed service joins: `route.upstream`, or `<env>-<service>`. */
+export function routeUpstream(envName: string, serviceName: string, svc: Pick<ServiceSpec, 'route'>): string {
+  return svc.route?.upstream ?? `${envName}-${serviceName}`;
+}
+
+/** The target port whose published endpoints join the upstream: `route.port`, or the first port. */
+export function routePort(svc: Pick<ServiceSpec, 'route' | 'ports'>): number | undefined {
+  return svc.route?.port ?? svc.ports[0]?.target;
+}

@@ -1,0 +1,17 @@
+import { z } from 'zod';
+import { labels, resourceName } from './primitives.js';
+
+export const API_VERSION = 'berth.dev/v1alpha1';
+
+/**
+ * `generation` and `creationTimestamp` are owned by the store: `berth apply` ignores what the
+ * user wrote there (as kubectl does) and the store sets them.
+ */
+export const metadataSchema = z.strictObject({
+  name: resourceName,
+  labels: labels.optional(),
+  annotations: z.record(z.string().max(253), z.string().max(4096)).optional(),
+  generation: z.number().int().min(1).optional(),
+  creationTimestamp: z.string().optional(),
+});
+export type Metadata = z.infer<typeof metadataSchema>;

@@ -1,0 +1,67 @@
+/**
+ * What berth observes of a Swarm, reduced to the fields its planning needs. The swarm adapter
+ * builds these from Docker API objects; the planner and tests only ever see these shapes.
+ */
+
+export type NodeState = 'ready' | 'down' | 'unknown' | 'disconnected';
+export type NodeAvailability = 'active' | 'pause' | 'drain';
+
+export interface ObservedNode {
+  id: string;
+  hostname: string;
+  /** The node's address (Status.Addr): where host-mode published ports are reached. */
+  addr: string;
+  role: 'manager' | 'worker';
+  state: NodeState;
+  availability: NodeAvailability;
+  labels: Record<string, string>;
+  /** Swarm object version, needed to update the node. */
+  version: number;
+}
+
+export interface PublishedPort {
+  target: number;
+  published: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface ObservedService {
+  id: string;
+  name: string;
+  version: number;
+  labels: Record<string, string>;
+  /** Replicated mode replica count. */
+  replicas: number;
+  image: string;
+  /** Task template env (`KEY=VALUE` strings), for debugging drift. */
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Swarm task states, in the order a task passes through them. */
+export type TaskState =
+  | 'new' | 'allocated' | 'pending' | 'assigned' | 'accepted' | 'preparing' | 'ready' | 'starting'
+  | 'running' | 'complete' | 'shutdown' | 'failed' | 'rejected' | 'remove' | 'orphaned';
+
+export interface ObservedTask {
+  id: string;
+  serviceId: string;
+  nodeId: string;
+  slot: number;
+  desiredState: TaskState;
+  /**
+   * A task whose container has a healthcheck stays `starting` until the check passes, so
+   * `running` with desiredState `running` means started and, where a healthcheck exists, healthy.
+   */
+  state: TaskState;
+  /** Host-mode ports as Swarm assigned them (Status.PortStatus). */
+  ports: PublishedPort[];
+  message: string;
+  error?: string;
+}
+
+export interface SwarmSnapshot {
+  nodes: ObservedNode[];
+  services: ObservedService[];
+  tasks: ObservedTask[];
+}
