@@ -1,0 +1,66 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every berth metric (DESIGN.md "Metrics"), defined once here so the controller, the swarm
+ * adapter and the routing module all observe the same objects. One registry per process:
+ * prom-client's global registry would collide when tests start several controllers in-process,
+ * so metrics live in our own registry and `createMetrics()` is idempotent per registry.
+ */
+export interface BerthMetrics {
+  registry: Registry;
+  reconcilesTotal: Counter<'kind' | 'result'>;
+  reconcileDuration: Histogram<'kind'>;
+  workqueueDepth: Gauge;
+  workqueueRetries: Counter;
+  environments: Gauge<'phase'>;
+  environmentNodes: Gauge<'env'>;
+  replicasDesired: Gauge<'env' | 'service'>;
+  replicasRunning: Gauge<'env' | 'service'>;
+  cutoversTotal: Counter<'result'>;
+  cutoverDuration: Histogram;
+  leader: Gauge;
+  etcdWatchRestarts: Counter;
+  dockerApiErrors: Counter<'operation'>;
+}
+
+export function createMetrics(registry: Registry = new Registry()): BerthMetrics {
+  collectDefaultMetrics({ register: registry, prefix: 'berth_' });
+  const r = [registry];
+  return {
+    registry,
+    reconcilesTotal: new Counter({ name: 'berth_reconciles_total', help: 'Reconciles by kind and result', labelNames: ['kind', 'result'], registers: r }),
+    reconcileDuration: new Histogram({
+      name: 'berth_reconcile_duration_seconds',
+      help: 'Time one reconcile took',
+      labelNames: ['kind'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: r,
+    }),
+    workqueueDepth: new Gauge({ name: 'berth_workqueue_depth', help: 'Keys waiting in the work queue', registers: r }),
+    workqueueRetries: new Counter({ name: 'berth_workqueue_retries_total', help: 'Keys re-queued with backoff after a failed reconcile', registers: r }),
+    environments: new Gauge({ name: 'berth_environments', help: 'Environments by phase', labelNames: ['phase'], registers: r }),
+    environmentNodes: new Gauge({ name: 'berth_environment_nodes', help: 'Nodes held per environment', labelNames: ['env'], registers: r }),
+    replicasDesired: new Gauge({ name: 'berth_service_replicas_desired', help: 'Desired replicas per service', labelNames: ['env', 'service'], registers: r }),
+    replicasRunning: new Gauge({ name: 'berth_service_replicas_running', help: 'Running replicas per service', labelNames: ['env', 'service'], registers: r }),
+    cutoversTotal: new Counter({ name: 'berth_cutovers_total', help: 'Blue-green cutovers by result', labelNames: ['result'], registers: r }),
+    cutoverDuration: new Histogram({
+      name: 'berth_cutover_duration_seconds',
+      help: 'Time from green created to route switched',
+      buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300],
+      registers: r,
+    }),
+    leader: new Gauge({ name: 'berth_leader', help: '1 when this controller is the leader', registers: r }),
+    etcdWatchRestarts: new Counter({ name: 'berth_etcd_watch_restarts_total', help: 'etcd watches re-established after an error', registers: r }),
+    dockerApiErrors: new Counter({ name: 'berth_docker_api_errors_total', help: 'Failed Docker API calls by operation', labelNames: ['operation'], registers: r }),
+  };
+}
+
+/**
+ * The process-wide metrics, for code that is not handed a metrics object (the routing module
+ * observes cutovers through this). Tests that want isolation call createMetrics() themselves.
+ */
+let shared: BerthMetrics | undefined;
+export function metrics(): BerthMetrics {
+  shared ??= createMetrics();
+  return shared;
+}

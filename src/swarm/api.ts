@@ -1,0 +1,35 @@
+import type { ObservedNode, ObservedService, ObservedTask } from './model.js';
+import type { DockerServiceSpec } from './service-spec.js';
+
+/** A Swarm change worth reconciling for; `labels` are the actor's attributes (service labels etc.). */
+export interface SwarmEvent {
+  type: 'service' | 'node' | 'task' | 'container';
+  action: string;
+  id: string;
+  attributes: Record<string, string>;
+}
+
+/**
+ * The few Swarm operations the controller needs, behind an interface so the planner and the
+ * reconciler are tested against an in-memory fake (test/support/fake-swarm.ts).
+ * Every method throws AdapterError on failure.
+ */
+export interface SwarmApi {
+  listNodes(): Promise<ObservedNode[]>;
+  /** Replaces the node's labels; `version` guards against a concurrent update (409 → conflict). */
+  updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void>;
+  /** Services carrying label `berth.env` (any value), or `berth.env=<env>` when env is given. */
+  listServices(env?: string): Promise<ObservedService[]>;
+  inspectService(id: string): Promise<ObservedService | undefined>;
+  createService(spec: DockerServiceSpec): Promise<string>;
+  updateService(id: string, version: number, spec: DockerServiceSpec): Promise<void>;
+  /** Removing a service that is already gone is not an error. */
+  removeService(id: string): Promise<void>;
+  listTasks(serviceIds: string[]): Promise<ObservedTask[]>;
+  /**
+   * Streams service/node/task/container events until `signal` aborts, reconnecting after a
+   * dropped stream. `onReconnect` runs after each reconnect: events may have been missed, so the
+   * caller resyncs.
+   */
+  watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void>;
+}

@@ -1,0 +1,150 @@
+import Docker from 'dockerode';
+import type { SwarmApi, SwarmEvent } from './api.js';
+import { LABEL_ENV } from './labels.js';
+import type { ObservedNode, ObservedService, ObservedTask } from './model.js';
+import { statusCodeOf, withRetry } from './retry.js';
+import type { DockerServiceSpec } from './service-spec.js';
+import { toObservedNode, toObservedService, toObservedTask } from './translate.js';
+
+export interface DockerodeSwarmOptions {
+  /** Defaults to a client configured from DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH (docker-modem). */
+  docker?: Docker;
+  onApiError?: (operation: string) => void;
+  retries?: number;
+  /** Wait before re-opening a dropped event stream. */
+  reconnectDelayMs?: number;
+}
+
+/** SwarmApi over the Docker Engine API of a Swarm manager. */
+export class DockerodeSwarm implements SwarmApi {
+  private readonly docker: Docker;
+  private readonly opts: DockerodeSwarmOptions;
+
+  constructor(opts: DockerodeSwarmOptions = {}) {
+    // docker-modem reads DOCKER_HOST itself, including `unix:///path/docker.sock`.
+    this.docker = opts.docker ?? new Docker();
+    this.opts = opts;
+  }
+
+  private call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    return withRetry(operation, fn, { retries: this.opts.retries ?? 2, onError: this.opts.onApiError });
+  }
+
+  async listNodes(): Promise<ObservedNode[]> {
+    const nodes = await this.call('listNodes', () => this.docker.listNodes());
+    return nodes.map(toObservedNode);
+  }
+
+  async updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void> {
+    await this.call('updateNode', async () => {
+      // The update replaces the whole node spec: keep role and availability as they are.
+      const current = await this.docker.getNode(id).inspect();
+      const spec = { ...(current.Spec ?? {}), Labels: labels };
+      await this.docker.getNode(id).update({ _query: { version }, _body: spec } as never);
+    });
+  }
+
+  async listServices(env?: string): Promise<ObservedService[]> {
+    const label = env ? `${LABEL_ENV}=${env}` : LABEL_ENV;
+    const services = await this.call('listServices', () => this.docker.listServices({ filters: { label: [label] } } as Docker.ServiceListOptions));
+    return services.map(toObservedService);
+  }
+
+  async inspectService(id: string): Promise<ObservedService | undefined> {
+    try {
+      const s = await this.call('inspectService', () => this.docker.getService(id).inspect());
+      return toObservedService(s);
+    } catch (err) {
+      if (statusCodeOf((err as Error).cause) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async createService(spec: DockerServiceSpec): Promise<string> {
+    const created = await this.call('createService', () => this.docker.createService(spec));
+    return (created as unknown as { id: string }).id;
+  }
+
+  async updateService(id: string, version: number, spec: DockerServiceSpec): Promise<void> {
+    await this.call('updateService', () => this.docker.getService(id).update({ _query: { version }, _body: spec } as never));
+  }
+
+  async removeService(id: string): Promise<void> {
+    try {
+      await this.call('removeService', () => this.docker.getService(id).remove());
+    } catch (err) {
+      if (statusCodeOf((err as Error).cause) === 404) return;
+      throw err;
+    }
+  }
+
+  async listTasks(serviceIds: string[]): Promise<ObservedTask[]> {
+    if (serviceIds.length === 0) return [];
+    const tasks = await this.call('listTasks', () => this.docker.listTasks({ filters: { service: serviceIds } }));
+    return tasks.map(toObservedTask);
+  }
+
+  async watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
+    let first = true;
+    while (!signal.aborted) {
+      try {
+        const stream = await this.docker.getEvents({
+          filters: { type: ['service', 'node', 'container'] },
+          abortSignal: signal,
+        } as Docker.GetEventsOptions);
+        if (!first) onReconnect?.();
+        first = false;
+        await consumeEventStream(stream, onEvent, signal);
+      } catch (err) {
+        if (signal.aborted) return;
+        this.opts.onApiError?.('events');
+      }
+      if (signal.aborted) return;
+      first = false;
+      await sleep(this.opts.reconnectDelayMs ?? 1_000, signal);
+    }
+  }
+}
+
+/** The events endpoint streams one JSON object per line; chunks may split or join lines. */
+function consumeEventStream(stream: NodeJS.ReadableStream, onEvent: (e: SwarmEvent) => void, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const onAbort = () => {
+      (stream as unknown as { destroy?: () => void }).destroy?.();
+      resolve();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.on('data', (chunk: Buffer | string) => {
+      buffered += chunk.toString();
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (!line) continue;
+        try {
+          const raw = JSON.parse(line) as { Type?: string; Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+          const type = raw.Type as SwarmEvent['type'];
+          onEvent({ type, action: raw.Action ?? '', id: raw.Actor?.ID ?? '', attributes: raw.Actor?.Attributes ?? {} });
+        } catch {
+          // A malformed line is skipped: the periodic resync covers anything missed.
+        }
+      }
+    });
+    const finish = (err?: unknown) => {
+      signal.removeEventListener('abort', onAbort);
+      if (err && !signal.aborted) reject(err);
+      else resolve();
+    };
+    stream.on('end', () => finish());
+    stream.on('close', () => finish());
+    stream.on('error', (err) => finish(err));
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+}

@@ -1,0 +1,21 @@
+/**
+ * The names berth writes into Swarm (DESIGN.md "What berth writes into Swarm"). Ownership is by
+ * label: whatever carries `berth.env=<env>` belongs to that environment.
+ */
+export const LABEL_ENV = 'berth.env';
+export const LABEL_SERVICE = 'berth.service';
+export const LABEL_COLOR = 'berth.color';
+export const LABEL_SPEC_HASH = 'berth.spec-hash';
+export const LABEL_STACK_NAMESPACE = 'com.docker.stack.namespace';
+
+export type ServiceColor = 'blue' | 'green';
+
+/** `<env>_<service>`, or `<env>_<service>_<color>` for blue-green. */
+export function swarmServiceName(env: string, service: string, color?: ServiceColor): string {
+  return color ? `${env}_${service}_${color}` : `${env}_${service}`;
+}
+
+/** The constraint every berth service carries: only nodes claimed by its environment. */
+export function envConstraint(env: string): string {
+  return `node.labels.${LABEL_ENV}==${env}`;
+}

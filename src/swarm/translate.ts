@@ -1,0 +1,57 @@
+import type { NodeAvailability, NodeState, ObservedNode, ObservedService, ObservedTask, PublishedPort, TaskState } from './model.js';
+
+/* Docker API objects → the observed model. Docker's JSON is loosely typed, so every field is read defensively. */
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export function toObservedNode(n: Json): ObservedNode {
+  const spec = n.Spec ?? {};
+  let addr: string = n.Status?.Addr ?? '';
+  // A manager may report 0.0.0.0 as its Status.Addr; its manager address carries the real one.
+  if ((!addr || addr === '0.0.0.0') && typeof n.ManagerStatus?.Addr === 'string') {
+    addr = n.ManagerStatus.Addr.replace(/:\d+$/, '');
+  }
+  return {
+    id: n.ID,
+    hostname: n.Description?.Hostname ?? '',
+    addr,
+    role: spec.Role === 'manager' ? 'manager' : 'worker',
+    state: (['ready', 'down', 'disconnected'].includes(n.Status?.State) ? n.Status.State : 'unknown') as NodeState,
+    availability: (['active', 'pause', 'drain'].includes(spec.Availability) ? spec.Availability : 'active') as NodeAvailability,
+    labels: { ...(spec.Labels ?? {}) },
+    version: n.Version?.Index ?? 0,
+  };
+}
+
+export function toObservedService(s: Json): ObservedService {
+  const spec = s.Spec ?? {};
+  return {
+    id: s.ID,
+    name: spec.Name ?? '',
+    version: s.Version?.Index ?? 0,
+    labels: { ...(spec.Labels ?? {}) },
+    replicas: spec.Mode?.Replicated?.Replicas ?? 0,
+    image: spec.TaskTemplate?.ContainerSpec?.Image ?? '',
+    createdAt: s.CreatedAt ?? '',
+    updatedAt: s.UpdatedAt ?? '',
+  };
+}
+
+export function toObservedTask(t: Json): ObservedTask {
+  const ports: PublishedPort[] = (t.Status?.PortStatus?.Ports ?? []).map((p: Json) => ({
+    target: p.TargetPort,
+    published: p.PublishedPort,
+    protocol: p.Protocol === 'udp' ? 'udp' : 'tcp',
+  }));
+  return {
+    id: t.ID,
+    serviceId: t.ServiceID,
+    nodeId: t.NodeID ?? '',
+    slot: t.Slot ?? 0,
+    desiredState: t.DesiredState as TaskState,
+    state: t.Status?.State as TaskState,
+    ports,
+    message: t.Status?.Message ?? '',
+    ...(t.Status?.Err ? { error: t.Status.Err } : {}),
+  };
+}
