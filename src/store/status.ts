@@ -1,0 +1,56 @@
+import { environmentStatusSchema, groupStatusSchema, type EnvironmentStatus, type GroupStatus } from '../api/status.js';
+import { parseWith, type Kind } from '../api/resource.js';
+import type { EtcdClient } from './client.js';
+import { statusKey, statusPrefix } from './keys.js';
+
+export type StatusOf<K extends Kind> = K extends 'Environment' ? EnvironmentStatus : GroupStatus;
+
+const SCHEMAS = { Environment: environmentStatusSchema, EnvironmentGroup: groupStatusSchema } as const;
+
+/**
+ * Status beside each resource, under `<prefix>/status/<plural>/<name>`. Only the controller
+ * writes it (`putStatus` is a plain put: one writer, the leader). Deleting a resource does NOT
+ * delete its status: the controller removes the status with `deleteStatus` once it has cleaned
+ * up what the resource owned, so `berth get` can show `Terminating` meanwhile.
+ */
+export class StatusStore {
+  constructor(private readonly client: EtcdClient) {}
+
+  async getStatus<K extends Kind>(kind: K, name: string): Promise<StatusOf<K> | undefined> {
+    const key = statusKey(this.client.prefix, kind, name);
+    const value = await this.client.call(`get ${key}`, () => this.client.etcd.get(key).string());
+    if (value === null) return undefined;
+    return parseWith(SCHEMAS[kind] as never, JSON.parse(value), `etcd:${key}`) as StatusOf<K>;
+  }
+
+  /** Every status of a kind, by resource name. Unreadable values are skipped. */
+  async listStatuses<K extends Kind>(kind: K): Promise<Map<string, StatusOf<K>>> {
+    const prefix = statusPrefix(this.client.prefix, kind);
+    const all = await this.client.call(`list ${prefix}`, () => this.client.etcd.getAll().prefix(prefix).strings());
+    const out = new Map<string, StatusOf<K>>();
+    for (const [key, value] of Object.entries(all)) {
+      const name = key.slice(prefix.length);
+      if (name.includes('/')) continue;
+      try {
+        const parsed = SCHEMAS[kind].safeParse(JSON.parse(value));
+        if (parsed.success) out.set(name, parsed.data as StatusOf<K>);
+      } catch {
+        /* not JSON: skip */
+      }
+    }
+    return out;
+  }
+
+  async putStatus<K extends Kind>(kind: K, name: string, status: StatusOf<K>): Promise<void> {
+    const key = statusKey(this.client.prefix, kind, name);
+    const valid = parseWith(SCHEMAS[kind] as never, status, `status of ${name}`);
+    await this.client.call(`put ${key}`, () => this.client.etcd.put(key).value(JSON.stringify(valid)).exec());
+  }
+
+  /** Returns whether a status existed. */
+  async deleteStatus(kind: Kind, name: string): Promise<boolean> {
+    const key = statusKey(this.client.prefix, kind, name);
+    const res = await this.client.call(`delete ${key}`, () => this.client.etcd.delete().key(key).exec());
+    return Number(res.deleted) > 0;
+  }
+}
