@@ -1,0 +1,39 @@
+import type { Environment } from '../../api/environment.js';
+import type { EnvironmentGroup } from '../../api/group.js';
+import type { SwarmSnapshot } from '../../swarm/model.js';
+import type { Action } from './actions.js';
+import { planNodeClaims, planReleaseAll, type NodeClaimPlan } from './nodes.js';
+import { ownedServices, planRemoveAll, planRollingServices } from './services.js';
+
+export * from './actions.js';
+export * from './nodes.js';
+export * from './services.js';
+
+export interface EnvironmentPlan {
+  nodes: NodeClaimPlan;
+  /** In the order to apply: claims first (so new tasks can schedule), services, then releases. */
+  actions: Action[];
+}
+
+/** The zone label growing spreads over: the first service's spreadBy, else `zone`. */
+export function zoneLabelOf(env: Environment): string {
+  for (const svc of Object.values(env.spec.services)) {
+    if (svc.placement.spreadBy) return svc.placement.spreadBy.replace(/^node\.labels\./, '');
+  }
+  return 'zone';
+}
+
+/** Desired environment + its group + the whole Swarm as observed → what to change. Pure. */
+export function planEnvironment(env: Environment, group: EnvironmentGroup, snapshot: SwarmSnapshot): EnvironmentPlan {
+  const name = env.metadata.name;
+  const nodes = planNodeClaims(name, env.spec.nodes, group, snapshot, zoneLabelOf(env));
+  const services = planRollingServices(name, env.spec.services, ownedServices(name, snapshot.services));
+  const claims = nodes.actions.filter((a) => a.kind === 'claimNode');
+  const releases = nodes.actions.filter((a) => a.kind === 'releaseNode');
+  return { nodes, actions: [...claims, ...services, ...releases] };
+}
+
+/** An environment gone from etcd: remove its services, then release its nodes. */
+export function planEnvironmentRemoval(env: string, snapshot: SwarmSnapshot): Action[] {
+  return [...planRemoveAll(env, snapshot.services), ...planReleaseAll(env, snapshot)];
+}

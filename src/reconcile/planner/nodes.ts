@@ -1,0 +1,126 @@
+import type { EnvironmentGroup } from '../../api/group.js';
+import { LABEL_ENV } from '../../swarm/labels.js';
+import type { ObservedNode, SwarmSnapshot } from '../../swarm/model.js';
+import type { Action } from './actions.js';
+
+export interface NodeClaimPlan {
+  /** Nodes the environment holds after the plan: kept plus newly claimed. */
+  held: ObservedNode[];
+  actions: Action[];
+  desired: number;
+  /** desired − held: the pool could not supply these. */
+  missing: number;
+}
+
+/** A node belongs to a group's pool when it carries every label of the nodeSelector. */
+export function inPool(node: ObservedNode, group: EnvironmentGroup): boolean {
+  return Object.entries(group.spec.nodeSelector).every(([k, v]) => node.labels[k] === v);
+}
+
+/** Only Ready + Active nodes are claimed or kept: a Down or drained node runs nothing. */
+export function isSchedulable(node: ObservedNode): boolean {
+  return node.state === 'ready' && node.availability === 'active';
+}
+
+/** Running-or-about-to-run tasks per node: the load used to choose which node to claim or release. */
+export function taskLoad(snapshot: SwarmSnapshot): Map<string, number> {
+  const load = new Map<string, number>();
+  for (const t of snapshot.tasks) {
+    if (t.desiredState !== 'running' || !t.nodeId) continue;
+    load.set(t.nodeId, (load.get(t.nodeId) ?? 0) + 1);
+  }
+  return load;
+}
+
+const byHostname = (a: ObservedNode, b: ObservedNode) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0);
+
+function withoutEnvLabel(labels: Record<string, string>): Record<string, string> {
+  const next = { ...labels };
+  delete next[LABEL_ENV];
+  return next;
+}
+
+/**
+ * Which nodes environment `env` should hold. Rules:
+ * - claims are exclusive: a node labelled for another environment is never taken;
+ * - claims are stable: a schedulable pool node already held stays held (no churn on resync);
+ * - a held node that is Down, drained or no longer in the pool is released, and replaced;
+ * - growing prefers the zone (`zoneLabel`) with the fewest nodes already held, then the
+ *   least-loaded node; shrinking releases the least-loaded held node;
+ * - `spare` nodes of the pool are never handed out. The spare count is measured against the
+ *   whole pool, Down nodes included, so that when a node is lost its replacement comes out of
+ *   the headroom the spare was kept for.
+ */
+export function planNodeClaims(
+  env: string,
+  desired: number,
+  group: EnvironmentGroup,
+  snapshot: SwarmSnapshot,
+  zoneLabel = 'zone',
+): NodeClaimPlan {
+  const load = taskLoad(snapshot);
+  const loadOf = (n: ObservedNode) => load.get(n.id) ?? 0;
+  const pool = snapshot.nodes.filter((n) => inPool(n, group));
+  const actions: Action[] = [];
+  const release = (n: ObservedNode, reason: string) =>
+    actions.push({ kind: 'releaseNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: withoutEnvLabel(n.labels), reason });
+
+  const heldNow = snapshot.nodes.filter((n) => n.labels[LABEL_ENV] === env).sort(byHostname);
+  let kept: ObservedNode[] = [];
+  for (const n of heldNow) {
+    if (!inPool(n, group)) release(n, 'not in the group pool');
+    else if (!isSchedulable(n)) release(n, `node is ${n.state}/${n.availability}`);
+    else kept.push(n);
+  }
+
+  if (kept.length > desired) {
+    // Least-loaded first; hostname breaks ties so the choice is deterministic.
+    const order = [...kept].sort((a, b) => loadOf(a) - loadOf(b) || byHostname(a, b));
+    const drop = new Set(order.slice(0, kept.length - desired).map((n) => n.id));
+    for (const n of kept) if (drop.has(n.id)) release(n, 'environment shrank');
+    kept = kept.filter((n) => !drop.has(n.id));
+  }
+
+  const heldByOthers = pool.filter((n) => {
+    const owner = n.labels[LABEL_ENV];
+    return owner !== undefined && owner !== env && isSchedulable(n);
+  }).length;
+  const capacity = Math.max(0, pool.length - group.spec.spare - heldByOthers);
+  const free = pool.filter((n) => n.labels[LABEL_ENV] === undefined && isSchedulable(n));
+  const room = Math.max(0, Math.min(desired - kept.length, capacity - kept.length, free.length));
+
+  const claimed: ObservedNode[] = [];
+  const zoneCount = new Map<string, number>();
+  for (const n of kept) zoneCount.set(n.labels[zoneLabel] ?? '', (zoneCount.get(n.labels[zoneLabel] ?? '') ?? 0) + 1);
+  const candidates = [...free];
+  for (let i = 0; i < room; i++) {
+    candidates.sort(
+      (a, b) =>
+        (zoneCount.get(a.labels[zoneLabel] ?? '') ?? 0) - (zoneCount.get(b.labels[zoneLabel] ?? '') ?? 0) ||
+        loadOf(a) - loadOf(b) ||
+        byHostname(a, b),
+    );
+    const n = candidates.shift()!;
+    claimed.push(n);
+    zoneCount.set(n.labels[zoneLabel] ?? '', (zoneCount.get(n.labels[zoneLabel] ?? '') ?? 0) + 1);
+    actions.push({ kind: 'claimNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: { ...n.labels, [LABEL_ENV]: env } });
+  }
+
+  const held = [...kept, ...claimed].sort(byHostname);
+  return { held, actions, desired, missing: Math.max(0, desired - held.length) };
+}
+
+/** Every node still labelled for `env`: an environment being deleted releases them all. */
+export function planReleaseAll(env: string, snapshot: SwarmSnapshot): Action[] {
+  return snapshot.nodes
+    .filter((n) => n.labels[LABEL_ENV] === env)
+    .map((n) => ({
+      kind: 'releaseNode' as const,
+      env,
+      nodeId: n.id,
+      hostname: n.hostname,
+      version: n.version,
+      labels: withoutEnvLabel(n.labels),
+      reason: 'environment deleted',
+    }));
+}

@@ -1,0 +1,75 @@
+import type { ServiceSpec } from '../../api/environment.js';
+import { LABEL_COLOR, LABEL_ENV, LABEL_SERVICE, LABEL_SPEC_HASH, swarmServiceName, type ServiceColor } from '../../swarm/labels.js';
+import type { ObservedService } from '../../swarm/model.js';
+import { buildServiceSpec } from '../../swarm/service-spec.js';
+import type { Action, UpdateReason } from './actions.js';
+
+/** Services owned by `env`: ownership is the `berth.env` label, never the name. */
+export function ownedServices(env: string, services: ObservedService[]): ObservedService[] {
+  return services.filter((s) => s.labels[LABEL_ENV] === env);
+}
+
+/**
+ * Brings one berth service (one colour of it, for blue-green) to its spec. `candidates` are the
+ * owned Swarm services for this berth service and colour; normally one or none. A duplicate (a
+ * controller killed between create and its next look) is removed, the oldest one kept.
+ */
+export function planService(env: string, service: string, spec: ServiceSpec, candidates: ObservedService[], color?: ServiceColor): Action[] {
+  const desired = buildServiceSpec(env, service, spec, color);
+  const name = desired.Name!;
+  if (candidates.length === 0) return [{ kind: 'createService', env, service, name, spec: desired }];
+  const [keep, ...dupes] = [...candidates].sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
+  const actions: Action[] = dupes.map((d) => ({ kind: 'removeService', env, service, name: d.name, id: d.id, reason: 'duplicate' }));
+  const reason = updateReason(desired.Labels ?? {}, spec.replicas, keep!);
+  if (reason) actions.push({ kind: 'updateService', env, service, name, id: keep!.id, version: keep!.version, spec: desired, reason });
+  return actions;
+}
+
+/** Why the observed service differs from the desired one, or undefined when it does not. */
+function updateReason(desiredLabels: Record<string, string>, replicas: number, observed: ObservedService): UpdateReason | undefined {
+  if (observed.labels[LABEL_SPEC_HASH] !== desiredLabels[LABEL_SPEC_HASH]) return 'spec-changed';
+  if (observed.replicas !== replicas) return 'replicas-drifted'; // e.g. `docker service scale` by hand
+  const tampered =
+    Object.entries(desiredLabels).some(([k, v]) => observed.labels[k] !== v) ||
+    Object.keys(observed.labels).some((k) => k.startsWith('berth.') && !(k in desiredLabels));
+  return tampered ? 'labels-tampered' : undefined;
+}
+
+/**
+ * Rolling services: create, update or remove so that the owned services match the spec.
+ * Blue-green services are left alone here (both colours): the blue-green module owns them.
+ * An owned service whose berth.service is no longer in the spec is removed; a service without
+ * berth's label is never looked at, whatever its name.
+ */
+export function planRollingServices(env: string, services: Record<string, ServiceSpec>, owned: ObservedService[]): Action[] {
+  const actions: Action[] = [];
+  for (const [name, spec] of Object.entries(services).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (spec.strategy.type !== 'rolling') continue;
+    const mine = owned.filter((s) => s.labels[LABEL_SERVICE] === name);
+    const expectedName = swarmServiceName(env, name);
+    // The rolling service is the uncoloured one, or the one with its name (labels may be tampered).
+    const current = mine.filter((s) => s.labels[LABEL_COLOR] === undefined || s.name === expectedName);
+    // A coloured leftover (the service was blue-green before) goes once the rolling one exists.
+    const leftovers = current.length > 0 ? mine.filter((s) => !current.includes(s)) : [];
+    for (const s of leftovers) actions.push({ kind: 'removeService', env, service: name, name: s.name, id: s.id, reason: 'strategy changed to rolling' });
+    actions.push(...planService(env, name, spec, current));
+  }
+  for (const s of owned) {
+    const service = s.labels[LABEL_SERVICE];
+    if (service !== undefined && services[service]) continue;
+    actions.push({ kind: 'removeService', env, service: service ?? '', name: s.name, id: s.id, reason: 'not in the environment spec' });
+  }
+  return actions;
+}
+
+/** An environment being deleted removes every service it owns. */
+export function planRemoveAll(env: string, services: ObservedService[]): Action[] {
+  return ownedServices(env, services).map((s) => ({
+    kind: 'removeService' as const,
+    env,
+    service: s.labels[LABEL_SERVICE] ?? '',
+    name: s.name,
+    id: s.id,
+    reason: 'environment deleted',
+  }));
+}
