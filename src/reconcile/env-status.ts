@@ -1,0 +1,120 @@
+import { parseDuration, routePort, setCondition, type Condition, type Environment, type EnvironmentStatus, type Phase, type ServiceSpec, type ServiceStatus } from '../api/index.js';
+import type { ObservedNode, ObservedService, ObservedTask } from '../swarm/model.js';
+import type { NodeClaimPlan } from './planner/nodes.js';
+
+/** `host:port` of each running task's published route port: what nginx should send traffic to. */
+export function serviceEndpoints(spec: ServiceSpec, tasks: ObservedTask[], nodes: Map<string, ObservedNode>): string[] {
+  const target = routePort(spec);
+  if (target === undefined) return [];
+  const out = new Set<string>();
+  for (const t of tasks) {
+    if (t.state !== 'running' || t.desiredState !== 'running') continue;
+    const addr = nodes.get(t.nodeId)?.addr;
+    const port = t.ports.find((p) => p.target === target);
+    if (addr && port) out.add(`${addr}:${port.published}`);
+  }
+  return [...out].sort();
+}
+
+export function runningReplicas(tasks: ObservedTask[]): number {
+  return tasks.filter((t) => t.state === 'running' && t.desiredState === 'running').length;
+}
+
+export function serviceStatus(spec: ServiceSpec, service: ObservedService | undefined, tasks: ObservedTask[], nodes: Map<string, ObservedNode>): ServiceStatus {
+  return {
+    desiredReplicas: spec.replicas,
+    runningReplicas: service ? runningReplicas(tasks) : 0,
+    image: service?.image ?? spec.image,
+    endpoints: service ? serviceEndpoints(spec, tasks, nodes) : [],
+  };
+}
+
+export function expiresAt(env: Environment): Date | undefined {
+  if (!env.spec.ttl || !env.metadata.creationTimestamp) return undefined;
+  return new Date(Date.parse(env.metadata.creationTimestamp) + parseDuration(env.spec.ttl));
+}
+
+export interface EnvironmentObservation {
+  env: Environment;
+  previous: EnvironmentStatus | undefined;
+  nodes: NodeClaimPlan;
+  heldNodes: ObservedNode[];
+  services: Record<string, ServiceStatus>;
+  /** Whether this pass changed anything in the Swarm. */
+  changed: boolean;
+  now: Date;
+}
+
+/**
+ * Phase and conditions. Degraded: the pool cannot supply the nodes (NodesShort). Ready: every
+ * node held and every service running its desired replicas. Progressing: on the way there.
+ */
+export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus {
+  let conditions: Condition[] = o.previous?.conditions ?? [];
+  const { desired, missing } = o.nodes;
+  conditions = setCondition(
+    conditions,
+    missing > 0
+      ? { type: 'NodesReady', status: 'False', reason: 'NodesShort', message: `NodesShort: missing ${missing} of ${desired}` }
+      : { type: 'NodesReady', status: 'True', reason: 'NodesClaimed', message: `${desired} of ${desired} nodes held` },
+    o.now,
+  );
+  const lagging = Object.entries(o.services).filter(([, s]) => s.runningReplicas !== s.desiredReplicas);
+  conditions = setCondition(
+    conditions,
+    lagging.length > 0
+      ? {
+          type: 'ServicesReady',
+          status: 'False',
+          reason: 'ReplicasNotRunning',
+          message: lagging.map(([n, s]) => `${n}: ${s.runningReplicas}/${s.desiredReplicas} running`).join('; '),
+        }
+      : { type: 'ServicesReady', status: 'True', reason: 'AllRunning', message: 'every service runs its desired replicas' },
+    o.now,
+  );
+  const phase: Phase = missing > 0 ? 'Degraded' : lagging.length > 0 || o.changed ? 'Progressing' : 'Ready';
+  conditions = setCondition(
+    conditions,
+    phase === 'Ready'
+      ? { type: 'Ready', status: 'True', reason: 'Converged', message: 'the Swarm matches the spec' }
+      : { type: 'Ready', status: 'False', reason: phase, message: phase === 'Degraded' ? `NodesShort: missing ${missing} of ${desired}` : 'converging' },
+    o.now,
+  );
+  const exp = expiresAt(o.env);
+  return {
+    observedGeneration: o.env.metadata.generation ?? 0,
+    phase,
+    conditions,
+    nodes: o.heldNodes.map((n) => ({ id: n.id, hostname: n.hostname, addr: n.addr, state: n.state })),
+    services: o.services,
+    ...(exp ? { expiresAt: exp.toISOString() } : {}),
+    updatedAt: o.now.toISOString(),
+  };
+}
+
+/** A status for an environment the controller cannot work on (invalid spec, missing group). */
+export function blockedStatus(
+  previous: EnvironmentStatus | undefined,
+  phase: 'Failed' | 'Degraded',
+  reason: string,
+  message: string,
+  generation: number,
+  now: Date,
+): EnvironmentStatus {
+  const conditions = setCondition(previous?.conditions ?? [], { type: 'Ready', status: 'False', reason, message }, now);
+  return {
+    observedGeneration: generation,
+    phase,
+    conditions,
+    nodes: previous?.nodes ?? [],
+    services: previous?.services ?? {},
+    updatedAt: now.toISOString(),
+  };
+}
+
+/** Equal apart from timestamps: skip the etcd write (and the watch traffic it causes). */
+export function sameStatus(a: EnvironmentStatus | undefined, b: EnvironmentStatus): boolean {
+  if (!a) return false;
+  const strip = (s: EnvironmentStatus) => JSON.stringify({ ...s, updatedAt: '' });
+  return strip(a) === strip(b);
+}

@@ -1,0 +1,35 @@
+import type { Environment } from '../api/environment.js';
+import type { EnvironmentGroup } from '../api/group.js';
+import type { EnvironmentStatus, GroupStatus } from '../api/status.js';
+
+export type { RouteWriter, Route } from '../store/routes-contract.js';
+
+/**
+ * What the reconcilers need from etcd, kept small so they are tested against in-memory fakes.
+ * The controller wiring (store-ports.ts) adapts src/store to these.
+ */
+export interface ResourceReader {
+  /** Throws InvalidInputError when the stored value does not pass the schema. */
+  getEnvironment(name: string): Promise<Environment | undefined>;
+  getGroup(name: string): Promise<EnvironmentGroup | undefined>;
+  /** Valid environments only; an invalid one is reported by its own reconcile. */
+  listEnvironments(): Promise<Environment[]>;
+  listGroups(): Promise<EnvironmentGroup[]>;
+  /** Names of every stored environment, valid or not. */
+  listEnvironmentNames(): Promise<string[]>;
+}
+
+export interface ResourceDeleter {
+  /** TTL expiry: the controller deletes the environment as `berth delete env` would. */
+  deleteEnvironment(name: string): Promise<void>;
+}
+
+export interface StatusWriter {
+  getEnvironmentStatus(name: string): Promise<EnvironmentStatus | undefined>;
+  putEnvironmentStatus(name: string, status: EnvironmentStatus): Promise<void>;
+  deleteEnvironmentStatus(name: string): Promise<void>;
+  listEnvironmentStatusNames(): Promise<string[]>;
+  getGroupStatus(name: string): Promise<GroupStatus | undefined>;
+  putGroupStatus(name: string, status: GroupStatus): Promise<void>;
+  deleteGroupStatus(name: string): Promise<void>;
+}
