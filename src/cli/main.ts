@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_INVALID } from './run.js';
+import { registerLabCommands } from './lab.js';
 
 /**
  * Each area of the CLI registers its own subcommands; main only assembles them.
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .description('Declarative environments for Docker Swarm')
     .exitOverride()
     .showHelpAfterError();
+  registerLabCommands(program);
   return program;
 }
 

@@ -1,0 +1,53 @@
+/** etcd on 127.0.0.1:2379, data in the state dir. */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { LabPlan } from './plan.js';
+import { spawnDaemon } from './exec.js';
+import { recordAlive, tail } from './procs.js';
+import type { LabState } from './state.js';
+import { waitFor } from './wait.js';
+import { httpGet } from './http.js';
+
+export function etcdArgv(plan: Pick<LabPlan, 'etcd'>): string[] {
+  const { dataDir, clientUrl, peerUrl } = plan.etcd;
+  return [
+    'etcd',
+    '--name', 'berth-lab',
+    '--data-dir', dataDir,
+    '--listen-client-urls', clientUrl,
+    '--advertise-client-urls', clientUrl,
+    '--listen-peer-urls', peerUrl,
+    '--initial-advertise-peer-urls', peerUrl,
+    '--initial-cluster', `berth-lab=${peerUrl}`,
+  ];
+}
+
+export async function etcdHealthy(plan: LabPlan): Promise<boolean> {
+  try {
+    const r = await httpGet(`${plan.etcd.clientUrl}/health`, 2_000);
+    return r.status === 200 && r.body.includes('true');
+  } catch {
+    return false;
+  }
+}
+
+export async function ensureEtcd(plan: LabPlan, state: LabState, save: () => void): Promise<boolean> {
+  if (recordAlive(state.processes.etcd)) return false;
+  if (await etcdHealthy(plan)) {
+    throw new Error(`something else already answers on ${plan.etcd.clientUrl}; the lab's etcd needs that address`);
+  }
+  fs.mkdirSync(path.dirname(plan.etcd.dataDir), { recursive: true });
+  const argv = etcdArgv(plan);
+  const pid = spawnDaemon(argv, plan.etcd.log, process.arch === 'arm64' ? { ...process.env, ETCD_UNSUPPORTED_ARCH: 'arm64' } : process.env);
+  state.processes.etcd = { pid, argv, log: plan.etcd.log, marker: plan.etcd.dataDir, startedAt: new Date().toISOString() };
+  save();
+  await waitFor(
+    `etcd at ${plan.etcd.clientUrl}`,
+    async () => {
+      if (!recordAlive(state.processes.etcd)) throw new Error(`etcd exited:\n${tail(plan.etcd.log)}`);
+      return etcdHealthy(plan);
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
+  return true;
+}

@@ -1,0 +1,71 @@
+/** Running commands: bounded, with clear errors naming the command. */
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Runs a command and resolves with its exit code and output; never rejects for a non-zero exit. */
+export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      cmd,
+      args,
+      { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, env: opts.env ?? process.env, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => {
+        if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
+          reject(new Error(`${cmd}: ${(err as Error).message}`));
+          return;
+        }
+        if (err && err.killed) {
+          reject(new Error(`${[cmd, ...args].join(' ')}: timed out after ${opts.timeoutMs ?? 60_000} ms`));
+          return;
+        }
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/** Runs a command and throws with its stderr when it fails. */
+export async function runOk(cmd: string, args: string[], opts: RunOptions = {}): Promise<string> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) {
+    throw new Error(`${[cmd, ...args].join(' ')} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().slice(-2000)}`);
+  }
+  return r.stdout;
+}
+
+/**
+ * Starts a long-running process in its own session, output appended to `log`, not waited on.
+ * Returns its pid.
+ */
+export function spawnDaemon(argv: string[], log: string, env: NodeJS.ProcessEnv = process.env): number {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error('spawnDaemon: empty argv');
+  const fd = fs.openSync(log, 'a');
+  try {
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env });
+    if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
+    child.unref();
+    return child.pid;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Quotes a word for a POSIX shell when it needs it. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
