@@ -14,9 +14,15 @@ export type WatchEvent =
    */
   | { type: 'relist'; kind: Kind | 'all'; items: Resource[]; revision: string };
 
+/**
+ * disconnected: the stream broke, resumed from the last revision + 1; compacted: that revision
+ * was compacted, relisted; canceled: etcd canceled the watch for another reason, relisted.
+ */
+export type RestartReason = 'disconnected' | 'compacted' | 'canceled';
+
 export interface WatchOptions {
   /** Called each time the etcd watch is re-established after a disconnect or a compaction. */
-  onRestart?: (reason: 'disconnected' | 'compacted', err: Error) => void;
+  onRestart?: (reason: RestartReason, err: Error) => void;
   /** Called for a stored value that does not pass the schema; the event is skipped. */
   onInvalid?: (key: string, err: Error) => void;
 }
@@ -38,6 +44,8 @@ const COMPACTED = /compacted/i;
  * - a start revision that was compacted makes etcd cancel the watch; the library emits `error`
  *   ("Watcher canceled: mvcc: required revision has been compacted"). We then list everything
  *   at one revision, yield a `relist` event, and watch again from that revision + 1.
+ *   (etcd3@1 loses the compact_revision and reports "Watcher canceled: " with an empty reason,
+ *   so we probe the start revision to tell compaction from other cancellations.)
  * Without `fromRevision` the iterator starts with a `relist` of the current set.
  */
 export function watchResources(client: EtcdClient, kind: Kind | 'all', fromRevision?: string, opts: WatchOptions = {}): ResourceWatch {
@@ -90,22 +98,34 @@ class ResourceWatcher implements ResourceWatch {
     });
     w.on('disconnected', (err: Error) => {
       if (this.watcher !== w) return;
+      this.watcher = undefined;
       this.restart(w, 'disconnected', err);
     });
     w.on('error', (err: Error) => {
       if (this.watcher !== w) return;
-      if (COMPACTED.test(err.message)) this.restart(w, 'compacted', err);
-      else this.restart(w, 'disconnected', err);
+      this.watcher = undefined;
+      // etcd3@1 drops the response's compact_revision: the error reads "Watcher canceled: " with
+      // an empty reason. Ask etcd whether the start revision is gone; relist either way.
+      void this.isCompacted(start).then((compacted) => this.restart(w, compacted ? 'compacted' : 'canceled', err));
     });
   }
 
-  private restart(w: Watcher, reason: 'disconnected' | 'compacted', err: Error): void {
-    this.watcher = undefined;
+  private async isCompacted(revision: string): Promise<boolean> {
+    try {
+      await this.client.etcd.get(`${this.keyPrefix}`).revision(revision).exec();
+      return false;
+    } catch (err) {
+      return COMPACTED.test((err as Error).message);
+    }
+  }
+
+  private restart(w: Watcher, reason: RestartReason, err: Error): void {
+    if (this.watcher === w) this.watcher = undefined;
     void w.cancel().catch(() => undefined);
     if (this.closed) return;
     this.opts.onRestart?.(reason, err);
-    if (reason === 'compacted') void this.relistAndWatch();
-    else setTimeout(() => this.open(), this.nextDelay());
+    if (reason === 'disconnected') setTimeout(() => this.open(), this.nextDelay());
+    else setTimeout(() => void this.relistAndWatch(), reason === 'canceled' ? this.nextDelay() : 0);
   }
 
   private nextDelay(): number {
