@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_INVALID } from './run.js';
 import { registerLabCommands } from './lab.js';
+import { registerControllerCommand } from './controller.js';
 
 /**
  * Each area of the CLI registers its own subcommands; main only assembles them.
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError();
   registerLabCommands(program);
+  registerControllerCommand(program);
   return program;
 }
 

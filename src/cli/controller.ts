@@ -1,0 +1,100 @@
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { parseDuration } from '../api/duration.js';
+import { metrics } from '../metrics/registry.js';
+import { Controller } from '../reconcile/controller.js';
+import { InterimEtcdRoutes } from '../reconcile/etcd-routes-interim.js';
+import { createClient, storeConfig } from '../store/client.js';
+import { DockerodeSwarm } from '../swarm/dockerode-swarm.js';
+import { runAction, UsageError } from './run.js';
+
+interface ControllerFlags {
+  metricsAddr: string;
+  etcdEndpoints?: string;
+  prefix?: string;
+  routesPrefix?: string;
+  resync: string;
+  workers: string;
+}
+
+export function registerControllerCommand(program: Command): void {
+  program
+    .command('controller')
+    .description('Run the reconciler: make the Swarm match the Environments in etcd (long-running)')
+    .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz', ':9464')
+    .option('--etcd-endpoints <urls>', 'comma-separated etcd endpoints (default $BERTH_ETCD_ENDPOINTS or http://127.0.0.1:2379)')
+    .option('--prefix <prefix>', 'etcd key prefix (default $BERTH_PREFIX or /berth)')
+    .option('--routes-prefix <prefix>', 'etcd prefix of the route keys (default <prefix>/routes)')
+    .option('--resync <duration>', 'full resync period', '30s')
+    .option('--workers <n>', 'concurrent reconciles', '2')
+    .action(runAction(async (flags: ControllerFlags) => runController(flags)));
+}
+
+async function runController(flags: ControllerFlags): Promise<number> {
+  let resyncMs: number;
+  try {
+    resyncMs = parseDuration(flags.resync);
+  } catch {
+    throw new UsageError(`--resync: invalid duration "${flags.resync}"`);
+  }
+  const workers = Number(flags.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
+
+  const log = pino({ name: 'berth-controller' });
+  const config = storeConfig({ etcdEndpoints: flags.etcdEndpoints, prefix: flags.prefix });
+  const etcd = createClient(config);
+  const m = metrics();
+  // DOCKER_HOST (unix:///path.sock or tcp://) and the TLS variables are read by docker-modem.
+  const swarm = new DockerodeSwarm({ onApiError: (operation) => m.dockerApiErrors.inc({ operation }) });
+  // TODO: switch to the routing engineer's src/store/routes.ts RouteWriter once it lands.
+  const routes = new InterimEtcdRoutes(etcd, flags.routesPrefix ?? `${config.prefix}/routes`);
+
+  let fatal: unknown;
+  let wake: () => void = () => {};
+  const stopped = new Promise<void>((r) => (wake = r));
+  const controller = new Controller({
+    etcd,
+    swarm,
+    routes,
+    metrics: m,
+    log,
+    metricsAddr: flags.metricsAddr,
+    resyncMs,
+    workers,
+    onFatal: (err) => {
+      fatal = err;
+      wake();
+    },
+  });
+
+  // First signal: drain gracefully. Second: exit at once.
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal: sig }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    log.info({ signal: sig }, 'signal received: draining');
+    wake();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    await Promise.race([controller.start(), stopped]);
+    await stopped;
+  } catch (err) {
+    fatal ??= err;
+  } finally {
+    await controller.stop().catch(() => undefined);
+    etcd.close();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+  if (fatal) {
+    log.error({ err: (fatal as Error).message }, 'controller failed');
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,93 @@
+import type { Environment } from '../api/environment.js';
+import type { EnvironmentGroup } from '../api/group.js';
+import { InvalidInputError } from '../api/errors.js';
+import type { EnvironmentStatus, GroupStatus } from '../api/status.js';
+import type { EtcdClient } from '../store/client.js';
+import { resourcePrefix } from '../store/keys.js';
+import { decodeResource, ResourceStore } from '../store/resources.js';
+import { StatusStore } from '../store/status.js';
+import type { ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
+
+/** The reconcilers' ports over the store engineer's src/store. */
+export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter {
+  private readonly resources: ResourceStore;
+  private readonly statuses: StatusStore;
+
+  constructor(private readonly client: EtcdClient) {
+    this.resources = new ResourceStore(client);
+    this.statuses = new StatusStore(client);
+  }
+
+  getEnvironment(name: string): Promise<Environment | undefined> {
+    return this.resources.get('Environment', name);
+  }
+
+  getGroup(name: string): Promise<EnvironmentGroup | undefined> {
+    return this.resources.get('EnvironmentGroup', name).catch((err: unknown) => {
+      if (err instanceof InvalidInputError) return undefined; // an invalid group is as good as missing
+      throw err;
+    });
+  }
+
+  /** Lists tolerantly: one invalid stored environment must not stop the others' reconciles. */
+  async listEnvironments(): Promise<Environment[]> {
+    return (await this.decodeAll('Environment')) as Environment[];
+  }
+
+  async listGroups(): Promise<EnvironmentGroup[]> {
+    return (await this.decodeAll('EnvironmentGroup')) as EnvironmentGroup[];
+  }
+
+  async listEnvironmentNames(): Promise<string[]> {
+    const prefix = resourcePrefix(this.client.prefix, 'Environment');
+    const keys = await this.client.call(`list ${prefix}`, () => this.client.etcd.getAll().prefix(prefix).keys());
+    return keys.map((k) => k.slice(prefix.length)).filter((n) => n && !n.includes('/'));
+  }
+
+  async deleteEnvironment(name: string): Promise<void> {
+    await this.resources.delete('Environment', name);
+  }
+
+  getEnvironmentStatus(name: string): Promise<EnvironmentStatus | undefined> {
+    return this.statuses.getStatus('Environment', name).catch(() => undefined);
+  }
+
+  putEnvironmentStatus(name: string, status: EnvironmentStatus): Promise<void> {
+    return this.statuses.putStatus('Environment', name, status);
+  }
+
+  async deleteEnvironmentStatus(name: string): Promise<void> {
+    await this.statuses.deleteStatus('Environment', name);
+  }
+
+  async listEnvironmentStatusNames(): Promise<string[]> {
+    return [...(await this.statuses.listStatuses('Environment')).keys()];
+  }
+
+  getGroupStatus(name: string): Promise<GroupStatus | undefined> {
+    return this.statuses.getStatus('EnvironmentGroup', name).catch(() => undefined);
+  }
+
+  putGroupStatus(name: string, status: GroupStatus): Promise<void> {
+    return this.statuses.putStatus('EnvironmentGroup', name, status);
+  }
+
+  async deleteGroupStatus(name: string): Promise<void> {
+    await this.statuses.deleteStatus('EnvironmentGroup', name);
+  }
+
+  private async decodeAll(kind: 'Environment' | 'EnvironmentGroup') {
+    const prefix = resourcePrefix(this.client.prefix, kind);
+    const all = await this.client.call(`list ${prefix}`, () => this.client.etcd.getAll().prefix(prefix).strings());
+    const out = [];
+    for (const [key, value] of Object.entries(all)) {
+      if (key.slice(prefix.length).includes('/')) continue;
+      try {
+        out.push(decodeResource(kind, key, value));
+      } catch {
+        /* reported by its own reconcile */
+      }
+    }
+    return out;
+  }
+}
