@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { planLab, validateCounts, zoneFor, nodeIp, stateDirFromEnv, DEFAULT_STATE_DIR } from '../../src/lab/plan.js';
+import { labEnv, formatEnv, LAB_ENV_KEYS } from '../../src/lab/env.js';
+
+test('default plan: 3 nodes, 1 manager, addresses .11-.13 on berth0 10.77.0.1/24', () => {
+  const p = planLab({ stateDir: '/s' });
+  assert.equal(p.bridge, 'berth0');
+  assert.equal(p.hostIp, '10.77.0.1');
+  assert.deepEqual(p.nodes.map((n) => n.ip), ['10.77.0.11', '10.77.0.12', '10.77.0.13']);
+  assert.deepEqual(p.nodes.map((n) => n.hostname), ['lab-1', 'lab-2', 'lab-3']);
+  assert.deepEqual(p.nodes.map((n) => n.role), ['manager', 'worker', 'worker']);
+  assert.equal(p.nodes[0]!.socket, '/s/nodes/lab-1/docker.sock');
+  assert.equal(p.registry.addr, '10.77.0.1:5000');
+  assert.equal(p.etcd.clientUrl, 'http://127.0.0.1:2379');
+  assert.equal(p.nginx.listen, '127.0.0.1:8080');
+});
+
+test('managers are nodes 1..M; zones go round-robin a, b, c', () => {
+  const p = planLab({ stateDir: '/s', nodes: 5, managers: 3 });
+  assert.deepEqual(p.nodes.map((n) => n.role), ['manager', 'manager', 'manager', 'worker', 'worker']);
+  assert.deepEqual(p.nodes.map((n) => n.zone), ['a', 'b', 'c', 'a', 'b']);
+  assert.equal(zoneFor(7), 'a');
+  assert.equal(nodeIp(20), '10.77.0.30');
+});
+
+test('interface names fit the kernel limit of 15 characters', () => {
+  for (const n of planLab({ stateDir: '/s', nodes: 20, managers: 1 }).nodes) {
+    assert.ok(n.vethHost.length <= 15 && n.vethNode.length <= 15, n.vethNode);
+  }
+});
+
+test('bad counts are refused', () => {
+  assert.match(validateCounts(0, 1)!, /--nodes/);
+  assert.match(validateCounts(21, 1)!, /--nodes/);
+  assert.match(validateCounts(3, 4)!, /--managers/);
+  assert.match(validateCounts(3, 0)!, /--managers/);
+  assert.equal(validateCounts(3, 3), undefined);
+  assert.throws(() => planLab({ nodes: 2, managers: 3 }), RangeError);
+});
+
+test('state dir comes from BERTH_LAB_DIR', () => {
+  assert.equal(stateDirFromEnv({}), DEFAULT_STATE_DIR);
+  assert.equal(stateDirFromEnv({ BERTH_LAB_DIR: '/x' }), '/x');
+});
+
+test('lab env: every key, manager socket as DOCKER_HOST, node lists in order, shell-quoted', () => {
+  const p = planLab({ stateDir: '/s', nodes: 2 });
+  const env = labEnv(p);
+  assert.equal(env.DOCKER_HOST, 'unix:///s/nodes/lab-1/docker.sock');
+  assert.equal(env.BERTH_LAB_NODES, '10.77.0.11,10.77.0.12');
+  assert.equal(env.BERTH_LAB_NODE_SOCKETS, 'unix:///s/nodes/lab-1/docker.sock,unix:///s/nodes/lab-2/docker.sock');
+  assert.equal(env.BERTH_NGINX_CONF, '/s/nginx/upstreams.conf');
+  assert.equal(env.BERTH_NGINX_MAIN_CONF, '/s/nginx/nginx.conf');
+  assert.equal(env.BERTH_NGINX_RELOAD_CMD, 'nginx -p /s/nginx/ -e /s/nginx/error.log -c /s/nginx/nginx.conf -s reload');
+  assert.equal(env.BERTH_NGINX_CHECK_CMD, 'nginx -p /s/nginx/ -e /s/nginx/error.log -c /s/nginx/nginx.conf -t');
+  const text = formatEnv(env);
+  assert.equal(text.trim().split('\n').length, LAB_ENV_KEYS.length);
+  assert.match(text, /^export BERTH_NGINX_RELOAD_CMD='nginx -p .* reload'$/m);
+  assert.match(text, /^export BERTH_ETCD_ENDPOINTS=http:\/\/127\.0\.0\.1:2379$/m);
+});
