@@ -3,9 +3,16 @@
 #   unit         pure logic, in-memory fakes, no external process
 #   integration  against the real lab (etcd, multi-node Swarm, registry, nginx), brought up once
 #                here and torn down at the end even when tests fail
+#   all          (default) both
+# Environment:
+#   BERTH_LAB_KEEP=1  leave the lab up afterwards (lab up is idempotent, so the next run reuses it)
+#   BERTH_LAB_DIR     the lab's state dir (default /var/lib/berth-lab)
+# A lab that was already up before this run is reused and left up; only a lab this run brought
+# up is torn down, and then the run checks that nothing of it is left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tier=${1:-all}
+case "$tier" in unit|integration|all) ;; *) echo "usage: $0 [unit|integration|all]" >&2; exit 2 ;; esac
 
 run_tests() {
   local dir=$1; shift
@@ -14,6 +21,49 @@ run_tests() {
   node --import tsx --test "$@" "${files[@]}"
 }
 
+status=0
 if [ "$tier" = unit ] || [ "$tier" = all ]; then
-  run_tests test/unit
+  t0=$SECONDS
+  run_tests test/unit || status=1
+  echo "== unit tier: $([ $status = 0 ] && echo ok || echo FAILED) in $((SECONDS - t0)) s" >&2
 fi
+
+if [ "$tier" = integration ] || [ "$tier" = all ]; then
+  # The CLI runs from dist/: build it when missing or older than the sources.
+  if [ ! -f dist/cli/main.js ] || [ -n "$(find src -name '*.ts' -newer dist/cli/main.js -print -quit)" ]; then
+    echo "== building dist/" >&2
+    npm run build --silent
+  fi
+  lab_dir=${BERTH_LAB_DIR:-/var/lib/berth-lab}
+  owned=0
+  [ -f "$lab_dir/state.json" ] || owned=1
+  snapshot=$(mktemp /tmp/berth-lab-state.XXXXXX)
+  teardown() {
+    local rc=$?
+    [ "$status" = 0 ] || rc=1
+    if [ "$owned" = 1 ] && [ "${BERTH_LAB_KEEP:-0}" != 1 ]; then
+      [ -f "$lab_dir/state.json" ] && cp "$lab_dir/state.json" "$snapshot"
+      t1=$SECONDS
+      node bin/berth.js lab down || rc=1
+      echo "== lab down in $((SECONDS - t1)) s" >&2
+      if [ -s "$snapshot" ]; then
+        node --import tsx test/support/verify-lab-clean.ts "$snapshot" || rc=1
+      fi
+    else
+      echo "== leaving the lab up ($([ "$owned" = 1 ] && echo BERTH_LAB_KEEP=1 || echo 'it was up before this run'))" >&2
+    fi
+    rm -f "$snapshot"
+    exit $rc
+  }
+  trap teardown EXIT
+  trap 'exit 130' INT TERM
+  t0=$SECONDS
+  node bin/berth.js lab up
+  echo "== lab up in $((SECONDS - t0)) s" >&2
+  eval "$(node bin/berth.js lab env)"
+  t0=$SECONDS
+  # One file at a time: the files share one Swarm.
+  run_tests test/integration --test-concurrency=1 || status=1
+  echo "== integration tier: $([ $status = 0 ] && echo ok || echo FAILED) in $((SECONDS - t0)) s" >&2
+fi
+exit $status
