@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_INVALID } from './run.js';
+import { registerResourceCommands } from './register-resources.js';
 import { registerLabCommands } from './lab.js';
 import { registerControllerCommand } from './controller.js';
 
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .description('Declarative environments for Docker Swarm')
     .exitOverride()
     .showHelpAfterError();
+  registerResourceCommands(program);
   registerLabCommands(program);
   registerControllerCommand(program);
   return program;

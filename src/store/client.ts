@@ -101,7 +101,7 @@ export class EtcdClient {
     if (err instanceof AdapterError) return err;
     const cause = err instanceof Error ? err : new Error(String(err));
     const recoverable = isRecoverableError(cause);
-    const detail = cause.message.split('\n')[0] ?? cause.message;
+    const detail = (cause.message.split('\n')[0] ?? cause.message).replace(/\.? *Resolution note:.*$/, '');
     const message = recoverable ? `etcd at ${this.endpoints.join(',')} unreachable: ${detail}` : `etcd error: ${detail}`;
     return new AdapterError(operation, message, { cause, recoverable });
   }

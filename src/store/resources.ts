@@ -1,5 +1,5 @@
 import { ConflictError, InvalidInputError } from '../api/errors.js';
-import { KINDS, type Kind, type Resource } from '../api/resource.js';
+import { KINDS, parseResource, type Kind, type Resource } from '../api/resource.js';
 import type { EtcdClient } from './client.js';
 import { parseResourceKey, resourceKey, resourcePrefix } from './keys.js';
 
@@ -161,7 +161,7 @@ export class ResourceStore {
           missing = true;
           return undefined;
         }
-        const next = KINDS[kind].schema.parse(mutate(current as Extract<Resource, { kind: K }>)) as Resource;
+        const next = parseResource(mutate(current as Extract<Resource, { kind: K }>));
         return planApply(current, next, new Date());
       },
       opts.dryRun,

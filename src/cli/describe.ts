@@ -1,0 +1,92 @@
+import type { Command } from 'commander';
+import { formatAge, NotFoundError, routePort, routeUpstream, type Environment, type EnvironmentStatus } from '../api/index.js';
+import { ResourceStore } from '../store/resources.js';
+import { StatusStore } from '../store/status.js';
+import { formatTable } from './output.js';
+import { kindFromArg } from './resource-types.js';
+import { runAction, UsageError } from './run.js';
+import { addStoreOptions, withClient, type StoreFlags } from './store-options.js';
+
+const indent = (text: string, n = 2) => text.split('\n').filter((l) => l.length > 0).map((l) => ' '.repeat(n) + l).join('\n');
+const kv = (obj: Record<string, string> | undefined) => (obj && Object.keys(obj).length > 0 ? Object.entries(obj).map(([k, v]) => `${k}=${v}`).join(', ') : '<none>');
+
+/** kubectl-describe style text for one environment and its status. */
+export function describeEnvironment(env: Environment, status: EnvironmentStatus | undefined, now: Date): string {
+  const lines: string[] = [];
+  const age = (ts: string) => formatAge(now.getTime() - Date.parse(ts));
+  lines.push(`Name:         ${env.metadata.name}`);
+  lines.push(`Group:        ${env.spec.group}`);
+  lines.push(`Labels:       ${kv(env.metadata.labels)}`);
+  lines.push(`Annotations:  ${kv(env.metadata.annotations)}`);
+  lines.push(`Created:      ${env.metadata.creationTimestamp ?? '<unknown>'}`);
+  lines.push(`Generation:   ${env.metadata.generation ?? 1} (observed: ${status?.observedGeneration ?? '-'})`);
+  lines.push(`Nodes:        ${status?.nodes.length ?? 0} held / ${env.spec.nodes} desired`);
+  lines.push(`TTL:          ${env.spec.ttl ?? '<none>'}${status?.expiresAt ? ` (expires ${status.expiresAt})` : ''}`);
+  lines.push(`Phase:        ${status?.phase ?? '<no status yet>'}`);
+  lines.push('Conditions:');
+  lines.push(
+    status && status.conditions.length > 0
+      ? indent(formatTable(['TYPE', 'STATUS', 'REASON', 'MESSAGE'], status.conditions.map((c) => [c.type, c.status, c.reason, c.message])))
+      : '  <none>',
+  );
+  lines.push('Held Nodes:');
+  lines.push(
+    status && status.nodes.length > 0
+      ? indent(formatTable(['HOSTNAME', 'ADDR', 'STATE', 'ID'], status.nodes.map((n) => [n.hostname, n.addr, n.state, n.id])))
+      : '  <none>',
+  );
+  lines.push('Services:');
+  const names = Object.keys(env.spec.services).sort();
+  if (names.length === 0) lines.push('  <none>');
+  const history: string[][] = [];
+  for (const name of names) {
+    const spec = env.spec.services[name]!;
+    const s = status?.services[name];
+    lines.push(`  ${name}:`);
+    lines.push(`    Image:       ${spec.image}${s && s.image !== spec.image ? ` (running: ${s.image})` : ''}`);
+    lines.push(`    Replicas:    ${s?.runningReplicas ?? 0} running / ${spec.replicas} desired`);
+    lines.push(`    Strategy:    ${spec.strategy.type}${spec.strategy.type === 'blueGreen' ? ` (drain ${spec.strategy.drain}, autoPromote ${spec.strategy.autoPromote})` : ''}`);
+    if (s?.activeColor) lines.push(`    Color:       ${s.activeColor}`);
+    if (s?.pending) lines.push(`    Pending:     ${s.pending.color} ${s.pending.image} ${s.pending.state} since ${s.pending.since}`);
+    lines.push(`    Endpoints:   ${s && s.endpoints.length > 0 ? s.endpoints.join(', ') : '<none>'}`);
+    const port = routePort(spec);
+    if (port !== undefined) {
+      const upstream = s?.route?.upstream ?? routeUpstream(env.metadata.name, name, spec);
+      const servers = s?.route?.servers.join(', ') || '<none>';
+      lines.push(`    Route:       ${upstream} -> port ${port}${s?.route?.color ? ` (${s.route.color})` : ''}: ${servers}`);
+    } else lines.push('    Route:       <none>');
+    for (const c of s?.cutovers ?? []) {
+      history.push([c.at, name, `${c.fromColor ?? '-'} -> ${c.toColor}`, `${c.fromImage ?? '-'} -> ${c.toImage}`, c.result, `${c.durationSeconds}s`, c.message ?? '']);
+    }
+  }
+  lines.push('Cutover History:');
+  lines.push(
+    history.length > 0
+      ? indent(formatTable(['AT', 'SERVICE', 'COLOR', 'IMAGE', 'RESULT', 'DURATION', 'MESSAGE'], history.sort((a, b) => (a[0]! < b[0]! ? -1 : 1))))
+      : '  <none>',
+  );
+  lines.push('Events:');
+  const events = [...(status?.conditions ?? [])].sort((a, b) => (a.lastTransitionTime < b.lastTransitionTime ? -1 : 1));
+  lines.push(
+    events.length > 0
+      ? indent(formatTable(['AGE', 'TYPE', 'STATUS', 'REASON', 'MESSAGE'], events.map((c) => [age(c.lastTransitionTime), c.type, c.status, c.reason, c.message])))
+      : '  <none>',
+  );
+  return lines.join('\n') + '\n';
+}
+
+export function registerDescribe(program: Command): void {
+  addStoreOptions(
+    program.command('describe').description('show an environment in detail').argument('<type>', 'env').argument('<name>'),
+  ).action(
+    runAction(async (type: string, name: string, flags: StoreFlags) => {
+      if (kindFromArg(type) !== 'Environment') throw new UsageError('describe supports envs only: berth describe env NAME');
+      return withClient(flags, async (client) => {
+        const env = await new ResourceStore(client).get('Environment', name);
+        if (!env) throw new NotFoundError('environment', name);
+        const status = await new StatusStore(client).getStatus('Environment', name);
+        process.stdout.write(describeEnvironment(env, status, new Date()));
+      });
+    }),
+  );
+}
