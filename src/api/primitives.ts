@@ -45,7 +45,7 @@ export const duration = (opts: { max?: string } = {}) => {
   return z
     .string()
     .regex(DURATION_PATTERN, 'must be a duration like 10s, 5m, 48h or 1h30m')
-    .refine((v) => maxMs === undefined || parseDuration(v) <= maxMs, {
+    .refine((v) => maxMs === undefined || !DURATION_PATTERN.test(v) || parseDuration(v) <= maxMs, {
       message: `must be at most ${opts.max}`,
     });
 };

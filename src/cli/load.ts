@@ -70,9 +70,10 @@ export function parseDocuments(file: string, text: string): LoadedResource[] {
       errors.push(new InvalidInputError(problems, location));
       return;
     }
-    if (doc.contents === null) return;
     try {
-      loaded.push({ resource: parseResource(doc.toJS({ maxAliasCount: 100 }), location), file, document });
+      const value: unknown = doc.toJS({ maxAliasCount: 100 });
+      if (value === null || value === undefined) return; // empty document
+      loaded.push({ resource: parseResource(value, location), file, document });
     } catch (err) {
       if (err instanceof InvalidInputError) errors.push(err);
       else errors.push(new InvalidInputError([{ path: '', message: (err as Error).message }], location));
