@@ -2,6 +2,14 @@
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 
+const SBIN_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+/** The environment for lab commands: PATH always includes the sbin directories (ip, iptables, dockerd, nginx). */
+export function labProcessEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const have = (base.PATH ?? '').split(':').filter(Boolean);
+  return { ...base, PATH: [...have, ...SBIN_PATH.filter((d) => !have.includes(d))].join(':') };
+}
+
 export interface RunResult {
   code: number;
   stdout: string;
@@ -20,7 +28,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     const child = execFile(
       cmd,
       args,
-      { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, env: opts.env ?? process.env, killSignal: 'SIGKILL' },
+      { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, env: labProcessEnv(opts.env ?? process.env), killSignal: 'SIGKILL' },
       (err, stdout, stderr) => {
         if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
           reject(new Error(`${cmd}: ${(err as Error).message}`));
@@ -56,7 +64,7 @@ export function spawnDaemon(argv: string[], log: string, env: NodeJS.ProcessEnv 
   if (!cmd) throw new Error('spawnDaemon: empty argv');
   const fd = fs.openSync(log, 'a');
   try {
-    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env });
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: labProcessEnv(env) });
     if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
     child.unref();
     return child.pid;

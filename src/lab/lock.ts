@@ -4,10 +4,12 @@
  * stdin (or our exit) releases it, so a crashed holder never leaves a stale lock.
  */
 import { spawn } from 'node:child_process';
+import { labProcessEnv } from './exec.js';
 
 export async function withLabLock<T>(lockFile: string, fn: () => Promise<T>, timeoutSec = 900): Promise<T> {
   const holder = spawn('flock', ['--exclusive', '--wait', String(timeoutSec), lockFile, '-c', 'echo locked; exec cat'], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    env: labProcessEnv(),
   });
   let stderr = '';
   holder.stderr.on('data', (d) => (stderr += String(d)));
