@@ -3,6 +3,7 @@ import { EXIT_INVALID } from './run.js';
 import { registerResourceCommands } from './register-resources.js';
 import { registerLabCommands } from './lab.js';
 import { registerControllerCommand } from './controller.js';
+import { registerProxyCommand } from './proxy.js';
 
 /**
  * Each area of the CLI registers its own subcommands; main only assembles them.
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerResourceCommands(program);
   registerLabCommands(program);
   registerControllerCommand(program);
+  registerProxyCommand(program);
   return program;
 }
 

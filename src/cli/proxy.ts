@@ -1,0 +1,104 @@
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { parseDuration } from '../api/duration.js';
+import { startMetricsServer } from '../metrics/server.js';
+import { DEFAULT_LISTEN, isValidListen } from '../routing/nginx-render.js';
+import { NginxProxy } from '../routing/proxy.js';
+import { createClient, storeConfig } from '../store/client.js';
+import { RouteStore, routesPrefixFrom } from '../store/routes.js';
+import { runAction, UsageError } from './run.js';
+
+export interface ProxyFlags {
+  nginxConf?: string;
+  listen?: string;
+  checkCmd?: string;
+  reloadCmd?: string;
+  routesPrefix?: string;
+  etcdEndpoints?: string;
+  prefix?: string;
+  coalesce: string;
+  metricsAddr: string;
+}
+
+/**
+ * `berth proxy`: flags over environment (BERTH_NGINX_CONF, BERTH_NGINX_LISTEN,
+ * BERTH_NGINX_CHECK_CMD, BERTH_NGINX_RELOAD_CMD, BERTH_ROUTES_PREFIX, BERTH_ETCD_ENDPOINTS,
+ * BERTH_PREFIX) over defaults, so after `eval "$(berth lab env)"` a bare `berth proxy` drives
+ * the lab's nginx.
+ */
+export function registerProxyCommand(program: Command): void {
+  program
+    .command('proxy')
+    .description('Watch the route keys in etcd and keep an nginx upstreams file in step (the built-in confd)')
+    .option('--nginx-conf <path>', 'the nginx file to write, included inside http {} by the main config (env BERTH_NGINX_CONF)')
+    .option('--listen <addr>', `listen address of each route's server block (env BERTH_NGINX_LISTEN, default ${DEFAULT_LISTEN})`)
+    .option('--check-cmd <cmd>', 'checks the whole nginx config (env BERTH_NGINX_CHECK_CMD, default "nginx -t")')
+    .option('--reload-cmd <cmd>', 'reloads nginx gracefully (env BERTH_NGINX_RELOAD_CMD, default "nginx -s reload")')
+    .option('--routes-prefix <prefix>', 'etcd prefix of the route keys (env BERTH_ROUTES_PREFIX, default <prefix>/routes)')
+    .option('--etcd-endpoints <urls>', 'comma-separated etcd endpoints (env BERTH_ETCD_ENDPOINTS, default http://127.0.0.1:2379)')
+    .option('--prefix <prefix>', 'etcd key prefix (env BERTH_PREFIX, default /berth)')
+    .option('--coalesce <duration>', 'wait this long after the last change before reloading', '300ms')
+    .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz ("" to disable)', ':9465')
+    .action(runAction(async (flags: ProxyFlags) => runProxy(flags)));
+}
+
+export function resolveProxyConfig(flags: ProxyFlags, env: NodeJS.ProcessEnv = process.env) {
+  const confPath = flags.nginxConf ?? env.BERTH_NGINX_CONF;
+  if (!confPath) throw new UsageError('--nginx-conf is required (or set BERTH_NGINX_CONF, e.g. eval "$(berth lab env)")');
+  const listen = flags.listen ?? env.BERTH_NGINX_LISTEN ?? DEFAULT_LISTEN;
+  if (!isValidListen(listen)) throw new UsageError(`--listen: invalid address "${listen}"`);
+  let coalesceMs: number;
+  try {
+    coalesceMs = parseDuration(flags.coalesce);
+  } catch {
+    throw new UsageError(`--coalesce: invalid duration "${flags.coalesce}"`);
+  }
+  const store = storeConfig({ etcdEndpoints: flags.etcdEndpoints, prefix: flags.prefix }, env);
+  const routesPrefix = flags.routesPrefix ?? (env.BERTH_ROUTES_PREFIX || undefined) ?? `${store.prefix}/routes`;
+  return {
+    confPath,
+    listen,
+    coalesceMs,
+    checkCmd: flags.checkCmd ?? env.BERTH_NGINX_CHECK_CMD ?? 'nginx -t',
+    reloadCmd: flags.reloadCmd ?? env.BERTH_NGINX_RELOAD_CMD ?? 'nginx -s reload',
+    store,
+    routesPrefix: routesPrefixFrom(routesPrefix, {}),
+  };
+}
+
+async function runProxy(flags: ProxyFlags): Promise<number> {
+  const cfg = resolveProxyConfig(flags);
+  const log = pino({ name: 'berth-proxy' });
+  const etcd = createClient(cfg.store);
+  const routes = new RouteStore(etcd, cfg.routesPrefix);
+  const proxy = new NginxProxy(routes, { ...cfg, log });
+  const server = flags.metricsAddr
+    ? await startMetricsServer(flags.metricsAddr, proxy.metrics.registry, { ready: () => proxy.ready })
+    : undefined;
+
+  let wake: () => void = () => {};
+  const stopped = new Promise<void>((r) => (wake = r));
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (++signals > 1) {
+      log.warn({ signal: sig }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    log.info({ signal: sig }, 'signal received: stopping');
+    wake();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  log.info({ file: cfg.confPath, routesPrefix: cfg.routesPrefix, endpoints: cfg.store.endpoints, listen: cfg.listen }, 'berth proxy started');
+  try {
+    proxy.start();
+    await stopped;
+  } finally {
+    await proxy.stop();
+    etcd.close();
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+  return 0;
+}
