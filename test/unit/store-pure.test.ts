@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { storeConfig, normalizePrefix } from '../../src/store/client.js';
+import { parseResourceKey, resourceKey, statusKey } from '../../src/store/keys.js';
+import { canonicalJson, planApply } from '../../src/store/resources.js';
+import { env } from '../support/fixtures.js';
+
+describe('store: config and keys', () => {
+  it('reads endpoints and prefix from flags over env over defaults', () => {
+    assert.deepEqual(storeConfig({}, {}), { endpoints: ['http://127.0.0.1:2379'], prefix: '/berth' });
+    assert.deepEqual(storeConfig({}, { BERTH_ETCD_ENDPOINTS: 'http://a:1, b:2', BERTH_PREFIX: 'x/' }), { endpoints: ['http://a:1', 'http://b:2'], prefix: '/x' });
+    assert.deepEqual(storeConfig({ etcdEndpoints: 'http://c:3', prefix: '/p' }, { BERTH_ETCD_ENDPOINTS: 'http://a:1' }), { endpoints: ['http://c:3'], prefix: '/p' });
+    assert.equal(normalizePrefix('/berth/'), '/berth');
+  });
+  it('lays keys out as DESIGN.md says', () => {
+    assert.equal(resourceKey('/berth', 'EnvironmentGroup', 'qa-pool'), '/berth/groups/qa-pool');
+    assert.equal(resourceKey('/berth', 'Environment', 'qa-1'), '/berth/environments/qa-1');
+    assert.equal(statusKey('/berth', 'Environment', 'qa-1'), '/berth/status/environments/qa-1');
+    assert.deepEqual(parseResourceKey('/berth', '/berth/environments/qa-1'), { kind: 'Environment', name: 'qa-1' });
+    assert.equal(parseResourceKey('/berth', '/berth/status/environments/qa-1'), undefined);
+    assert.equal(parseResourceKey('/berth', '/berth/routes/x/color'), undefined);
+  });
+});
+
+describe('store: planApply', () => {
+  const now = new Date('2030-01-01T00:00:00Z');
+  it('creates with generation 1, ignoring user-written generation and timestamp', () => {
+    const e = env();
+    e.metadata.generation = 9;
+    e.metadata.creationTimestamp = 'yesterday';
+    const out = planApply(undefined, e, now);
+    assert.equal(out.result, 'created');
+    assert.equal(out.resource.metadata.generation, 1);
+    assert.equal(out.resource.metadata.creationTimestamp, now.toISOString());
+  });
+  it('unchanged / configured with and without a generation bump', () => {
+    const current = planApply(undefined, env(), now).resource;
+    assert.equal(planApply(current, env(), now).result, 'unchanged');
+    const spec = planApply(current, env('qa-1', { nodes: 5 }), now);
+    assert.deepEqual([spec.result, spec.resource.metadata.generation, spec.resource.metadata.creationTimestamp], ['configured', 2, now.toISOString()]);
+    const label = planApply(current, env('qa-1', { labels: { a: 'b' } }), now);
+    assert.deepEqual([label.result, label.resource.metadata.generation], ['configured', 1]);
+  });
+  it('canonicalJson ignores key order', () => {
+    assert.equal(canonicalJson({ b: 1, a: { d: 2, c: 3 } }), canonicalJson({ a: { c: 3, d: 2 }, b: 1 }));
+  });
+});
