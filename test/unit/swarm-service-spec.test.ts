@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { serviceSpecSchema } from '../../src/api/environment.js';
+import { isRecoverable } from '../../src/swarm/retry.js';
+import { buildServiceSpec } from '../../src/swarm/service-spec.js';
+
+const spec = (extra: Record<string, unknown> = {}) =>
+  serviceSpecSchema.parse({
+    image: '10.77.0.1:5000/web:v1',
+    replicas: 2,
+    command: ['httpd', '-f', '-p', '8080', '-h', '/www'],
+    environment: { B: 2, A: 'x' },
+    ports: [{ target: 8080 }, { target: 9090, published: 30090 }],
+    healthcheck: { test: ['CMD', 'wget', '-q', '-O-', 'http://127.0.0.1:8080/'], interval: '2s', retries: 3 },
+    placement: { maxPerNode: 1, spreadBy: 'node.labels.zone', constraints: ['node.labels.disk==ssd'] },
+    ...extra,
+  });
+
+test('names, labels, placement, ports, healthcheck and update policy', () => {
+  const s = buildServiceSpec('qa-1', 'api', spec());
+  assert.equal(s.Name, 'qa-1_api');
+  assert.equal(s.Labels!['com.docker.stack.namespace'], 'qa-1');
+  assert.equal(s.Labels!['berth.env'], 'qa-1');
+  assert.equal(s.Labels!['berth.service'], 'api');
+  assert.equal(s.Labels!['berth.color'], undefined);
+  assert.match(s.Labels!['berth.spec-hash']!, /^[0-9a-f]{16}$/);
+  const t = s.TaskTemplate as { ContainerSpec: Record<string, any>; Placement: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  assert.deepEqual(t.ContainerSpec.Args, ['httpd', '-f', '-p', '8080', '-h', '/www']);
+  assert.equal(t.ContainerSpec.Command, undefined, 'command replaces CMD, not the entrypoint');
+  assert.deepEqual(t.ContainerSpec.Env, ['A=x', 'B=2']);
+  assert.equal(t.ContainerSpec.HealthCheck.Interval, 2_000_000_000);
+  assert.deepEqual(t.Placement.Constraints, ['node.labels.berth.env==qa-1', 'node.labels.disk==ssd']);
+  assert.equal(t.Placement.MaxReplicas, 1);
+  assert.deepEqual(t.Placement.Preferences, [{ Spread: { SpreadDescriptor: 'node.labels.zone' } }]);
+  assert.deepEqual(s.EndpointSpec!.Ports, [
+    { Protocol: 'tcp', TargetPort: 8080, PublishMode: 'host' },
+    { Protocol: 'tcp', TargetPort: 9090, PublishedPort: 30090, PublishMode: 'host' },
+  ]);
+  assert.equal(s.Mode!.Replicated!.Replicas, 2);
+  assert.equal(s.UpdateConfig!.Order, 'start-first');
+  assert.equal(s.UpdateConfig!.Parallelism, 1);
+  assert.equal(s.UpdateConfig!.FailureAction, 'rollback');
+});
+
+test('blue-green colour in name and label', () => {
+  const s = buildServiceSpec('qa-1', 'api', spec(), 'green');
+  assert.equal(s.Name, 'qa-1_api_green');
+  assert.equal(s.Labels!['berth.color'], 'green');
+});
+
+test('the spec-hash is stable and changes with what determines the Swarm spec', () => {
+  const h = (x: ReturnType<typeof spec>, env = 'qa-1') => buildServiceSpec(env, 'api', x).Labels!['berth.spec-hash'];
+  assert.equal(h(spec()), h(spec()));
+  assert.equal(h(spec({ environment: { A: 'x', B: 2 } })), h(spec()), 'key order does not matter');
+  assert.notEqual(h(spec({ image: '10.77.0.1:5000/web:v2' })), h(spec()));
+  assert.notEqual(h(spec({ replicas: 3 })), h(spec()));
+  assert.notEqual(h(spec(), 'qa-2'), h(spec()));
+  assert.equal(h(spec({ strategy: { type: 'rolling', drain: '30s' } })), h(spec()), 'drain does not change the Swarm spec');
+});
+
+test('retry only connection errors and 5xx', () => {
+  assert.equal(isRecoverable(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })), true);
+  assert.equal(isRecoverable(Object.assign(new Error('x'), { statusCode: 503 })), true);
+  assert.equal(isRecoverable(Object.assign(new Error('x'), { statusCode: 409 })), false);
+  assert.equal(isRecoverable(Object.assign(new Error('x'), { statusCode: 404 })), false);
+  assert.equal(isRecoverable(new Error('bad')), false);
+});
