@@ -102,7 +102,7 @@ test('a failing reconcile is retried with backoff until it succeeds, in zero rea
   for (const wait of [1_000, 2_000, 4_000, 4_000]) {
     clock.advance(wait - 1);
     await tick();
-    const before = attempts;
+    const before: number = attempts;
     clock.advance(1);
     await tick();
     assert.equal(attempts, before + 1, `retried after ${wait} ms`);

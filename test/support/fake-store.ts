@@ -1,0 +1,63 @@
+import type { Environment, EnvironmentGroup, EnvironmentStatus, GroupStatus } from '../../src/api/index.js';
+import type { ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from '../../src/reconcile/ports.js';
+
+/** In-memory etcd for reconciler tests: resources, statuses and route keys. */
+export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter, RouteWriter {
+  envs = new Map<string, Environment>();
+  invalid = new Map<string, Error>();
+  groups = new Map<string, EnvironmentGroup>();
+  envStatus = new Map<string, EnvironmentStatus>();
+  groupStatus = new Map<string, GroupStatus>();
+  routes = new Map<string, Route>();
+
+  async getEnvironment(name: string) {
+    const bad = this.invalid.get(name);
+    if (bad) throw bad;
+    return structuredClone(this.envs.get(name));
+  }
+  async getGroup(name: string) {
+    return structuredClone(this.groups.get(name));
+  }
+  async listEnvironments() {
+    return [...this.envs.values()];
+  }
+  async listGroups() {
+    return [...this.groups.values()];
+  }
+  async listEnvironmentNames() {
+    return [...this.envs.keys(), ...this.invalid.keys()];
+  }
+  async deleteEnvironment(name: string) {
+    this.envs.delete(name);
+  }
+  async getEnvironmentStatus(name: string) {
+    return structuredClone(this.envStatus.get(name));
+  }
+  async putEnvironmentStatus(name: string, s: EnvironmentStatus) {
+    this.envStatus.set(name, structuredClone(s));
+  }
+  async deleteEnvironmentStatus(name: string) {
+    this.envStatus.delete(name);
+  }
+  async listEnvironmentStatusNames() {
+    return [...this.envStatus.keys()];
+  }
+  async getGroupStatus(name: string) {
+    return structuredClone(this.groupStatus.get(name));
+  }
+  async putGroupStatus(name: string, s: GroupStatus) {
+    this.groupStatus.set(name, structuredClone(s));
+  }
+  async deleteGroupStatus(name: string) {
+    this.groupStatus.delete(name);
+  }
+  async setRoute(route: Route & { owner: { env: string; service: string } }) {
+    this.routes.set(route.upstream, structuredClone(route));
+  }
+  async deleteRoute(upstream: string) {
+    this.routes.delete(upstream);
+  }
+  async listRoutes() {
+    return [...this.routes.values()].map((r) => structuredClone(r));
+  }
+}
