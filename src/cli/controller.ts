@@ -81,17 +81,20 @@ async function runController(flags: ControllerFlags): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
+  // A standby stopped by a signal rejects start() ("stopped before elected"): not a failure.
+  const starting = controller.start().catch((err: unknown) => {
+    if (signals === 0) fatal ??= err;
+    wake();
+  });
   try {
-    await Promise.race([controller.start(), stopped]);
     await stopped;
-  } catch (err) {
-    fatal ??= err;
   } finally {
     await controller.stop().catch(() => undefined);
     etcd.close();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
+  await starting;
   if (fatal) {
     log.error({ err: (fatal as Error).message }, 'controller failed');
     return 1;
