@@ -18,6 +18,7 @@ export interface ProxyFlags {
   prefix?: string;
   coalesce: string;
   metricsAddr: string;
+  nginxPidFile?: string;
 }
 
 /**
@@ -37,6 +38,7 @@ export function registerProxyCommand(program: Command): void {
     .option('--routes-prefix <prefix>', 'etcd prefix of the route keys (env BERTH_ROUTES_PREFIX, default <prefix>/routes)')
     .option('--etcd-endpoints <urls>', 'comma-separated etcd endpoints (env BERTH_ETCD_ENDPOINTS, default http://127.0.0.1:2379)')
     .option('--prefix <prefix>', 'etcd key prefix (env BERTH_PREFIX, default /berth)')
+    .option('--nginx-pid-file <path>', 'nginx pid file: when set, a reload counts as done once the old workers stopped accepting (env BERTH_NGINX_PID_FILE)')
     .option('--coalesce <duration>', 'wait this long after the last change before reloading', '300ms')
     .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz ("" to disable)', ':9465')
     .action(runAction(async (flags: ProxyFlags) => runProxy(flags)));
@@ -61,6 +63,7 @@ export function resolveProxyConfig(flags: ProxyFlags, env: NodeJS.ProcessEnv = p
     coalesceMs,
     checkCmd: flags.checkCmd ?? env.BERTH_NGINX_CHECK_CMD ?? 'nginx -t',
     reloadCmd: flags.reloadCmd ?? env.BERTH_NGINX_RELOAD_CMD ?? 'nginx -s reload',
+    ...(flags.nginxPidFile ?? env.BERTH_NGINX_PID_FILE ? { pidFile: flags.nginxPidFile ?? env.BERTH_NGINX_PID_FILE } : {}),
     store,
     routesPrefix: routesPrefixFrom(routesPrefix, {}),
   };

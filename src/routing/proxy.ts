@@ -30,6 +30,12 @@ export interface ProxyOptions {
   /** Upper bound on how long a continuous burst may postpone a flush. Default max(5×coalesce, 1s). */
   maxDelayMs?: number;
   commandTimeoutMs?: number;
+  /**
+   * nginx's pid file (`--nginx-pid-file`, BERTH_NGINX_PID_FILE). When set, a reload counts as done
+   * only once every worker of the previous generation stopped accepting connections, so "reloaded"
+   * means every new connection gets the new config (no old-config answer after that point).
+   */
+  pidFile?: string;
   log: Logger;
   metrics?: ProxyMetrics;
 }
@@ -95,6 +101,38 @@ async function readOrUndefined(file: string): Promise<string | undefined> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
+  }
+}
+
+/** Worker pids of the nginx master in `pidFile` that still accept (not "shutting down"). */
+export async function nginxWorkers(pidFile: string): Promise<number[]> {
+  const master = Number((await readOrUndefined(pidFile))?.trim());
+  if (!Number.isInteger(master) || master <= 0) return [];
+  const out: number[] = [];
+  for (const e of await fsp.readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(e)) continue;
+    const stat = await readOrUndefined(`/proc/${e}/stat`).catch(() => undefined);
+    if (!stat) continue;
+    // pid (comm) state ppid ...: comm may contain spaces, so parse after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === master && (await acceptingWorker(Number(e)))) out.push(Number(e));
+  }
+  return out;
+}
+
+async function acceptingWorker(pid: number): Promise<boolean> {
+  const cmdline = await readOrUndefined(`/proc/${pid}/cmdline`).catch(() => undefined);
+  return cmdline !== undefined && cmdline.includes('worker process') && !cmdline.includes('shutting down');
+}
+
+async function oldWorkersRetired(pids: number[], timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let alive = false;
+    for (const p of pids) if (await acceptingWorker(p)) alive = true;
+    if (!alive) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 
@@ -224,7 +262,13 @@ export class NginxProxy {
         log.error({ cmd: this.opts.checkCmd, code: check.code, output: check.output.slice(-2000) }, 'nginx check failed: kept the last good config');
         return this.record('check_failed');
       }
+      const oldWorkers = this.opts.pidFile ? await nginxWorkers(this.opts.pidFile) : [];
       const reload = await runShell(this.opts.reloadCmd, timeout);
+      if (reload.code === 0 && oldWorkers.length > 0 && !(await oldWorkersRetired(oldWorkers, 5_000))) {
+        this.metrics.configGood.set(0);
+        log.error({ cmd: this.opts.reloadCmd, oldWorkers }, 'nginx reload not confirmed: old workers still accept after 5s (see the nginx error log)');
+        return this.record('reload_failed');
+      }
       if (reload.code !== 0) {
         this.metrics.configGood.set(0);
         log.error({ cmd: this.opts.reloadCmd, code: reload.code, output: reload.output.slice(-2000) }, 'nginx reload failed');
