@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { planLab, stateDirFromEnv, lockFileFromEnv, validateCounts, type LabPlan } from './plan.js';
 import { addOnce, emptyState, readState, sameRule, writeState, type LabState } from './state.js';
 import { withLabLock } from './lock.js';
-import { ensurePackages } from './packages.js';
+import { ensurePackages, isRoot } from './packages.js';
 import { ensureBridge, ensureNodeNet, ensureRule, forwardRule, linkExists, netnsExists, removeLink, removeNetns, removeRule, ruleExists } from './net.js';
 import { ensureEtcd, etcdHealthy } from './etcd.js';
 import { ensureRegistry, registryUp } from './registry.js';
@@ -68,6 +68,7 @@ export async function labUp(opts: UpOptions = {}): Promise<UpReport> {
   const t0 = Date.now();
   return withLabLock(lockOf(opts), async () => {
     const changes: string[] = [];
+    if (!isRoot()) throw new Error('berth lab up needs root (network namespaces, a bridge, iptables, dockerd)');
     const installed = await ensurePackages(log);
     if (installed.length) changes.push(`installed ${installed.join(' ')}`);
     const dir = dirOf(opts);
