@@ -44,10 +44,10 @@ if [ "$tier" = integration ] || [ "$tier" = all ]; then
     if [ "$owned" = 1 ] && [ "${BERTH_LAB_KEEP:-0}" != 1 ]; then
       [ -f "$lab_dir/state.json" ] && cp "$lab_dir/state.json" "$snapshot"
       t1=$SECONDS
-      node bin/berth.js lab down || rc=1
+      node bin/berth.js lab down 9>&- || rc=1
       echo "== lab down in $((SECONDS - t1)) s" >&2
       if [ -s "$snapshot" ]; then
-        node --import tsx test/support/verify-lab-clean.ts "$snapshot" || rc=1
+        node --import tsx test/support/verify-lab-clean.ts "$snapshot" 9>&- || rc=1
       fi
     else
       echo "== leaving the lab up ($([ "$owned" = 1 ] && echo BERTH_LAB_KEEP=1 || echo 'it was up before this run'))" >&2
@@ -57,13 +57,21 @@ if [ "$tier" = integration ] || [ "$tier" = all ]; then
   }
   trap teardown EXIT
   trap 'exit 130' INT TERM
+  # One integration run at a time on this machine: the Swarm and etcd are shared. fd 9 holds the
+  # lock; every child gets 9>&- so no daemon the lab or a test starts inherits (and keeps) it.
+  tests_lock=${BERTH_LAB_TESTS_LOCK:-/tmp/berth-lab-tests.lock}
+  exec 9>"$tests_lock"
+  if ! flock -n 9; then
+    echo "== waiting for $tests_lock (another integration run is using the lab)" >&2
+    flock -w 1800 9 || { echo "could not get $tests_lock within 30 min" >&2; exit 1; }
+  fi
   t0=$SECONDS
-  node bin/berth.js lab up
+  node bin/berth.js lab up 9>&-
   echo "== lab up in $((SECONDS - t0)) s" >&2
-  eval "$(node bin/berth.js lab env)"
+  eval "$(node bin/berth.js lab env 9>&-)"
   t0=$SECONDS
   # One file at a time: the files share one Swarm.
-  run_tests test/integration --test-concurrency=1 || status=1
+  run_tests test/integration --test-concurrency=1 9>&- || status=1
   echo "== integration tier: $([ $status = 0 ] && echo ok || echo FAILED) in $((SECONDS - t0)) s" >&2
 fi
 exit $status
