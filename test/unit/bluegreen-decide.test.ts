@@ -20,7 +20,7 @@ import type { ObservedNode, ObservedService, ObservedTask } from '../../src/swar
 const ENV = 'qa-1';
 const SVC = 'api';
 
-function spec(image: string, over: Partial<ServiceSpec> & { strategy?: Partial<ServiceSpec['strategy']> } = {}): ServiceSpec {
+function spec(image: string, over: Omit<Partial<ServiceSpec>, 'strategy'> & { strategy?: Partial<ServiceSpec['strategy']> } = {}): ServiceSpec {
   const { strategy, ...rest } = over;
   return serviceSpecSchema.parse({
     image,
