@@ -4,6 +4,7 @@ import { registerResourceCommands } from './register-resources.js';
 import { registerLabCommands } from './lab.js';
 import { registerControllerCommand } from './controller.js';
 import { registerProxyCommand } from './proxy.js';
+import { registerPromoteCommand } from './promote.js';
 
 /**
  * Each area of the CLI registers its own subcommands; main only assembles them.
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerLabCommands(program);
   registerControllerCommand(program);
   registerProxyCommand(program);
+  registerPromoteCommand(program);
   return program;
 }
 
