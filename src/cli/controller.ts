@@ -3,8 +3,8 @@ import { pino } from 'pino';
 import { parseDuration } from '../api/duration.js';
 import { metrics } from '../metrics/registry.js';
 import { Controller } from '../reconcile/controller.js';
-import { InterimEtcdRoutes } from '../reconcile/etcd-routes-interim.js';
 import { createClient, storeConfig } from '../store/client.js';
+import { RouteStore, routesPrefixFrom } from '../store/routes.js';
 import { DockerodeSwarm } from '../swarm/dockerode-swarm.js';
 import { runAction, UsageError } from './run.js';
 
@@ -24,7 +24,7 @@ export function registerControllerCommand(program: Command): void {
     .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz', ':9464')
     .option('--etcd-endpoints <urls>', 'comma-separated etcd endpoints (default $BERTH_ETCD_ENDPOINTS or http://127.0.0.1:2379)')
     .option('--prefix <prefix>', 'etcd key prefix (default $BERTH_PREFIX or /berth)')
-    .option('--routes-prefix <prefix>', 'etcd prefix of the route keys (default <prefix>/routes)')
+    .option('--routes-prefix <prefix>', 'etcd prefix of the route keys (default $BERTH_ROUTES_PREFIX or <prefix>/routes)')
     .option('--resync <duration>', 'full resync period', '30s')
     .option('--workers <n>', 'concurrent reconciles', '2')
     .action(runAction(async (flags: ControllerFlags) => runController(flags)));
@@ -46,8 +46,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
   const m = metrics();
   // DOCKER_HOST (unix:///path.sock or tcp://) and the TLS variables are read by docker-modem.
   const swarm = new DockerodeSwarm({ onApiError: (operation) => m.dockerApiErrors.inc({ operation }) });
-  // TODO: switch to the routing engineer's src/store/routes.ts RouteWriter once it lands.
-  const routes = new InterimEtcdRoutes(etcd, flags.routesPrefix ?? `${config.prefix}/routes`);
+  const routes = new RouteStore(etcd, flags.routesPrefix ?? routesPrefixFrom(undefined, { ...process.env, BERTH_PREFIX: config.prefix }));
 
   let fatal: unknown;
   let wake: () => void = () => {};
