@@ -55,13 +55,25 @@ export async function runOk(cmd: string, args: string[], opts: RunOptions = {}):
   return r.stdout;
 }
 
+const CLOSE_FDS =
+  'for fd in /proc/$$/fd/*; do n=${fd##*/}; if [ "$n" -gt 2 ]; then { exec {n}>&-; } 2>/dev/null; fi; done; exec "$@"';
+
+/**
+ * Wraps argv so the command starts with only stdin/stdout/stderr open: a daemon must not keep a
+ * pipe or lock it inherited (a CI runner waiting for EOF, the test harness's flock). bash execs,
+ * so the pid stays the command's.
+ */
+export function closeFdsArgv(argv: string[]): string[] {
+  return ['bash', '-c', CLOSE_FDS, 'berth-lab-exec', ...argv];
+}
+
 /**
  * Starts a long-running process in its own session, output appended to `log`, not waited on.
  * Returns its pid.
  */
 export function spawnDaemon(argv: string[], log: string, env: NodeJS.ProcessEnv = process.env): number {
-  const [cmd, ...args] = argv;
-  if (!cmd) throw new Error('spawnDaemon: empty argv');
+  if (argv.length === 0) throw new Error('spawnDaemon: empty argv');
+  const [cmd, ...args] = closeFdsArgv(argv) as [string, ...string[]];
   const fd = fs.openSync(log, 'a');
   try {
     const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], env: labProcessEnv(env) });

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LabPlan } from './plan.js';
-import { run, runOk } from './exec.js';
+import { closeFdsArgv, run, runOk } from './exec.js';
 import { readPidFile, recordAlive, tail } from './procs.js';
 import type { LabState } from './state.js';
 import { waitFor } from './wait.js';
@@ -71,7 +71,8 @@ export async function ensureNginx(plan: LabPlan, state: LabState, save: () => vo
   fs.rmSync(n.pidFile, { force: true });
   const argv = nginxStartArgv(plan);
   // `daemon on`: the command forks the master and exits; the master's pid is in the pid file.
-  const r = await run(argv[0]!, argv.slice(1), { timeoutMs: 30_000 });
+  const [cmd, ...args] = closeFdsArgv(argv) as [string, ...string[]];
+  const r = await run(cmd, args, { timeoutMs: 30_000 });
   if (r.code !== 0) throw new Error(`nginx failed to start: ${r.stderr.trim()}\n${tail(n.errorLog)}`);
   const pid = await waitFor(`nginx pid file ${n.pidFile}`, () => readPidFile(n.pidFile), { timeoutMs: 10_000, intervalMs: 100 });
   state.processes.nginx = { pid, argv, log: n.errorLog, marker: n.mainConf, startedAt: new Date().toISOString() };

@@ -8,7 +8,7 @@ import { bridgeArgvs, nodeNetArgvs, forwardRule } from '../../src/lab/net.js';
 import { nginxMainConf, nginxReloadArgv, nginxCheckArgv } from '../../src/lab/nginx.js';
 import { importChanges, rootfsFiles, imageRef } from '../../src/lab/images.js';
 import { missingPackages, installCommand } from '../../src/lab/packages.js';
-import { shellQuote } from '../../src/lab/exec.js';
+import { shellQuote, closeFdsArgv } from '../../src/lab/exec.js';
 
 const plan = planLab({ stateDir: '/s', nodes: 3 });
 const node2 = plan.nodes[1]!;
@@ -84,4 +84,11 @@ test('shell quoting', () => {
   assert.equal(shellQuote('/a/b.conf'), '/a/b.conf');
   assert.equal(shellQuote('a b'), "'a b'");
   assert.equal(shellQuote("it's"), `'it'\\''s'`);
+});
+
+test('daemons start through a bash exec that closes inherited descriptors above 2', () => {
+  const argv = closeFdsArgv(['etcd', '--name', 'x']);
+  assert.deepEqual(argv.slice(0, 2), ['bash', '-c']);
+  assert.match(argv[2]!, /exec \{n\}>&-/);
+  assert.deepEqual(argv.slice(-3), ['etcd', '--name', 'x']);
 });
