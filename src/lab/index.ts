@@ -4,6 +4,7 @@
  * in the state dir, so `down` removes exactly that.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { planLab, stateDirFromEnv, lockFileFromEnv, validateCounts, type LabPlan } from './plan.js';
 import { addOnce, emptyState, readState, sameRule, writeState, type LabState } from './state.js';
 import { withLabLock } from './lock.js';
@@ -155,10 +156,11 @@ export async function labDown(opts: LabOptions = {}): Promise<DownReport> {
     const dockerds = Object.keys(state.processes).filter((k) => k.startsWith('dockerd-'));
     await Promise.all(dockerds.map(stopRecorded));
     for (const key of Object.keys(state.processes)) await stopRecorded(key);
-    // Container shims outlive a dockerd that died uncleanly; they reference the state dir.
-    for (const pid of processesReferencing(plan.stateDir)) {
-      const how = await stopPid(pid, plan.stateDir, 5_000);
-      if (how !== 'gone') removed.push(`leftover pid ${pid} under ${plan.stateDir} (${how})`);
+    // Container shims outlive a containerd that died uncleanly; each names its containerd's
+    // socket (-address …/exec/containerd/containerd.sock), so only shims of the lab's nodes match.
+    for (const pid of labShims(plan)) {
+      const how = await stopPid(pid, undefined, 5_000);
+      if (how !== 'gone') removed.push(`leftover containerd-shim pid ${pid} (${how})`);
     }
     for (const ns of [...state.netns]) {
       await removeNetns(ns);
@@ -195,17 +197,42 @@ export async function labDown(opts: LabOptions = {}): Promise<DownReport> {
   });
 }
 
-/** Pids of live processes whose command line names the state dir. */
-export function processesReferencing(stateDir: string): number[] {
-  const out: number[] = [];
-  for (const ent of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(ent)) continue;
-    const pid = Number(ent);
-    if (pid === process.pid) continue;
-    const argv = procCmdline(pid);
-    if (argv && argv.join(' ').includes(stateDir + '/')) out.push(pid);
+/** Daemons the lab runs (by executable name), to look for leftovers after down. */
+export const LAB_DAEMON_EXES = ['dockerd', 'containerd', 'etcd', 'nginx', 'docker-registry', 'docker-proxy', 'runc'];
+
+function exeName(pid: number): string | undefined {
+  try {
+    return path.basename(fs.readlinkSync(`/proc/${pid}/exe`)).replace(/ \(deleted\)$/, '');
+  } catch {
+    return undefined;
   }
-  return out;
+}
+
+function livePids(): number[] {
+  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => p !== process.pid);
+}
+
+/** containerd-shim processes attached to one of the lab nodes' containerd sockets. */
+export function labShims(plan: LabPlan): number[] {
+  const sockets = plan.nodes.map((n) => path.join(n.execRoot, 'containerd', 'containerd.sock'));
+  return livePids().filter((pid) => {
+    if (!(exeName(pid) ?? '').startsWith('containerd-shim')) return false;
+    const argv = procCmdline(pid) ?? [];
+    return sockets.some((s) => argv.includes(s));
+  });
+}
+
+/**
+ * Live daemon processes (dockerd, containerd, shims, etcd, nginx, registry…) whose command line
+ * names the state dir: what must be gone after down. Only a check; down never kills by this.
+ */
+export function labDaemonsReferencing(stateDir: string): number[] {
+  return livePids().filter((pid) => {
+    const exe = exeName(pid) ?? '';
+    if (!LAB_DAEMON_EXES.includes(exe) && !exe.startsWith('containerd-shim')) return false;
+    const argv = procCmdline(pid);
+    return argv !== undefined && argv.join(' ').includes(stateDir + '/');
+  });
 }
 
 export interface StatusRow {
