@@ -1,0 +1,91 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Route } from '../../src/store/routes-contract.js';
+import { RouteStore } from '../../src/store/routes.js';
+import type { EtcdClient } from '../../src/store/client.js';
+import { TestEtcd } from '../support/etcd.js';
+import { sleep, until } from './proxy-harness.js';
+
+/** RouteStore on a REAL private etcd (127.0.0.1:23794; not the store tests' 23790 nor the lab's 2379). */
+const etcd = new TestEtcd({ clientPort: 23794, peerPort: 23804 });
+let client: EtcdClient;
+const prefix = '/berth-routes-test/routes';
+const owner = { env: 'qa-1', service: 'api' };
+
+before(async () => {
+  await etcd.start();
+  client = etcd.client('/unused');
+});
+after(async () => {
+  client?.close();
+  await etcd.destroy();
+});
+
+test('setRoute replaces the whole server set in ONE revision; a watcher never sees a half-replaced or empty set', async () => {
+  const store = new RouteStore(client, prefix);
+  const seen: Route[][] = [];
+  const w = store.watchRoutes((routes) => seen.push(routes));
+  await until('initial list', () => seen.length > 0);
+  await store.setRoute({ upstream: 'qa-1-api', servers: ['10.0.0.1:1', '10.0.0.2:1', '10.0.0.3:1'], color: 'blue', owner });
+  const rev1 = (await client.etcd.get(`${prefix}/qa-1-api/owner`).exec()).header.revision;
+  await store.setRoute({ upstream: 'qa-1-api', servers: ['10.0.0.4:2', '10.0.0.5:2'], color: 'green', owner });
+  const rev2 = (await client.etcd.get(`${prefix}/qa-1-api/owner`).exec()).header.revision;
+  assert.equal(BigInt(rev2) - BigInt(rev1), 1n, 'the replacement is one etcd revision (one txn)');
+  await until('watch caught up', () => seen.at(-1)?.[0]?.color === 'green');
+  for (const table of seen.slice(1)) {
+    const r = table.find((x) => x.upstream === 'qa-1-api')!;
+    assert.ok(r.servers.length > 0);
+    const blue = r.servers.every((s) => s.endsWith(':1')) && r.color === 'blue';
+    const green = r.servers.every((s) => s.endsWith(':2')) && r.color === 'green';
+    assert.ok(blue || green, `mixed table ${JSON.stringify(r)}`);
+  }
+  assert.deepEqual(await store.listRoutes(), [{ upstream: 'qa-1-api', servers: ['10.0.0.4:2', '10.0.0.5:2'], color: 'green', owner }]);
+  // Writing the same route again is a no-op (no new revision).
+  await store.setRoute({ upstream: 'qa-1-api', servers: ['10.0.0.5:2', '10.0.0.4:2'], color: 'green', owner });
+  assert.equal((await client.etcd.get(`${prefix}/qa-1-api/owner`).exec()).header.revision, rev2);
+  await w.close();
+});
+
+test('deleteRoute removes every key; keys outside berth\'s own (servers/color/owner) survive setRoute', async () => {
+  const store = new RouteStore(client, prefix);
+  await client.etcd.put(`${prefix}/qa-1-api/custom`).value('kept');
+  await store.setRoute({ upstream: 'qa-1-api', servers: ['10.0.0.9:9'], owner });
+  assert.equal(await client.etcd.get(`${prefix}/qa-1-api/custom`).string(), 'kept');
+  assert.equal(await client.etcd.get(`${prefix}/qa-1-api/color`).string(), null, 'no colour: the colour key is removed');
+  await store.deleteRoute('qa-1-api');
+  assert.equal((await client.etcd.getAll().prefix(`${prefix}/qa-1-api/`).keys()).length, 0);
+  assert.deepEqual(await store.listRoutes(), []);
+});
+
+test('watchRoutes relists after its stream breaks (etcd restart) and catches up with changes made meanwhile', async () => {
+  const store = new RouteStore(client, prefix);
+  const restarts: string[] = [];
+  let latest: Route[] = [];
+  const w = store.watchRoutes((r) => (latest = r), { onRestart: (reason) => restarts.push(reason) });
+  await store.setRoute({ upstream: 'a-svc', servers: ['10.0.0.1:80'], owner });
+  await until('a-svc seen', () => latest.some((r) => r.upstream === 'a-svc'));
+  await etcd.stop();
+  await sleep(300);
+  await etcd.start();
+  // A change the watcher could only learn about after re-establishing.
+  const writer = etcd.client('/unused');
+  await new RouteStore(writer, prefix).setRoute({ upstream: 'a-svc', servers: ['10.0.0.2:80'], owner });
+  await new RouteStore(writer, prefix).setRoute({ upstream: 'b-svc', servers: ['10.0.0.3:80'], owner });
+  writer.close();
+  await until('caught up', () => latest.find((r) => r.upstream === 'a-svc')?.servers[0] === '10.0.0.2:80' && latest.some((r) => r.upstream === 'b-svc'), 20_000);
+  assert.ok(restarts.length >= 1, 'the restart was reported');
+  await w.close();
+});
+
+test('watchRoutes keeps delivering after the history it started from is compacted', async () => {
+  const store = new RouteStore(client, prefix);
+  let latest: Route[] = [];
+  const w = store.watchRoutes((r) => (latest = r));
+  await until('listed', () => latest.length > 0);
+  for (let i = 0; i < 5; i++) await store.setRoute({ upstream: 'c-svc', servers: [`10.0.1.${i + 1}:80`], owner });
+  const rev = (await client.etcd.get('x').exec()).header.revision;
+  await client.etcd.kv.compact({ revision: rev, physical: true } as never);
+  await store.setRoute({ upstream: 'c-svc', servers: ['10.0.2.1:80'], owner });
+  await until('sees latest after compaction', () => latest.find((r) => r.upstream === 'c-svc')?.servers[0] === '10.0.2.1:80');
+  await w.close();
+});
