@@ -7,6 +7,7 @@ import { createClient, storeConfig } from '../store/client.js';
 import { RouteStore, routesPrefixFrom } from '../store/routes.js';
 import { DockerodeSwarm } from '../swarm/dockerode-swarm.js';
 import { runAction, UsageError } from './run.js';
+import { handleShutdownSignals } from './signals.js';
 
 interface ControllerFlags {
   metricsAddr: string;
@@ -49,8 +50,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
   const routes = new RouteStore(etcd, flags.routesPrefix ?? routesPrefixFrom(undefined, { ...process.env, BERTH_PREFIX: config.prefix }));
 
   let fatal: unknown;
-  let wake: () => void = () => {};
-  const stopped = new Promise<void>((r) => (wake = r));
+  const shutdown = handleShutdownSignals(log);
   const controller = new Controller({
     etcd,
     swarm,
@@ -62,36 +62,21 @@ async function runController(flags: ControllerFlags): Promise<number> {
     workers,
     onFatal: (err) => {
       fatal = err;
-      wake();
+      shutdown.trigger();
     },
   });
 
-  // First signal: drain gracefully. Second: exit at once.
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      log.warn({ signal: sig }, 'second signal: exiting now');
-      process.exit(130);
-    }
-    log.info({ signal: sig }, 'signal received: draining');
-    wake();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-
   // A standby stopped by a signal rejects start() ("stopped before elected"): not a failure.
   const starting = controller.start().catch((err: unknown) => {
-    if (signals === 0) fatal ??= err;
-    wake();
+    if (!shutdown.bySignal) fatal ??= err;
+    shutdown.trigger();
   });
   try {
-    await stopped;
+    await shutdown.requested;
   } finally {
     await controller.stop().catch(() => undefined);
     etcd.close();
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    shutdown.dispose();
   }
   await starting;
   if (fatal) {

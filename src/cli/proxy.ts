@@ -7,6 +7,7 @@ import { NginxProxy } from '../routing/proxy.js';
 import { createClient, storeConfig } from '../store/client.js';
 import { RouteStore, routesPrefixFrom } from '../store/routes.js';
 import { runAction, UsageError } from './run.js';
+import { handleShutdownSignals } from './signals.js';
 
 export interface ProxyFlags {
   nginxConf?: string;
@@ -79,29 +80,16 @@ async function runProxy(flags: ProxyFlags): Promise<number> {
     ? await startMetricsServer(flags.metricsAddr, proxy.metrics.registry, { ready: () => proxy.ready })
     : undefined;
 
-  let wake: () => void = () => {};
-  const stopped = new Promise<void>((r) => (wake = r));
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (++signals > 1) {
-      log.warn({ signal: sig }, 'second signal: exiting now');
-      process.exit(130);
-    }
-    log.info({ signal: sig }, 'signal received: stopping');
-    wake();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  const shutdown = handleShutdownSignals(log, 'stopping');
   log.info({ file: cfg.confPath, routesPrefix: cfg.routesPrefix, endpoints: cfg.store.endpoints, listen: cfg.listen }, 'berth proxy started');
   try {
     proxy.start();
-    await stopped;
+    await shutdown.requested;
   } finally {
     await proxy.stop();
     etcd.close();
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    shutdown.dispose();
   }
   return 0;
 }

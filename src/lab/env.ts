@@ -13,6 +13,7 @@ export interface LabEnv {
   BERTH_NGINX_RELOAD_CMD: string;
   BERTH_NGINX_CHECK_CMD: string;
   BERTH_NGINX_LISTEN: string;
+  BERTH_NGINX_PID_FILE: string;
   BERTH_LAB_NODES: string;
   BERTH_LAB_NODE_SOCKETS: string;
   BERTH_LAB_NODE_HOSTNAMES: string;
@@ -29,6 +30,7 @@ export const LAB_ENV_KEYS: (keyof LabEnv)[] = [
   'BERTH_NGINX_RELOAD_CMD',
   'BERTH_NGINX_CHECK_CMD',
   'BERTH_NGINX_LISTEN',
+  'BERTH_NGINX_PID_FILE',
   'BERTH_LAB_NODES',
   'BERTH_LAB_NODE_SOCKETS',
   'BERTH_LAB_NODE_HOSTNAMES',
@@ -47,6 +49,7 @@ export function labEnv(plan: LabPlan): LabEnv {
     BERTH_NGINX_RELOAD_CMD: cmd(nginxReloadArgv(plan)),
     BERTH_NGINX_CHECK_CMD: cmd(nginxCheckArgv(plan)),
     BERTH_NGINX_LISTEN: plan.nginx.listen,
+    BERTH_NGINX_PID_FILE: plan.nginx.pidFile,
     BERTH_LAB_NODES: plan.nodes.map((n) => n.ip).join(','),
     BERTH_LAB_NODE_SOCKETS: plan.nodes.map((n) => `unix://${n.socket}`).join(','),
     BERTH_LAB_NODE_HOSTNAMES: plan.nodes.map((n) => n.hostname).join(','),
