@@ -3,6 +3,7 @@ import type { SwarmApi, SwarmEvent } from '../swarm/api.js';
 import { LABEL_ENV } from '../swarm/labels.js';
 import { envKey, groupKey } from './keys.js';
 import type { ResourceReader, StatusWriter } from './ports.js';
+import { abortableSleep } from '../util/abortable-sleep.js';
 
 /** Where keys come from; the queue dedupes, so over-enqueueing is cheap and safe. */
 export interface Enqueue {
@@ -58,7 +59,7 @@ export async function runResync(
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'resync failed');
     }
-    await sleep(intervalMs, signal);
+    await abortableSleep(intervalMs, signal);
   }
 }
 
@@ -88,11 +89,4 @@ export async function runSwarmEvents(
       everything();
     },
   );
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-  });
 }
