@@ -6,7 +6,7 @@
 export interface InputLocation {
   /** File path as the user gave it, or `-` for standard input. */
   file: string;
-  /** 1-based index of the YAML document inside the file. */
+  /** 1-based index of the YAML document inside the file; 0 for a problem with the file as a whole. */
   document: number;
 }
 
@@ -30,6 +30,7 @@ export class InvalidInputError extends Error {
 }
 
 export function formatProblems(problems: FieldProblem[], location?: InputLocation): string {
+  if (location?.document === 0) return problems.map((p) => `${location.file}: ${p.message}`).join('\n');
   const where = location ? `${location.file}:${location.document}: ` : '';
   return problems.map((p) => `${where}${p.path || '(document)'}: ${p.message}`).join('\n');
 }

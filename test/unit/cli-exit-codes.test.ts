@@ -13,3 +13,8 @@ test('invalid input names file, document and field', () => {
   const err = new InvalidInputError([{ path: 'spec.nodes', message: 'too big' }], { file: 'e.yaml', document: 2 });
   assert.equal(err.message, 'e.yaml:2: spec.nodes: too big');
 });
+
+test('a problem with a whole file names just the file', () => {
+  const err = new InvalidInputError([{ path: '', message: 'no such file or directory' }], { file: 'e.yaml', document: 0 });
+  assert.equal(err.message, 'e.yaml: no such file or directory');
+});
