@@ -81,7 +81,7 @@ export class Controller {
     o.log.info('elected leader');
 
     const ports = new StorePorts(o.etcd);
-    this.envs = new EnvironmentReconciler({ swarm: o.swarm, resources: ports, status: ports, routes: o.routes, log: o.log, metrics: o.metrics });
+    this.envs = new EnvironmentReconciler({ swarm: o.swarm, resources: ports, status: ports, routes: o.routes, promotions: ports, log: o.log, metrics: o.metrics });
     this.groups = new GroupReconciler({ swarm: o.swarm, resources: ports, status: ports, log: o.log });
     const listKeys = () => allKeys(ports, ports, o.swarm);
 

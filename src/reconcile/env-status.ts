@@ -42,12 +42,16 @@ export interface EnvironmentObservation {
   services: Record<string, ServiceStatus>;
   /** Whether this pass changed anything in the Swarm. */
   changed: boolean;
+  /** One entry per blue-green service (bluegreen-service.ts outcomes). */
+  cutover?: { state: 'Converged' | 'Progressing' | 'WaitingForPromotion' | 'Abandoned'; message: string }[];
   now: Date;
 }
 
 /**
- * Phase and conditions. Degraded: the pool cannot supply the nodes (NodesShort). Ready: every
- * node held and every service running its desired replicas. Progressing: on the way there.
+ * Phase and conditions. Degraded: the pool cannot supply the nodes (NodesShort), or a blue-green
+ * cutover was abandoned while the old colour keeps serving (CutoverAbandoned). Ready: every node
+ * held, every service running its desired replicas, every blue-green route on a converged colour.
+ * Progressing: on the way there.
  */
 export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus {
   let conditions: Condition[] = o.previous?.conditions ?? [];
@@ -72,12 +76,42 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
       : { type: 'ServicesReady', status: 'True', reason: 'AllRunning', message: 'every service runs its desired replicas' },
     o.now,
   );
-  const phase: Phase = missing > 0 ? 'Degraded' : lagging.length > 0 || o.changed ? 'Progressing' : 'Ready';
+  const cutover = o.cutover ?? [];
+  const abandoned = cutover.filter((c) => c.state === 'Abandoned');
+  const waiting = cutover.filter((c) => c.state === 'WaitingForPromotion');
+  const moving = cutover.filter((c) => c.state === 'Progressing');
+  if (cutover.length === 0) conditions = conditions.filter((c) => c.type !== 'Cutover');
+  else {
+    const join = (list: typeof cutover) => list.map((c) => c.message).join('; ');
+    conditions = setCondition(
+      conditions,
+      abandoned.length > 0
+        ? { type: 'Cutover', status: 'False', reason: 'CutoverAbandoned', message: join(abandoned) }
+        : waiting.length > 0
+          ? { type: 'Cutover', status: 'False', reason: 'WaitingForPromotion', message: join(waiting) }
+          : moving.length > 0
+            ? { type: 'Cutover', status: 'Unknown', reason: 'CutoverProgressing', message: join(moving) }
+            : { type: 'Cutover', status: 'True', reason: 'ActiveColorServing', message: join(cutover) },
+      o.now,
+    );
+  }
+  const phase: Phase =
+    missing > 0 || abandoned.length > 0
+      ? 'Degraded'
+      : lagging.length > 0 || o.changed || moving.length > 0 || waiting.length > 0
+        ? 'Progressing'
+        : 'Ready';
+  const degradedWhy = [...(missing > 0 ? [`NodesShort: missing ${missing} of ${desired}`] : []), ...abandoned.map((c) => c.message)].join('; ');
   conditions = setCondition(
     conditions,
     phase === 'Ready'
       ? { type: 'Ready', status: 'True', reason: 'Converged', message: 'the Swarm matches the spec' }
-      : { type: 'Ready', status: 'False', reason: phase, message: phase === 'Degraded' ? `NodesShort: missing ${missing} of ${desired}` : 'converging' },
+      : {
+          type: 'Ready',
+          status: 'False',
+          reason: phase === 'Degraded' && missing === 0 ? 'CutoverAbandoned' : phase,
+          message: phase === 'Degraded' ? degradedWhy : 'converging',
+        },
     o.now,
   );
   const exp = expiresAt(o.env);

@@ -1,6 +1,7 @@
 import type { Environment } from '../api/environment.js';
 import type { EnvironmentGroup } from '../api/group.js';
 import type { EnvironmentStatus, GroupStatus } from '../api/status.js';
+import type { PromotionRequest } from './bluegreen.js';
 
 export type { RouteWriter, Route } from '../store/routes-contract.js';
 
@@ -32,4 +33,10 @@ export interface StatusWriter {
   getGroupStatus(name: string): Promise<GroupStatus | undefined>;
   putGroupStatus(name: string, status: GroupStatus): Promise<void>;
   deleteGroupStatus(name: string): Promise<void>;
+}
+
+/** `berth promote` requests (etcd `<prefix>/promotions/<env>/<service>`), for autoPromote: false. */
+export interface PromotionStore {
+  readPromotion(env: string, service: string): Promise<PromotionRequest | undefined>;
+  clearPromotion(env: string, service: string): Promise<void>;
 }

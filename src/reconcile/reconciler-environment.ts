@@ -1,13 +1,15 @@
 import type { Logger } from 'pino';
-import { InvalidInputError, routeUpstream, type Environment, type ServiceStatus } from '../api/index.js';
+import { InvalidInputError, routeUpstream, type Environment, type EnvironmentStatus, type ServiceStatus } from '../api/index.js';
 import type { BerthMetrics } from '../metrics/registry.js';
 import type { SwarmApi } from '../swarm/api.js';
 import { LABEL_SERVICE, swarmServiceName } from '../swarm/labels.js';
 import { readSnapshot } from '../swarm/snapshot.js';
+import type { ProbeResult } from './bluegreen.js';
+import { probeEndpoints } from './bluegreen-probe.js';
+import { reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn } from './bluegreen-service.js';
 import { blockedStatus, environmentStatus, expiresAt, sameStatus, serviceStatus } from './env-status.js';
 import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, type Action } from './planner/index.js';
-import type { ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from './ports.js';
-import { reconcileBlueGreenService } from './strategy-seam.js';
+import type { PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from './ports.js';
 import type { ReconcileResult } from './workers.js';
 
 export interface EnvironmentReconcilerDeps {
@@ -15,6 +17,7 @@ export interface EnvironmentReconcilerDeps {
   resources: ResourceReader & ResourceDeleter;
   status: StatusWriter;
   routes: RouteWriter;
+  promotions: PromotionStore;
   log: Logger;
   metrics?: BerthMetrics;
   now?: () => Date;
@@ -22,6 +25,8 @@ export interface EnvironmentReconcilerDeps {
   pollMs?: number;
   /** An environment that cannot be worked on (invalid, group missing) is re-checked this often. */
   blockedRequeueMs?: number;
+  /** The pre-promotion check of a new colour's endpoints (default: HTTP GET / on each). */
+  probe?: ProbeFn;
 }
 
 /**
@@ -31,9 +36,12 @@ export interface EnvironmentReconcilerDeps {
  */
 export class EnvironmentReconciler {
   private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics'>> & { metrics?: BerthMetrics };
+  /** Last pre-promotion probe per `<env>/<service>`: the only state kept between reconciles. */
+  private readonly probes = new Map<string, ProbeResult>();
 
   constructor(deps: EnvironmentReconcilerDeps) {
-    this.d = { now: () => new Date(), pollMs: 2_000, blockedRequeueMs: 30_000, ...deps };
+    const now = deps.now ?? (() => new Date());
+    this.d = { now, pollMs: 2_000, blockedRequeueMs: 30_000, probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }), ...deps };
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
@@ -70,56 +78,86 @@ export class EnvironmentReconciler {
 
     let snapshot = await readSnapshot(this.d.swarm);
     const plan = planEnvironment(env, group, snapshot);
-    const actions = [...plan.actions];
-    const blueGreen = new Map<string, { activeColor: 'blue' | 'green'; routedServiceName: string }>();
+    await this.apply(plan.actions, log);
+    if (plan.actions.length > 0) snapshot = await readSnapshot(this.d.swarm);
+
+    // Blue-green services: their Swarm services and routes move only as bluegreen.ts decides.
+    const existingRoutes = (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name);
+    const blueGreen = new Map<string, BlueGreenOutcome>();
+    let persisted: EnvironmentStatus | undefined = previous;
     const owned = ownedServices(name, snapshot.services);
     for (const [svc, spec] of Object.entries(env.spec.services)) {
       if (spec.strategy.type !== 'blueGreen') continue;
-      const decision = await reconcileBlueGreenService({
-        env: name,
-        service: svc,
-        spec,
-        owned: owned.filter((s) => s.labels[LABEL_SERVICE] === svc),
-        snapshot,
-        now: this.d.now(),
-      });
-      actions.push(...decision.actions);
-      blueGreen.set(svc, decision);
+      const upstream = routeUpstream(name, svc, spec);
+      const outcome = await reconcileBlueGreenService(
+        {
+          env: name,
+          service: svc,
+          spec,
+          owned: owned.filter((s) => s.labels[LABEL_SERVICE] === svc),
+          snapshot,
+          route: existingRoutes.find((r) => r.upstream === upstream && r.owner?.service === svc),
+          previous: previous?.services[svc],
+        },
+        {
+          swarm: this.d.swarm,
+          routes: this.d.routes,
+          promotions: this.d.promotions,
+          probe: this.d.probe,
+          probes: this.probes,
+          log,
+          metrics: this.d.metrics,
+          now: this.d.now,
+          persist: async (service, patch) => {
+            // The cutover history decides when the old colour may go: record it at once.
+            if (!persisted) return;
+            const current: ServiceStatus = persisted.services[service] ?? { desiredReplicas: spec.replicas, runningReplicas: 0, image: spec.image, endpoints: [] };
+            persisted = { ...persisted, services: { ...persisted.services, [service]: withBlueGreen(current, patch) }, updatedAt: this.d.now().toISOString() };
+            await this.d.status.putEnvironmentStatus(name, persisted);
+          },
+        },
+      );
+      blueGreen.set(svc, outcome);
     }
-    await this.apply(actions, log);
-    if (actions.length > 0) snapshot = await readSnapshot(this.d.swarm);
+    const changed = plan.actions.length > 0 || [...blueGreen.values()].some((o) => o.changedSwarm);
+    if ([...blueGreen.values()].some((o) => o.changedSwarm)) snapshot = await readSnapshot(this.d.swarm);
 
     const nodesById = new Map(snapshot.nodes.map((n) => [n.id, n]));
     const services: Record<string, ServiceStatus> = {};
     const routes: Route[] = [];
     for (const [svc, spec] of Object.entries(env.spec.services)) {
       const bg = blueGreen.get(svc);
-      const swarmName = bg?.routedServiceName ?? swarmServiceName(name, svc);
+      const swarmName = bg?.reportedServiceName ?? swarmServiceName(name, svc);
       const observed = snapshot.services.find((s) => s.name === swarmName);
       const tasks = observed ? snapshot.tasks.filter((t) => t.serviceId === observed.id) : [];
-      const status = serviceStatus(spec, observed, tasks, nodesById);
-      if (bg) status.activeColor = bg.activeColor;
-      if (spec.ports.length > 0) {
+      let status = serviceStatus(spec, observed, tasks, nodesById);
+      if (bg) {
+        status = withBlueGreen(status, bg);
+        if (bg.route) status.route = { upstream: bg.route.upstream, servers: bg.route.servers, ...(bg.route.color ? { color: bg.route.color } : {}) };
+      } else if (spec.ports.length > 0) {
         const route: Route = { upstream: routeUpstream(name, svc, spec), servers: status.endpoints, owner: { env: name, service: svc } };
-        if (bg) route.color = bg.activeColor;
         routes.push(route);
-        status.route = { upstream: route.upstream, servers: route.servers, ...(route.color ? { color: route.color } : {}) };
+        status.route = { upstream: route.upstream, servers: route.servers };
       }
       services[svc] = status;
     }
-    await this.publishRoutes(name, routes, log);
+    const keep = new Set([...blueGreen].flatMap(([, o]) => (o.route ? [o.route.upstream] : [])));
+    await this.publishRoutes(name, routes, log, existingRoutes, keep);
 
     const heldNodes = snapshot.nodes.filter((n) => plan.nodes.held.some((h) => h.id === n.id));
-    const status = environmentStatus({ env, previous, nodes: plan.nodes, heldNodes, services, changed: actions.length > 0, now: this.d.now() });
-    if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
+    const cutover = [...blueGreen.values()].map((o) => ({ state: o.state, message: o.message }));
+    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, changed, cutover, now: this.d.now() });
+    if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);
     this.observe(name, status.nodes.length, services);
     if (previous?.phase !== status.phase) log.info({ phase: status.phase, from: previous?.phase }, 'phase changed');
 
-    if (status.phase === 'Ready') return exp ? { requeueAfterMs: Math.max(1_000, exp.getTime() - this.d.now().getTime()) } : {};
-    if (status.phase === 'Degraded' && Object.values(services).every((s) => s.runningReplicas === s.desiredReplicas)) {
-      return { requeueAfterMs: this.d.blockedRequeueMs };
-    }
-    return { requeueAfterMs: this.d.pollMs };
+    return earliest(this.requeueFor(status, services, exp), ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
+  }
+
+  private requeueFor(status: EnvironmentStatus, services: Record<string, ServiceStatus>, exp: Date | undefined): number | undefined {
+    if (status.phase === 'Ready') return exp ? Math.max(1_000, exp.getTime() - this.d.now().getTime()) : undefined;
+    if (status.phase === 'Degraded' && Object.values(services).every((s) => s.runningReplicas === s.desiredReplicas)) return this.d.blockedRequeueMs;
+    return this.d.pollMs;
   }
 
   /** The environment is gone from etcd: remove what it owned, then its status. */
@@ -131,7 +169,7 @@ export class EnvironmentReconciler {
       await this.d.status.putEnvironmentStatus(name, { ...previous, phase: 'Terminating', updatedAt: this.d.now().toISOString() });
     }
     await this.apply(actions, log);
-    await this.publishRoutes(name, [], log);
+    await this.publishRoutes(name, [], log, (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name));
     if (previous) await this.d.status.deleteEnvironmentStatus(name);
     this.forgetMetrics(name, previous ? Object.keys(previous.services) : []);
     if (actions.length > 0) log.info('environment removed');
@@ -159,9 +197,11 @@ export class EnvironmentReconciler {
     }
   }
 
-  /** Makes the env's routes exactly `routes`: write what changed, delete what it no longer has. */
-  private async publishRoutes(env: string, routes: Route[], log: Logger): Promise<void> {
-    const existing = (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === env);
+  /**
+   * Makes the env's routes exactly `routes` plus `keep` (blue-green routes, written only by their
+   * cutovers): write what changed, delete what it no longer has. `existing`: the env's stored routes.
+   */
+  private async publishRoutes(env: string, routes: Route[], log: Logger, existing: Route[], keep = new Set<string>()): Promise<void> {
     for (const r of routes) {
       const cur = existing.find((e) => e.upstream === r.upstream);
       if (cur && sameRoute(cur, r)) continue;
@@ -169,7 +209,7 @@ export class EnvironmentReconciler {
       log.info({ upstream: r.upstream, servers: r.servers }, 'route published');
     }
     for (const e of existing) {
-      if (routes.some((r) => r.upstream === e.upstream)) continue;
+      if (keep.has(e.upstream) || routes.some((r) => r.upstream === e.upstream)) continue;
       await this.d.routes.deleteRoute(e.upstream);
       log.info({ upstream: e.upstream }, 'route deleted');
     }
@@ -194,6 +234,23 @@ export class EnvironmentReconciler {
       m.replicasRunning.remove({ env, service });
     }
   }
+}
+
+/** The service status with the blue-green fields (active colour, pending attempt, cutover history). */
+function withBlueGreen(status: ServiceStatus, bg: Pick<ServiceStatus, 'pending' | 'cutovers' | 'activeColor'>): ServiceStatus {
+  const { activeColor: _a, pending: _p, cutovers: _c, ...rest } = status;
+  return {
+    ...rest,
+    ...(bg.activeColor ? { activeColor: bg.activeColor } : {}),
+    ...(bg.pending ? { pending: bg.pending } : {}),
+    ...(bg.cutovers && bg.cutovers.length > 0 ? { cutovers: bg.cutovers } : {}),
+  };
+}
+
+/** The soonest of several requeue requests; undefined when none asks for one. */
+function earliest(...ms: (number | undefined)[]): ReconcileResult {
+  const defined = ms.filter((m): m is number => m !== undefined);
+  return defined.length > 0 ? { requeueAfterMs: Math.max(0, Math.min(...defined)) } : {};
 }
 
 function sameRoute(a: Route, b: Route): boolean {

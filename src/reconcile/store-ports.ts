@@ -6,10 +6,12 @@ import type { EtcdClient } from '../store/client.js';
 import { resourcePrefix } from '../store/keys.js';
 import { decodeResource, ResourceStore } from '../store/resources.js';
 import { StatusStore } from '../store/status.js';
-import type { ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
+import { clearPromotion, readPromotion } from '../cli/promote.js';
+import type { PromotionRequest } from './bluegreen.js';
+import type { PromotionStore, ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
 
 /** The reconcilers' ports over the store engineer's src/store. */
-export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter {
+export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter, PromotionStore {
   private readonly resources: ResourceStore;
   private readonly statuses: StatusStore;
 
@@ -74,6 +76,14 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
 
   async deleteGroupStatus(name: string): Promise<void> {
     await this.statuses.deleteStatus('EnvironmentGroup', name);
+  }
+
+  readPromotion(env: string, service: string): Promise<PromotionRequest | undefined> {
+    return readPromotion(this.client, env, service);
+  }
+
+  clearPromotion(env: string, service: string): Promise<void> {
+    return clearPromotion(this.client, env, service);
   }
 
   private async decodeAll(kind: 'Environment' | 'EnvironmentGroup') {

@@ -23,6 +23,8 @@ export interface SwarmApi {
   inspectService(id: string): Promise<ObservedService | undefined>;
   createService(spec: DockerServiceSpec): Promise<string>;
   updateService(id: string, version: number, spec: DockerServiceSpec): Promise<void>;
+  /** Sets only the replica count, keeping the rest of the service's spec (and its labels) as it is. */
+  scaleService(id: string, version: number, replicas: number): Promise<void>;
   /** Removing a service that is already gone is not an error. */
   removeService(id: string): Promise<void>;
   listTasks(serviceIds: string[]): Promise<ObservedTask[]>;

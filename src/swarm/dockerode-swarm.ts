@@ -69,6 +69,14 @@ export class DockerodeSwarm implements SwarmApi {
     await this.call('updateService', () => this.docker.getService(id).update({ _query: { version }, _body: spec } as never));
   }
 
+  async scaleService(id: string, version: number, replicas: number): Promise<void> {
+    await this.call('updateService', async () => {
+      const current = await this.docker.getService(id).inspect();
+      const spec = { ...(current.Spec ?? {}), Mode: { Replicated: { Replicas: replicas } } };
+      await this.docker.getService(id).update({ _query: { version }, _body: spec } as never);
+    });
+  }
+
   async removeService(id: string): Promise<void> {
     try {
       await this.call('removeService', () => this.docker.getService(id).remove());

@@ -1,14 +1,19 @@
 import type { Environment, EnvironmentGroup, EnvironmentStatus, GroupStatus } from '../../src/api/index.js';
-import type { ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from '../../src/reconcile/ports.js';
+import type { PromotionRequest } from '../../src/reconcile/bluegreen.js';
+import type { PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from '../../src/reconcile/ports.js';
 
-/** In-memory etcd for reconciler tests: resources, statuses and route keys. */
-export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter, RouteWriter {
+/** In-memory etcd for reconciler tests: resources, statuses, route keys and promotion requests. */
+export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter, RouteWriter, PromotionStore {
   envs = new Map<string, Environment>();
   invalid = new Map<string, Error>();
   groups = new Map<string, EnvironmentGroup>();
   envStatus = new Map<string, EnvironmentStatus>();
   groupStatus = new Map<string, GroupStatus>();
   routes = new Map<string, Route>();
+  /** Every setRoute call, in order (what a route watcher would have seen). */
+  routeWrites: Route[] = [];
+  /** `<env>/<service>` → request. */
+  promotions = new Map<string, PromotionRequest>();
 
   async getEnvironment(name: string) {
     const bad = this.invalid.get(name);
@@ -53,11 +58,18 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   }
   async setRoute(route: Route & { owner: { env: string; service: string } }) {
     this.routes.set(route.upstream, structuredClone(route));
+    this.routeWrites.push(structuredClone(route));
   }
   async deleteRoute(upstream: string) {
     this.routes.delete(upstream);
   }
   async listRoutes() {
     return [...this.routes.values()].map((r) => structuredClone(r));
+  }
+  async readPromotion(env: string, service: string) {
+    return structuredClone(this.promotions.get(`${env}/${service}`));
+  }
+  async clearPromotion(env: string, service: string) {
+    this.promotions.delete(`${env}/${service}`);
   }
 }

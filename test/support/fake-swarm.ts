@@ -29,6 +29,8 @@ export class FakeSwarm implements SwarmApi {
   nodes: ObservedNode[] = [];
   services: (ObservedService & { spec: DockerServiceSpec })[] = [];
   calls: string[] = [];
+  /** Tasks of services running one of these images never pass their healthcheck (stay `starting`). */
+  unhealthyImages = new Set<string>();
   private seq = 0;
   private failures = new Map<string, AdapterError[]>();
 
@@ -93,6 +95,16 @@ export class FakeSwarm implements SwarmApi {
     Object.assign(s, fromSpec(spec), { spec, version: s.version + 1 });
   }
 
+  async scaleService(id: string, version: number, replicas: number): Promise<void> {
+    this.op('scaleService');
+    const s = this.services.find((x) => x.id === id);
+    if (!s) throw new AdapterError('updateService', 'no such service', { recoverable: false });
+    if (s.version !== version) throw new AdapterError('updateService', 'update out of sequence', { recoverable: false });
+    s.spec = { ...s.spec, Mode: { Replicated: { Replicas: replicas } } };
+    s.replicas = replicas;
+    s.version++;
+  }
+
   async removeService(id: string): Promise<void> {
     this.op('removeService');
     this.services = this.services.filter((s) => s.id !== id);
@@ -129,6 +141,7 @@ export class FakeSwarm implements SwarmApi {
       const maxPerNode = s.spec.TaskTemplate && 'Placement' in s.spec.TaskTemplate ? s.spec.TaskTemplate.Placement?.MaxReplicas : undefined;
       const capacity = maxPerNode ? nodes.length * maxPerNode : Infinity;
       const ports = (s.spec.EndpointSpec?.Ports ?? []).map((p, i) => ({ target: p.TargetPort!, published: p.PublishedPort ?? 30000 + i, protocol: 'tcp' as const }));
+      const healthy = !this.unhealthyImages.has(s.image);
       for (let slot = 1; slot <= s.replicas; slot++) {
         const node = slot <= capacity ? nodes[(slot - 1) % Math.max(1, nodes.length)] : undefined;
         tasks.push({
@@ -137,7 +150,7 @@ export class FakeSwarm implements SwarmApi {
           nodeId: node?.id ?? '',
           slot,
           desiredState: 'running',
-          state: node ? 'running' : 'pending',
+          state: node ? (healthy ? 'running' : 'starting') : 'pending',
           ports: node ? ports : [],
           message: node ? 'started' : 'no suitable node',
         });

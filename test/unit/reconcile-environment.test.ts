@@ -23,7 +23,7 @@ function setup() {
   const store = new FakeStore();
   store.groups.set('g', groupSchema.parse({ apiVersion: 'berth.dev/v1alpha1', kind: 'EnvironmentGroup', metadata: { name: 'g' }, spec: { nodeSelector: { pool: 'lab' } } }));
   const now = { t: new Date('2030-01-01T00:00:00Z') };
-  const r = new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, log, now: () => now.t });
+  const r = new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, log, now: () => now.t });
   return { swarm, store, r, now };
 }
 
