@@ -45,7 +45,7 @@ export type BlueGreenState = 'Converged' | 'Progressing' | 'WaitingForPromotion'
 
 export interface BlueGreenOutcome {
   state: BlueGreenState;
-  /** Why, for the environment's Cutover condition. */
+  /** Why, for the environment's CutoverReady condition. */
   message: string;
   activeColor: Color | undefined;
   /** The Swarm service whose replicas the service status reports: the active colour, else the one coming up. */

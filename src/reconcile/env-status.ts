@@ -80,18 +80,18 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
   const abandoned = cutover.filter((c) => c.state === 'Abandoned');
   const waiting = cutover.filter((c) => c.state === 'WaitingForPromotion');
   const moving = cutover.filter((c) => c.state === 'Progressing');
-  if (cutover.length === 0) conditions = conditions.filter((c) => c.type !== 'Cutover');
+  if (cutover.length === 0) conditions = conditions.filter((c) => c.type !== 'CutoverReady');
   else {
     const join = (list: typeof cutover) => list.map((c) => c.message).join('; ');
     conditions = setCondition(
       conditions,
       abandoned.length > 0
-        ? { type: 'Cutover', status: 'False', reason: 'CutoverAbandoned', message: join(abandoned) }
+        ? { type: 'CutoverReady', status: 'False', reason: 'CutoverAbandoned', message: join(abandoned) }
         : waiting.length > 0
-          ? { type: 'Cutover', status: 'False', reason: 'WaitingForPromotion', message: join(waiting) }
+          ? { type: 'CutoverReady', status: 'False', reason: 'WaitingForPromotion', message: join(waiting) }
           : moving.length > 0
-            ? { type: 'Cutover', status: 'Unknown', reason: 'CutoverProgressing', message: join(moving) }
-            : { type: 'Cutover', status: 'True', reason: 'ActiveColorServing', message: join(cutover) },
+            ? { type: 'CutoverReady', status: 'Unknown', reason: 'CutoverProgressing', message: join(moving) }
+            : { type: 'CutoverReady', status: 'True', reason: 'ActiveColorServing', message: join(cutover) },
       o.now,
     );
   }

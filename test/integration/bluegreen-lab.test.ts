@@ -338,7 +338,7 @@ test('web:broken: abandoned, the route never moves, v2 keeps answering, status s
     200,
   );
   assert.equal(st!.phase, 'Degraded');
-  const cond = st!.conditions.find((c) => c.type === 'Cutover')!;
+  const cond = st!.conditions.find((c) => c.type === 'CutoverReady')!;
   assert.match(cond.message, /web:broken/);
   assert.match(cond.message, /not healthy within 30s/);
   assert.equal(st!.services.web?.pending?.state, 'Abandoned');

@@ -77,7 +77,7 @@ test('first deploy: blue comes up and is routed; converged passes write nothing'
   assert.equal(st.services.web?.activeColor, 'blue');
   assert.equal(st.services.web?.pending, undefined);
   assert.equal(st.services.web?.cutovers?.length, 1);
-  assert.equal(st.conditions.find((c) => c.type === 'Cutover')?.status, 'True');
+  assert.equal(st.conditions.find((c) => c.type === 'CutoverReady')?.status, 'True');
   const calls = t.swarm.calls.length;
   await t.run(1);
   assert.deepEqual(t.swarm.calls.slice(calls).filter((c) => !c.startsWith('list')), []);
@@ -163,7 +163,7 @@ test('broken image: abandoned at the deadline, route never moves, condition and 
   assert.equal(t.probes.length, 0, 'never healthy, so never probed');
   const st = t.status();
   assert.equal(st.phase, 'Degraded');
-  const cond = st.conditions.find((c) => c.type === 'Cutover');
+  const cond = st.conditions.find((c) => c.type === 'CutoverReady');
   assert.equal(cond?.reason, 'CutoverAbandoned');
   assert.match(cond!.message, /web:broken/);
   assert.match(cond!.message, /not healthy within 40s/);
@@ -180,7 +180,7 @@ test('broken image: abandoned at the deadline, route never moves, condition and 
   await t.run(20);
   assert.equal(t.store.routes.get('bg-web')?.color, 'green');
   assert.equal(t.status().phase, 'Ready');
-  assert.equal(t.status().conditions.find((c) => c.type === 'Cutover')?.status, 'True');
+  assert.equal(t.status().conditions.find((c) => c.type === 'CutoverReady')?.status, 'True');
 });
 
 test('a failing pre-promotion probe never moves the route', async () => {
@@ -193,7 +193,7 @@ test('a failing pre-promotion probe never moves the route', async () => {
   await t.run(80, () => t.status().phase === 'Degraded');
   assert.equal(t.store.routeWrites.length, writes);
   assert.equal(t.store.routes.get('bg-web')?.color, 'blue');
-  assert.match(t.status().conditions.find((c) => c.type === 'Cutover')!.message, /probe of green failed: HTTP 500/);
+  assert.match(t.status().conditions.find((c) => c.type === 'CutoverReady')!.message, /probe of green failed: HTTP 500/);
 });
 
 test('autoPromote false: green waits, healthy, until a promotion request exists', async () => {
@@ -206,7 +206,7 @@ test('autoPromote false: green waits, healthy, until a promotion request exists'
   assert.equal(t.store.routes.get('bg-web')?.color, 'blue');
   const st = t.status();
   assert.equal(st.services.web?.pending?.state, 'WaitingForPromotion');
-  assert.equal(st.conditions.find((c) => c.type === 'Cutover')?.reason, 'WaitingForPromotion');
+  assert.equal(st.conditions.find((c) => c.type === 'CutoverReady')?.reason, 'WaitingForPromotion');
   assert.equal(st.phase, 'Progressing');
   assert.equal(t.service('green')?.replicas, 2);
   // A request for another image does nothing.

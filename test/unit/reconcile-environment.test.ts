@@ -112,7 +112,7 @@ test('TTL expired → the environment is deleted from etcd and cleaned up', asyn
   assert.equal(store.envStatus.has('tmp'), false);
 });
 
-test('blue-green services go through the seam: <env>_<service>_blue, route colour blue', async () => {
+test('a blue-green service is deployed as <env>_<service>_blue and routed with colour blue', async () => {
   const { swarm, store, r } = setup();
   store.envs.set('bg', env('bg', 1, { services: { web: { image: '10.77.0.1:5000/web:v1', replicas: 1, ports: [{ target: 8080 }], strategy: { type: 'blueGreen' } } } as never }));
   await r.reconcile('bg');
