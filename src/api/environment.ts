@@ -96,6 +96,13 @@ export const environmentSpecSchema = z
           message: `must be one of the service's target ports (${targets.join(', ') || 'none declared'})`,
         });
       }
+      if (svc.strategy.type === 'blueGreen' && targets.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', name, 'strategy', 'type'],
+          message: 'blueGreen needs at least one entry in ports: the cutover moves the route to the new colour',
+        });
+      }
       if (svc.route && targets.length === 0) {
         ctx.addIssue({
           code: 'custom',

@@ -104,6 +104,14 @@ export const INVALID_CASES: InvalidCase[] = [
   { name: 'autoPromote as string', doc: env((d) => (api(d).strategy.autoPromote = 'yes')), path: 'spec.services.api.strategy.autoPromote' },
   { name: 'route port not declared', doc: env((d) => (api(d).route.port = 9090)), path: 'spec.services.api.route.port' },
   { name: 'route without ports', doc: env((d) => (api(d).ports = [])), path: 'spec.services.api.route' },
+  {
+    name: 'blue-green without a port to route',
+    doc: env((d) => {
+      api(d).ports = [];
+      delete api(d).route;
+    }),
+    path: 'spec.services.api.strategy.type',
+  },
   { name: 'bad upstream name', doc: env((d) => (api(d).route.upstream = 'qa 1;')), path: 'spec.services.api.route.upstream' },
   { name: 'unknown service field', doc: env((d) => (api(d).volumes = [])), path: 'spec.services.api.volumes' },
   {
