@@ -17,6 +17,14 @@ export type Phase = z.infer<typeof phaseSchema>;
 export const colorSchema = z.enum(['blue', 'green']);
 export type Color = z.infer<typeof colorSchema>;
 
+/** What `berth promote env NAME SERVICE` records (etcd `<prefix>/promotions/<env>/<service>`). */
+export const promotionRequestSchema = z.strictObject({
+  color: colorSchema,
+  image: z.string(),
+  requestedAt: z.string().optional(),
+});
+export type PromotionRequest = z.infer<typeof promotionRequestSchema>;
+
 export const heldNodeSchema = z.strictObject({
   id: z.string(),
   hostname: z.string(),

@@ -1,5 +1,7 @@
 import { parseDuration, type ServiceSpec } from '../api/index.js';
-import type { Color, CutoverRecord } from '../api/status.js';
+import type { Color, CutoverRecord, PromotionRequest } from '../api/status.js';
+
+export type { PromotionRequest };
 import { metrics as sharedMetrics, type BerthMetrics } from '../metrics/registry.js';
 import { LABEL_SPEC_HASH } from '../swarm/labels.js';
 import type { ObservedNode, ObservedService, ObservedTask } from '../swarm/model.js';
@@ -55,13 +57,6 @@ export interface ProbeResult {
   ok: boolean;
   at: string;
   message?: string;
-}
-
-/** What `berth promote env NAME SERVICE` wrote (etcd `<prefix>/promotions/<env>/<service>`). */
-export interface PromotionRequest {
-  color: Color;
-  image: string;
-  requestedAt?: string;
 }
 
 export interface BlueGreenInput {

@@ -1,7 +1,7 @@
 import type { Environment } from '../api/environment.js';
 import type { EnvironmentGroup } from '../api/group.js';
 import type { EnvironmentStatus, GroupStatus } from '../api/status.js';
-import type { PromotionRequest } from './bluegreen.js';
+import type { PromotionRequest } from '../api/status.js';
 
 export type { RouteWriter, Route } from '../store/routes-contract.js';
 
@@ -39,4 +39,6 @@ export interface StatusWriter {
 export interface PromotionStore {
   readPromotion(env: string, service: string): Promise<PromotionRequest | undefined>;
   clearPromotion(env: string, service: string): Promise<void>;
+  /** Every request of an environment that is gone. */
+  clearPromotions(env: string): Promise<void>;
 }

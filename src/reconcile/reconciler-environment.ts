@@ -170,6 +170,7 @@ export class EnvironmentReconciler {
     }
     await this.apply(actions, log);
     await this.publishRoutes(name, [], log, (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name));
+    await this.d.promotions.clearPromotions(name);
     if (previous) await this.d.status.deleteEnvironmentStatus(name);
     this.forgetMetrics(name, previous ? Object.keys(previous.services) : []);
     if (actions.length > 0) log.info('environment removed');

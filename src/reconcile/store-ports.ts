@@ -6,8 +6,8 @@ import type { EtcdClient } from '../store/client.js';
 import { resourcePrefix } from '../store/keys.js';
 import { decodeResource, ResourceStore } from '../store/resources.js';
 import { StatusStore } from '../store/status.js';
-import { clearPromotion, readPromotion } from '../cli/promote.js';
-import type { PromotionRequest } from './bluegreen.js';
+import type { PromotionRequest } from '../api/status.js';
+import { clearPromotion, clearPromotions, readPromotion } from '../store/promotions.js';
 import type { PromotionStore, ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
 
 /** The reconcilers' ports over the store engineer's src/store. */
@@ -84,6 +84,10 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
 
   clearPromotion(env: string, service: string): Promise<void> {
     return clearPromotion(this.client, env, service);
+  }
+
+  clearPromotions(env: string): Promise<void> {
+    return clearPromotions(this.client, env);
   }
 
   private async decodeAll(kind: 'Environment' | 'EnvironmentGroup') {

@@ -1,5 +1,5 @@
 import type { Environment, EnvironmentGroup, EnvironmentStatus, GroupStatus } from '../../src/api/index.js';
-import type { PromotionRequest } from '../../src/reconcile/bluegreen.js';
+import type { PromotionRequest } from '../../src/api/status.js';
 import type { PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from '../../src/reconcile/ports.js';
 
 /** In-memory etcd for reconciler tests: resources, statuses, route keys and promotion requests. */
@@ -71,5 +71,8 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   }
   async clearPromotion(env: string, service: string) {
     this.promotions.delete(`${env}/${service}`);
+  }
+  async clearPromotions(env: string) {
+    for (const key of this.promotions.keys()) if (key.startsWith(`${env}/`)) this.promotions.delete(key);
   }
 }

@@ -239,14 +239,17 @@ test('controller restarted mid-cutover (probe cache lost, green up) converges wi
   assert.equal(t.swarm.services.length, 2, 'no duplicate services');
 });
 
-test('env deleted: both colours and the route are removed', async () => {
+test('env deleted: both colours, the route and its promotion requests are removed', async () => {
   const t = setup();
   t.store.envs.set('bg', env('v1'));
   await t.run(10);
   t.store.envs.set('bg', env('v2'));
   await t.run(20);
+  t.store.promotions.set('bg/web', { color: 'blue', image: 'reg/web:v3' });
+  t.store.promotions.set('bg-other/web', { color: 'green', image: 'reg/web:v3' });
   t.store.envs.delete('bg');
   await t.run(1);
   assert.equal(t.swarm.services.length, 0);
   assert.equal(t.store.routes.size, 0);
+  assert.deepEqual([...t.store.promotions.keys()], ['bg-other/web']);
 });
