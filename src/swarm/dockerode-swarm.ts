@@ -5,13 +5,16 @@ import type { ObservedNode, ObservedService, ObservedTask } from './model.js';
 import { statusCodeOf, withRetry } from './retry.js';
 import type { DockerServiceSpec } from './service-spec.js';
 import { toObservedNode, toObservedService, toObservedTask } from './translate.js';
+import { abortableSleep, childSignal } from '../util/abortable-sleep.js';
+
+const MAX_RECONNECT_DELAY_MS = 30_000;
 
 export interface DockerodeSwarmOptions {
   /** Defaults to a client configured from DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH (docker-modem). */
   docker?: Docker;
   onApiError?: (operation: string) => void;
   retries?: number;
-  /** Wait before re-opening a dropped event stream. */
+  /** First delay before reconnecting the events stream; doubles up to 30 s while Docker is unreachable. */
   reconnectDelayMs?: number;
 }
 
@@ -93,23 +96,32 @@ export class DockerodeSwarm implements SwarmApi {
   }
 
   async watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
+    const firstDelay = this.opts.reconnectDelayMs ?? 1_000;
+    let delay = firstDelay;
     let first = true;
     while (!signal.aborted) {
+      // Each connection attempt gets its own signal: the HTTP request hangs a listener on it.
+      const attempt = childSignal(signal);
       try {
         const stream = await this.docker.getEvents({
           filters: { type: ['service', 'node', 'container'] },
-          abortSignal: signal,
+          abortSignal: attempt.signal,
         } as Docker.GetEventsOptions);
         if (!first) onReconnect?.();
         first = false;
+        delay = firstDelay;
         await consumeEventStream(stream, onEvent, signal);
-      } catch (err) {
+      } catch {
         if (signal.aborted) return;
         this.opts.onApiError?.('events');
+      } finally {
+        attempt.release();
       }
       if (signal.aborted) return;
       first = false;
-      await sleep(this.opts.reconnectDelayMs ?? 1_000, signal);
+      // Capped exponential backoff while Docker is unreachable; reset once a stream opened.
+      await abortableSleep(delay, signal);
+      delay = Math.min(delay * 2, MAX_RECONNECT_DELAY_MS);
     }
   }
 }
@@ -147,12 +159,5 @@ function consumeEventStream(stream: NodeJS.ReadableStream, onEvent: (e: SwarmEve
     stream.on('end', () => finish());
     stream.on('close', () => finish());
     stream.on('error', (err) => finish(err));
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
   });
 }
