@@ -8,6 +8,7 @@ import { RouteStore, routesPrefixFrom } from '../store/routes.js';
 import { DockerodeSwarm } from '../swarm/dockerode-swarm.js';
 import { runAction, UsageError } from './run.js';
 import { handleShutdownSignals } from './signals.js';
+import { addStoreAndRoutesOptions } from './store-options.js';
 
 interface ControllerFlags {
   metricsAddr: string;
@@ -19,16 +20,14 @@ interface ControllerFlags {
 }
 
 export function registerControllerCommand(program: Command): void {
-  program
-    .command('controller')
-    .description('Run the reconciler: make the Swarm match the Environments in etcd (long-running)')
-    .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz', ':9464')
-    .option('--etcd-endpoints <urls>', 'comma-separated etcd endpoints (default $BERTH_ETCD_ENDPOINTS or http://127.0.0.1:2379)')
-    .option('--prefix <prefix>', 'etcd key prefix (default $BERTH_PREFIX or /berth)')
-    .option('--routes-prefix <prefix>', 'etcd prefix of the route keys (default $BERTH_ROUTES_PREFIX or <prefix>/routes)')
-    .option('--resync <duration>', 'full resync period', '30s')
-    .option('--workers <n>', 'concurrent reconciles', '2')
-    .action(runAction(async (flags: ControllerFlags) => runController(flags)));
+  addStoreAndRoutesOptions(
+    program
+      .command('controller')
+      .description('Run the reconciler: make the Swarm match the Environments in etcd (long-running)')
+      .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz', ':9464')
+      .option('--resync <duration>', 'full resync period', '30s')
+      .option('--workers <n>', 'concurrent reconciles', '2'),
+  ).action(runAction(async (flags: ControllerFlags) => runController(flags)));
 }
 
 async function runController(flags: ControllerFlags): Promise<number> {

@@ -8,6 +8,7 @@ import { createClient, storeConfig } from '../store/client.js';
 import { RouteStore, routesPrefixFrom } from '../store/routes.js';
 import { runAction, UsageError } from './run.js';
 import { handleShutdownSignals } from './signals.js';
+import { addStoreAndRoutesOptions } from './store-options.js';
 
 export interface ProxyFlags {
   nginxConf?: string;
@@ -29,20 +30,18 @@ export interface ProxyFlags {
  * the lab's nginx.
  */
 export function registerProxyCommand(program: Command): void {
-  program
-    .command('proxy')
+  addStoreAndRoutesOptions(
+    program
+      .command('proxy')
     .description('Watch the route keys in etcd and keep an nginx upstreams file in step (the built-in confd)')
     .option('--nginx-conf <path>', 'the nginx file to write, included inside http {} by the main config (env BERTH_NGINX_CONF)')
     .option('--listen <addr>', `listen address of each route's server block (env BERTH_NGINX_LISTEN, default ${DEFAULT_LISTEN})`)
     .option('--check-cmd <cmd>', 'checks the whole nginx config (env BERTH_NGINX_CHECK_CMD, default "nginx -t")')
     .option('--reload-cmd <cmd>', 'reloads nginx gracefully (env BERTH_NGINX_RELOAD_CMD, default "nginx -s reload")')
-    .option('--routes-prefix <prefix>', 'etcd prefix of the route keys (env BERTH_ROUTES_PREFIX, default <prefix>/routes)')
-    .option('--etcd-endpoints <urls>', 'comma-separated etcd endpoints (env BERTH_ETCD_ENDPOINTS, default http://127.0.0.1:2379)')
-    .option('--prefix <prefix>', 'etcd key prefix (env BERTH_PREFIX, default /berth)')
     .option('--nginx-pid-file <path>', 'nginx pid file: when set, a reload counts as done once the old workers stopped accepting (env BERTH_NGINX_PID_FILE)')
     .option('--coalesce <duration>', 'wait this long after the last change before reloading', '300ms')
-    .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz ("" to disable)', ':9465')
-    .action(runAction(async (flags: ProxyFlags) => runProxy(flags)));
+    .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz ("" to disable)', ':9465'),
+  ).action(runAction(async (flags: ProxyFlags) => runProxy(flags)));
 }
 
 export function resolveProxyConfig(flags: ProxyFlags, env: NodeJS.ProcessEnv = process.env) {

@@ -13,6 +13,14 @@ export function addStoreOptions(cmd: Command): Command {
     .option('--prefix <prefix>', 'etcd key prefix (env BERTH_PREFIX, default /berth)');
 }
 
+/** The store options plus where the route keys live: for the commands that read or write routes. */
+export function addStoreAndRoutesOptions(cmd: Command): Command {
+  return addStoreOptions(cmd).option(
+    '--routes-prefix <prefix>',
+    'etcd prefix of the route keys (env BERTH_ROUTES_PREFIX, default <prefix>/routes)',
+  );
+}
+
 /** Runs `fn` with a client from the flags and closes it afterwards. */
 export async function withClient<T>(flags: StoreFlags, fn: (client: EtcdClient) => Promise<T>): Promise<T> {
   const client = createClient(storeConfig(flags));
