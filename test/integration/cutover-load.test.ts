@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { get, sleep, startBackend, startRig, stopBackend, type Backend, type RoutingRig } from './proxy-harness.js';
+import { get, sleep, startBackend, startRig, stopBackend, type Backend, type RoutingRig } from '../support/proxy-harness.js';
 
 /**
  * Cutovers under load, on REAL parts: private etcd (127.0.0.1:23792), real nginx

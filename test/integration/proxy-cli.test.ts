@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RouteStore } from '../../src/store/routes.js';
 import { TestEtcd } from '../support/etcd.js';
-import { until } from './proxy-harness.js';
+import { until } from '../support/proxy-harness.js';
 
 /**
  * `berth proxy` as a child process configured only by environment (what `eval "$(berth lab env)"`
@@ -28,7 +28,8 @@ test('bare `berth proxy` driven by BERTH_* env writes the file, checks, reloads,
   const child = spawn(process.execPath, ['--import', 'tsx', '-e', "import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(process.argv.slice(0, 1).concat(['berth', 'proxy', '--metrics-addr', '127.0.0.1:19465'])); })"], {
     cwd: new URL('../..', import.meta.url).pathname,
     env: {
-      ...process.env,
+      // Only the variables below configure it: none of the lab's BERTH_* (e.g. its nginx pid file).
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BERTH_'))),
       BERTH_ETCD_ENDPOINTS: etcd.endpoint,
       BERTH_PREFIX: '/berth-cli-test',
       BERTH_NGINX_CONF: conf,
@@ -49,8 +50,9 @@ test('bare `berth proxy` driven by BERTH_* env writes the file, checks, reloads,
     await until('file rendered', () => existsSync(conf) && readFileSync(conf, 'utf8').includes('server 10.77.0.11:30001'), 15_000);
     assert.match(readFileSync(conf, 'utf8'), /listen 127\.0\.0\.1:18099;/);
     await until('reloaded', () => existsSync(calls) && readFileSync(calls, 'utf8').includes('reload'));
-    const m = await fetch('http://127.0.0.1:19465/metrics').then((r) => r.text());
-    assert.match(m, /berth_proxy_reloads_total\{result="reloaded"\} [12]/);
+    // The counter moves once the reload command has returned, just after it wrote its line.
+    const reloaded = /berth_proxy_reloads_total\{result="reloaded"\} [12]\n/;
+    await until('reload counted', async () => reloaded.test(await fetch('http://127.0.0.1:19465/metrics').then((r) => r.text())), 5_000);
     child.kill('SIGTERM');
     assert.equal(await exited, 0, out);
   } finally {

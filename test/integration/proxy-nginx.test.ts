@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { get, sleep, startBackend, startRig, stopBackend, until, type Backend, type RoutingRig } from './proxy-harness.js';
+import { get, sleep, startBackend, startRig, stopBackend, until, type Backend, type RoutingRig } from '../support/proxy-harness.js';
 
 /**
  * berth proxy against REAL parts: a private etcd (127.0.0.1:23791), a real nginx started here

@@ -4,7 +4,7 @@ import type { Route } from '../../src/store/routes-contract.js';
 import { RouteStore } from '../../src/store/routes.js';
 import type { EtcdClient } from '../../src/store/client.js';
 import { TestEtcd } from '../support/etcd.js';
-import { sleep, until } from './proxy-harness.js';
+import { sleep, until } from '../support/proxy-harness.js';
 
 /** RouteStore on a REAL private etcd (127.0.0.1:23794; not the store tests' 23790 nor the lab's 2379). */
 const etcd = new TestEtcd({ clientPort: 23794, peerPort: 23804 });

@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { NginxProxy } from '../../src/routing/proxy.js';
 import { RouteStore } from '../../src/store/routes.js';
 import type { EtcdClient } from '../../src/store/client.js';
-import { TestEtcd } from '../support/etcd.js';
+import { TestEtcd } from './etcd.js';
 
 export const NGINX_BIN = process.env.BERTH_TEST_NGINX_BIN ?? '/usr/sbin/nginx';
 
