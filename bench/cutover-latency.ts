@@ -17,7 +17,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { get, sleep, startBackend, startRig, stopBackend } from '../test/integration/proxy-harness.js';
+import { get, sleep, startBackend, startRig, stopBackend } from '../test/support/proxy-harness.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
