@@ -62,7 +62,7 @@ export function registerApply(program: Command): void {
       .description('validate resources and store them in etcd')
       .requiredOption('-f, --filename <path...>', 'a file, a directory of *.yaml/*.yml/*.json, or - for stdin')
       .option('--dry-run', 'validate and show what would change, store nothing')
-      .option('--watch', 're-apply a file whenever it is saved; Ctrl-C to stop'),
+      .option('--watch', 're-apply a file whenever it is saved; report errors and keep watching; Ctrl-C to stop'),
   ).action(
     runAction(async (flags: ApplyFlags) => {
       if (flags.watch && flags.filename.includes('-')) throw new UsageError('--watch cannot watch standard input');
@@ -91,7 +91,10 @@ async function watchAndApply(client: EtcdClient, flags: ApplyFlags, files: strin
   };
   watcher.on('add', onFile).on('change', onFile);
   process.stderr.write(`watching ${flags.filename.join(', ')} (Ctrl-C to stop)\n`);
-  await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
   await watcher.close();
   await chain;
   return EXIT_OK;
