@@ -1,11 +1,10 @@
-import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import path from 'node:path';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Route } from '../store/routes-contract.js';
 import type { RouteWatch, RouteWatchOptions } from '../store/routes.js';
+import { nginxWorkers, oldWorkersRetired, readOrUndefined, runShell, writeAtomic } from './nginx-process.js';
 import { renderNginx } from './nginx-render.js';
+import { createProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 
 /**
  * `berth proxy`: the built-in confd. Watches the route keys, renders the nginx snippet, and when
@@ -41,106 +40,6 @@ export interface ProxyOptions {
 }
 
 export type ApplyResult = 'unchanged' | 'reloaded' | 'check_failed' | 'reload_failed' | 'write_failed' | 'rejected_again';
-
-export interface ProxyMetrics {
-  registry: Registry;
-  reloads: Counter<'result'>;
-  renderSeconds: Histogram;
-  applySeconds: Histogram;
-  routes: Gauge;
-  invalidKeys: Counter;
-  watchRestarts: Counter<'reason'>;
-  lastReloadSuccess: Gauge;
-  configGood: Gauge;
-}
-
-export function createProxyMetrics(registry = new Registry()): ProxyMetrics {
-  collectDefaultMetrics({ register: registry, prefix: 'berth_proxy_' });
-  const registers = [registry];
-  return {
-    registry,
-    reloads: new Counter({
-      name: 'berth_proxy_reloads_total',
-      help: 'nginx config applications by result (reloaded, check_failed, reload_failed, write_failed)',
-      labelNames: ['result'],
-      registers,
-    }),
-    renderSeconds: new Histogram({
-      name: 'berth_proxy_render_seconds',
-      help: 'Time to render the nginx snippet from the route table',
-      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1],
-      registers,
-    }),
-    applySeconds: new Histogram({
-      name: 'berth_proxy_apply_seconds',
-      help: 'Time to write, check and reload nginx',
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
-    }),
-    routes: new Gauge({ name: 'berth_proxy_routes', help: 'Routes in the last rendered file', registers }),
-    invalidKeys: new Counter({ name: 'berth_proxy_invalid_keys_total', help: 'Route keys skipped because their value would break nginx', registers }),
-    watchRestarts: new Counter({ name: 'berth_proxy_watch_restarts_total', help: 'Route watch re-established (relist)', labelNames: ['reason'], registers }),
-    lastReloadSuccess: new Gauge({ name: 'berth_proxy_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful reload', registers }),
-    configGood: new Gauge({ name: 'berth_proxy_config_current', help: '1 when nginx serves the latest route table, 0 when the last check or reload failed', registers }),
-  };
-}
-
-export function runShell(cmd: string, timeoutMs: number): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile('/bin/sh', ['-c', cmd], { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      const output = `${stdout}${stderr}`.trim();
-      if (!err) resolve({ code: 0, output });
-      else resolve({ code: typeof err.code === 'number' ? err.code : 1, output: output || err.message });
-    });
-  });
-}
-
-async function readOrUndefined(file: string): Promise<string | undefined> {
-  try {
-    return await fsp.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
-
-/** Worker pids of the nginx master in `pidFile` that still accept (not "shutting down"). */
-export async function nginxWorkers(pidFile: string): Promise<number[]> {
-  const master = Number((await readOrUndefined(pidFile))?.trim());
-  if (!Number.isInteger(master) || master <= 0) return [];
-  const out: number[] = [];
-  for (const e of await fsp.readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(e)) continue;
-    const stat = await readOrUndefined(`/proc/${e}/stat`).catch(() => undefined);
-    if (!stat) continue;
-    // pid (comm) state ppid ...: comm may contain spaces, so parse after the last ')'.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (ppid === master && (await acceptingWorker(Number(e)))) out.push(Number(e));
-  }
-  return out;
-}
-
-async function acceptingWorker(pid: number): Promise<boolean> {
-  const cmdline = await readOrUndefined(`/proc/${pid}/cmdline`).catch(() => undefined);
-  return cmdline !== undefined && cmdline.includes('worker process') && !cmdline.includes('shutting down');
-}
-
-async function oldWorkersRetired(pids: number[], timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let alive = false;
-    for (const p of pids) if (await acceptingWorker(p)) alive = true;
-    if (!alive) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-async function writeAtomic(file: string, content: string): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  await fsp.writeFile(tmp, content, { mode: 0o644 });
-  await fsp.rename(tmp, file);
-}
 
 export class NginxProxy {
   readonly metrics: ProxyMetrics;

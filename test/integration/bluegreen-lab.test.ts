@@ -23,7 +23,7 @@ import { createClient } from '../../src/store/client.js';
 import { ResourceStore } from '../../src/store/resources.js';
 import { RouteStore } from '../../src/store/routes.js';
 import { StatusStore } from '../../src/store/status.js';
-import { nginxWorkers } from '../../src/routing/proxy.js';
+import { nginxWorkers } from '../../src/routing/nginx-process.js';
 import { requireLab, type WebTag } from '../support/lab.js';
 
 const lab = requireLab();
