@@ -36,7 +36,6 @@ if [ "$tier" = integration ] || [ "$tier" = all ]; then
   fi
   lab_dir=${BERTH_LAB_DIR:-/var/lib/berth-lab}
   owned=0
-  [ -f "$lab_dir/state.json" ] || owned=1
   snapshot=$(mktemp /tmp/berth-lab-state.XXXXXX)
   teardown() {
     local rc=$?
@@ -65,6 +64,8 @@ if [ "$tier" = integration ] || [ "$tier" = all ]; then
     echo "== waiting for $tests_lock (another integration run is using the lab)" >&2
     flock -w 1800 9 || { echo "could not get $tests_lock within 30 min" >&2; exit 1; }
   fi
+  # Decided under the lock: a run that waited for another sees the lab as that run left it.
+  [ -f "$lab_dir/state.json" ] || owned=1
   t0=$SECONDS
   node bin/berth.js lab up 9>&-
   echo "== lab up in $((SECONDS - t0)) s" >&2
