@@ -4,7 +4,7 @@ import { InvalidInputError } from '../api/errors.js';
 import type { EnvironmentStatus, GroupStatus } from '../api/status.js';
 import type { EtcdClient } from '../store/client.js';
 import { resourcePrefix } from '../store/keys.js';
-import { decodeResource, ResourceStore } from '../store/resources.js';
+import { ResourceStore } from '../store/resources.js';
 import { StatusStore } from '../store/status.js';
 import type { PromotionRequest } from '../api/status.js';
 import { clearPromotion, clearPromotions, readPromotion } from '../store/promotions.js';
@@ -33,11 +33,11 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
 
   /** Lists tolerantly: one invalid stored environment must not stop the others' reconciles. */
   async listEnvironments(): Promise<Environment[]> {
-    return (await this.decodeAll('Environment')) as Environment[];
+    return (await this.listTolerantly('Environment')) as Environment[];
   }
 
   async listGroups(): Promise<EnvironmentGroup[]> {
-    return (await this.decodeAll('EnvironmentGroup')) as EnvironmentGroup[];
+    return (await this.listTolerantly('EnvironmentGroup')) as EnvironmentGroup[];
   }
 
   async listEnvironmentNames(): Promise<string[]> {
@@ -90,18 +90,8 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
     return clearPromotions(this.client, env);
   }
 
-  private async decodeAll(kind: 'Environment' | 'EnvironmentGroup') {
-    const prefix = resourcePrefix(this.client.prefix, kind);
-    const all = await this.client.call(`list ${prefix}`, () => this.client.etcd.getAll().prefix(prefix).strings());
-    const out = [];
-    for (const [key, value] of Object.entries(all)) {
-      if (key.slice(prefix.length).includes('/')) continue;
-      try {
-        out.push(decodeResource(kind, key, value));
-      } catch {
-        /* reported by its own reconcile */
-      }
-    }
-    return out;
+  private async listTolerantly(kind: 'Environment' | 'EnvironmentGroup') {
+    // An invalid stored resource is reported by its own reconcile (Failed/InvalidSpec).
+    return (await this.resources.listAt(kind, undefined, () => undefined)).items;
   }
 }

@@ -118,8 +118,12 @@ export class ResourceStore {
     return (await this.listAt(kind)).items as Extract<Resource, { kind: K }>[];
   }
 
-  /** All resources of a kind at one revision (the current one when `revision` is absent), with that revision. */
-  async listAt(kind: Kind, revision?: string): Promise<{ items: Resource[]; revision: string }> {
+  /**
+   * All resources of a kind at one revision (the current one when `revision` is absent), with that
+   * revision. A stored value that is not a valid resource throws, unless `onInvalid` is given: then
+   * it is reported there and skipped, so one bad key cannot hide the others.
+   */
+  async listAt(kind: Kind, revision?: string, onInvalid?: (key: string, err: Error) => void): Promise<{ items: Resource[]; revision: string }> {
     const prefix = resourcePrefix(this.prefix, kind);
     const res = await this.client.call(`list ${prefix}`, () => {
       const b = this.client.etcd.getAll().prefix(prefix);
@@ -130,7 +134,12 @@ export class ResourceStore {
     for (const kv of res.kvs) {
       const key = kv.key.toString();
       if (!parseResourceKey(this.prefix, key)) continue; // deeper keys are not resources
-      items.push(decodeResource(kind, key, kv.value.toString()));
+      try {
+        items.push(decodeResource(kind, key, kv.value.toString()));
+      } catch (err) {
+        if (!onInvalid) throw err;
+        onInvalid(key, err as Error);
+      }
     }
     items.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
     return { items, revision: revision ?? res.header.revision };

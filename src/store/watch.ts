@@ -54,8 +54,7 @@ export function watchResources(client: EtcdClient, kind: Kind | 'all', fromRevis
 
 class ResourceWatcher implements ResourceWatch {
   private readonly queue: WatchEvent[] = [];
-  private waiting: { resolve: (r: IteratorResult<WatchEvent>) => void; reject: (e: Error) => void } | undefined;
-  private failure: Error | undefined;
+  private waiting: ((r: IteratorResult<WatchEvent>) => void) | undefined;
   private closed = false;
   private watcher: Watcher | undefined;
   private last: bigint | undefined;
@@ -160,7 +159,8 @@ class ResourceWatcher implements ResourceWatch {
         let revision: string | undefined;
         const items: Resource[] = [];
         for (const k of kinds) {
-          const page = await this.store.listAt(k, revision);
+          // Invalid values are skipped and reported, as in handle(): one bad key must not stop the watch.
+          const page = await this.store.listAt(k, revision, (key, err) => this.opts.onInvalid?.(key, err));
           revision = page.revision;
           items.push(...page.items);
         }
@@ -169,11 +169,7 @@ class ResourceWatcher implements ResourceWatch {
         this.push({ type: 'relist', kind: this.kind, items, revision: revision ?? '0' });
         this.open();
         return;
-      } catch (err) {
-        if (err instanceof Error && err.name === 'InvalidInputError') {
-          this.fail(err);
-          return;
-        }
+      } catch {
         await new Promise((r) => setTimeout(r, this.nextDelay()));
       }
     }
@@ -184,24 +180,16 @@ class ResourceWatcher implements ResourceWatch {
     const waiter = this.waiting;
     if (waiter) {
       this.waiting = undefined;
-      waiter.resolve({ value: event, done: false });
+      waiter({ value: event, done: false });
     } else this.queue.push(event);
-  }
-
-  private fail(err: Error): void {
-    this.failure = err;
-    const waiter = this.waiting;
-    this.waiting = undefined;
-    waiter?.reject(err);
   }
 
   next(): Promise<IteratorResult<WatchEvent>> {
     const event = this.queue.shift();
     if (event) return Promise.resolve({ value: event, done: false });
-    if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => {
-      this.waiting = { resolve, reject };
+    return new Promise((resolve) => {
+      this.waiting = resolve;
     });
   }
 
@@ -216,7 +204,7 @@ class ResourceWatcher implements ResourceWatch {
     this.queue.length = 0;
     const waiter = this.waiting;
     this.waiting = undefined;
-    waiter?.resolve({ value: undefined, done: true });
+    waiter?.({ value: undefined, done: true });
     const w = this.watcher;
     this.watcher = undefined;
     if (w) await w.cancel().catch(() => undefined);

@@ -44,6 +44,28 @@ describe('watchResources against a real etcd', () => {
     await wipe(writer);
   });
 
+  it('a stored value that is not a valid resource is reported and skipped, in a relist as in an event', async () => {
+    await store.apply(group());
+    await writer.etcd.put(`${PREFIX}/environments/broken`).value('{"kind":"Environment"}').exec();
+    const reader = createClient({ endpoints: [etcd.endpoint], prefix: PREFIX });
+    const invalid: string[] = [];
+    const w = watchResources(reader, 'all', undefined, { onInvalid: (key) => invalid.push(key) });
+    try {
+      const [relist] = await collect(w, (e) => e.length === 1);
+      assert.equal(relist?.type, 'relist');
+      assert.deepEqual(relist?.type === 'relist' && relist.items.map((r) => r.metadata.name), ['qa-pool']);
+      assert.deepEqual(invalid, [`${PREFIX}/environments/broken`]);
+      await writer.etcd.put(`${PREFIX}/environments/broken2`).value('not json').exec();
+      await store.apply(env('qa-1'));
+      const [next] = await collect(w, (e) => e.length === 1);
+      assert.equal(next?.type === 'put' && next.name, 'qa-1');
+      assert.deepEqual(invalid, [`${PREFIX}/environments/broken`, `${PREFIX}/environments/broken2`]);
+    } finally {
+      await w.close();
+      reader.close();
+    }
+  });
+
   it('starts with a relist, then delivers puts and deletes in order with revisions', async () => {
     await store.apply(group());
     const reader = createClient({ endpoints: [etcd.endpoint], prefix: PREFIX });
