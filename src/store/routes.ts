@@ -5,6 +5,7 @@ import type { Color } from '../api/status.js';
 import type { EtcdClient } from './client.js';
 import { normalizePrefix } from './client.js';
 import type { Route, RouteWriter } from './routes-contract.js';
+import { Backoff } from '../util/backoff.js';
 
 export type { Route, RouteWriter } from './routes-contract.js';
 
@@ -205,7 +206,7 @@ class RouteWatcher implements RouteWatch {
   private watcher: Watcher | undefined;
   private kvs = new Map<string, string>();
   private last = 0n;
-  private delay = 100;
+  private readonly reconnect = new Backoff(100, 2_000);
 
   constructor(
     private readonly store: RouteStore,
@@ -228,20 +229,14 @@ class RouteWatcher implements RouteWatch {
         if (this.closed) return;
         this.kvs = kvs;
         this.last = BigInt(revision);
-        this.delay = 100;
+        this.reconnect.reset();
         this.emit();
         this.open();
         return;
       } catch {
-        await new Promise((r) => setTimeout(r, this.nextDelay()));
+        await new Promise((r) => setTimeout(r, this.reconnect.next()));
       }
     }
-  }
-
-  private nextDelay(): number {
-    const d = this.delay;
-    this.delay = Math.min(d * 2, 2_000);
-    return d;
   }
 
   private open(): void {
@@ -264,7 +259,7 @@ class RouteWatcher implements RouteWatch {
       if (this.closed) return;
       this.opts.onRestart?.(reason, err);
       // Relist in every case: the route table is small and a relist can never miss a change.
-      setTimeout(() => void this.relist(), reason === 'compacted' ? 0 : this.nextDelay());
+      setTimeout(() => void this.relist(), reason === 'compacted' ? 0 : this.reconnect.next());
     };
     w.on('disconnected', (err: Error) => restart('disconnected', err));
     w.on('error', (err: Error) => restart(/compacted/i.test(err.message) ? 'compacted' : 'error', err));

@@ -3,6 +3,7 @@ import type { Kind, Resource } from '../api/resource.js';
 import type { EtcdClient } from './client.js';
 import { parseResourceKey, resourcePrefix } from './keys.js';
 import { decodeResource, ResourceStore } from './resources.js';
+import { Backoff } from '../util/backoff.js';
 
 export type WatchEvent =
   | { type: 'put'; kind: Kind; name: string; resource: Resource; revision: string }
@@ -59,7 +60,7 @@ class ResourceWatcher implements ResourceWatch {
   private watcher: Watcher | undefined;
   private last: bigint | undefined;
   private readonly store: ResourceStore;
-  private retryDelay = 100;
+  private readonly reconnect = new Backoff(100, 2_000);
 
   constructor(
     private readonly client: EtcdClient,
@@ -89,7 +90,7 @@ class ResourceWatcher implements ResourceWatch {
     const w = this.client.etcd.watch().prefix(this.keyPrefix).startRevision(start).withPreviousKV().watcher();
     this.watcher = w;
     w.on('connected', () => {
-      this.retryDelay = 100;
+      this.reconnect.reset();
     });
     w.on('data', (res) => {
       if (this.watcher !== w) return;
@@ -123,14 +124,8 @@ class ResourceWatcher implements ResourceWatch {
     void w.cancel().catch(() => undefined);
     if (this.closed) return;
     this.opts.onRestart?.(reason, err);
-    if (reason === 'disconnected') setTimeout(() => this.open(), this.nextDelay());
-    else setTimeout(() => void this.relistAndWatch(), reason === 'canceled' ? this.nextDelay() : 0);
-  }
-
-  private nextDelay(): number {
-    const d = this.retryDelay;
-    this.retryDelay = Math.min(d * 2, 2_000);
-    return d;
+    if (reason === 'disconnected') setTimeout(() => this.open(), this.reconnect.next());
+    else setTimeout(() => void this.relistAndWatch(), reason === 'canceled' ? this.reconnect.next() : 0);
   }
 
   private handle(type: 'Put' | 'Delete', kv: IKeyValue): void {
@@ -170,7 +165,7 @@ class ResourceWatcher implements ResourceWatch {
         this.open();
         return;
       } catch {
-        await new Promise((r) => setTimeout(r, this.nextDelay()));
+        await new Promise((r) => setTimeout(r, this.reconnect.next()));
       }
     }
   }

@@ -6,6 +6,7 @@ import { statusCodeOf, withRetry } from './retry.js';
 import type { DockerServiceSpec } from './service-spec.js';
 import { toObservedNode, toObservedService, toObservedTask } from './translate.js';
 import { abortableSleep, childSignal } from '../util/abortable-sleep.js';
+import { Backoff } from '../util/backoff.js';
 
 const MAX_RECONNECT_DELAY_MS = 30_000;
 
@@ -96,8 +97,7 @@ export class DockerodeSwarm implements SwarmApi {
   }
 
   async watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
-    const firstDelay = this.opts.reconnectDelayMs ?? 1_000;
-    let delay = firstDelay;
+    const reconnect = new Backoff(this.opts.reconnectDelayMs ?? 1_000, MAX_RECONNECT_DELAY_MS);
     let first = true;
     while (!signal.aborted) {
       // Each connection attempt gets its own signal: the HTTP request hangs a listener on it.
@@ -109,7 +109,7 @@ export class DockerodeSwarm implements SwarmApi {
         } as Docker.GetEventsOptions);
         if (!first) onReconnect?.();
         first = false;
-        delay = firstDelay;
+        reconnect.reset();
         await consumeEventStream(stream, onEvent, signal);
       } catch {
         if (signal.aborted) return;
@@ -120,8 +120,7 @@ export class DockerodeSwarm implements SwarmApi {
       if (signal.aborted) return;
       first = false;
       // Capped exponential backoff while Docker is unreachable; reset once a stream opened.
-      await abortableSleep(delay, signal);
-      delay = Math.min(delay * 2, MAX_RECONNECT_DELAY_MS);
+      await abortableSleep(reconnect.next(), signal);
     }
   }
 }
