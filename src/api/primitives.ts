@@ -13,11 +13,8 @@ export const resourceName = z
   .max(40, 'must be at most 40 characters')
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit");
 
-/** Service names inside an environment: DNS labels too (they become part of Swarm service names). */
-export const serviceName = z
-  .string()
-  .max(40, 'must be at most 40 characters')
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a DNS label: lower-case letters, digits and '-'");
+/** Service names inside an environment follow the same rule: they become part of Swarm service names. */
+export const serviceName = resourceName;
 
 /**
  * nginx upstream names double as `server_name`, so they must be a plain host name:
