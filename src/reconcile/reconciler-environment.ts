@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { InvalidInputError, routeUpstream, type Environment, type EnvironmentStatus, type ServiceStatus } from '../api/index.js';
 import type { BerthMetrics } from '../metrics/registry.js';
 import type { SwarmApi } from '../swarm/api.js';
+import type { SwarmSnapshot } from '../swarm/model.js';
 import { LABEL_SERVICE, swarmServiceName } from '../swarm/labels.js';
 import { readSnapshot } from '../swarm/snapshot.js';
 import type { ProbeResult } from './bluegreen.js';
@@ -83,44 +84,10 @@ export class EnvironmentReconciler {
 
     // Blue-green services: their Swarm services and routes move only as bluegreen.ts decides.
     const existingRoutes = (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name);
-    const blueGreen = new Map<string, BlueGreenOutcome>();
-    let persisted: EnvironmentStatus | undefined = previous;
-    const owned = ownedServices(name, snapshot.services);
-    for (const [svc, spec] of Object.entries(env.spec.services)) {
-      if (spec.strategy.type !== 'blueGreen') continue;
-      const upstream = routeUpstream(name, svc, spec);
-      const outcome = await reconcileBlueGreenService(
-        {
-          env: name,
-          service: svc,
-          spec,
-          owned: owned.filter((s) => s.labels[LABEL_SERVICE] === svc),
-          snapshot,
-          route: existingRoutes.find((r) => r.upstream === upstream && r.owner?.service === svc),
-          previous: previous?.services[svc],
-        },
-        {
-          swarm: this.d.swarm,
-          routes: this.d.routes,
-          promotions: this.d.promotions,
-          probe: this.d.probe,
-          probes: this.probes,
-          log,
-          metrics: this.d.metrics,
-          now: this.d.now,
-          persist: async (service, patch) => {
-            // The cutover history decides when the old colour may go: record it at once.
-            if (!persisted) return;
-            const current: ServiceStatus = persisted.services[service] ?? { desiredReplicas: spec.replicas, runningReplicas: 0, image: spec.image, endpoints: [] };
-            persisted = { ...persisted, services: { ...persisted.services, [service]: withBlueGreen(current, patch) }, updatedAt: this.d.now().toISOString() };
-            await this.d.status.putEnvironmentStatus(name, persisted);
-          },
-        },
-      );
-      blueGreen.set(svc, outcome);
-    }
-    const changed = plan.actions.length > 0 || [...blueGreen.values()].some((o) => o.changedSwarm);
-    if ([...blueGreen.values()].some((o) => o.changedSwarm)) snapshot = await readSnapshot(this.d.swarm);
+    const { blueGreen, persisted } = await this.reconcileBlueGreen(env, snapshot, existingRoutes, previous, log);
+    const blueGreenChanged = [...blueGreen.values()].some((o) => o.changedSwarm);
+    const changed = plan.actions.length > 0 || blueGreenChanged;
+    if (blueGreenChanged) snapshot = await readSnapshot(this.d.swarm);
 
     const nodesById = new Map(snapshot.nodes.map((n) => [n.id, n]));
     const services: Record<string, ServiceStatus> = {};
@@ -152,6 +119,56 @@ export class EnvironmentReconciler {
     if (previous?.phase !== status.phase) log.info({ phase: status.phase, from: previous?.phase }, 'phase changed');
 
     return earliest(this.requeueFor(status, services, exp), ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
+  }
+
+  /**
+   * Runs each blue-green service's next steps. Returns their outcomes and the status as last
+   * written: a cutover's history is persisted at once, since it decides when the old colour may go.
+   */
+  private async reconcileBlueGreen(
+    env: Environment,
+    snapshot: SwarmSnapshot,
+    existingRoutes: Route[],
+    previous: EnvironmentStatus | undefined,
+    log: Logger,
+  ): Promise<{ blueGreen: Map<string, BlueGreenOutcome>; persisted: EnvironmentStatus | undefined }> {
+    const name = env.metadata.name;
+    const blueGreen = new Map<string, BlueGreenOutcome>();
+    let persisted = previous;
+    const owned = ownedServices(name, snapshot.services);
+    for (const [svc, spec] of Object.entries(env.spec.services)) {
+      if (spec.strategy.type !== 'blueGreen') continue;
+      const upstream = routeUpstream(name, svc, spec);
+      const outcome = await reconcileBlueGreenService(
+        {
+          env: name,
+          service: svc,
+          spec,
+          owned: owned.filter((s) => s.labels[LABEL_SERVICE] === svc),
+          snapshot,
+          route: existingRoutes.find((r) => r.upstream === upstream && r.owner?.service === svc),
+          previous: previous?.services[svc],
+        },
+        {
+          swarm: this.d.swarm,
+          routes: this.d.routes,
+          promotions: this.d.promotions,
+          probe: this.d.probe,
+          probes: this.probes,
+          log,
+          metrics: this.d.metrics,
+          now: this.d.now,
+          persist: async (service, patch) => {
+            if (!persisted) return;
+            const current: ServiceStatus = persisted.services[service] ?? { desiredReplicas: spec.replicas, runningReplicas: 0, image: spec.image, endpoints: [] };
+            persisted = { ...persisted, services: { ...persisted.services, [service]: withBlueGreen(current, patch) }, updatedAt: this.d.now().toISOString() };
+            await this.d.status.putEnvironmentStatus(name, persisted);
+          },
+        },
+      );
+      blueGreen.set(svc, outcome);
+    }
+    return { blueGreen, persisted };
   }
 
   private requeueFor(status: EnvironmentStatus, services: Record<string, ServiceStatus>, exp: Date | undefined): number | undefined {
