@@ -4,7 +4,6 @@
  * in the state dir, so `down` removes exactly that.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { planLab, stateDirFromEnv, lockFileFromEnv, validateCounts, type LabPlan } from './plan.js';
 import { addOnce, emptyState, readState, sameRule, writeState, type LabState } from './state.js';
 import { withLabLock } from './lock.js';
@@ -16,7 +15,7 @@ import { dockerFor, dockerdKey, ensureDockerd, stopDockerd } from './dockerd.js'
 import { ensureSwarm, swarmNodes } from './swarm.js';
 import { ensureImages } from './images.js';
 import { ensureNginx, nginxAnswers } from './nginx.js';
-import { procCmdline, recordAlive, stopPid } from './procs.js';
+import { labShims, recordAlive, stopPid } from './procs.js';
 import { removeStateDir } from './statedir.js';
 import { labEnv, type LabEnv } from './env.js';
 
@@ -194,44 +193,6 @@ export async function labDown(opts: LabOptions = {}): Promise<DownReport> {
     await removeStateDir(plan.stateDir);
     removed.push(`state dir ${plan.stateDir}`);
     return { removed, stateDir: plan.stateDir };
-  });
-}
-
-/** Daemons the lab runs (by executable name), to look for leftovers after down. */
-export const LAB_DAEMON_EXES = ['dockerd', 'containerd', 'etcd', 'nginx', 'docker-registry', 'docker-proxy', 'runc'];
-
-function exeName(pid: number): string | undefined {
-  try {
-    return path.basename(fs.readlinkSync(`/proc/${pid}/exe`)).replace(/ \(deleted\)$/, '');
-  } catch {
-    return undefined;
-  }
-}
-
-function livePids(): number[] {
-  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => p !== process.pid);
-}
-
-/** containerd-shim processes attached to one of the lab nodes' containerd sockets. */
-export function labShims(plan: LabPlan): number[] {
-  const sockets = plan.nodes.map((n) => path.join(n.execRoot, 'containerd', 'containerd.sock'));
-  return livePids().filter((pid) => {
-    if (!(exeName(pid) ?? '').startsWith('containerd-shim')) return false;
-    const argv = procCmdline(pid) ?? [];
-    return sockets.some((s) => argv.includes(s));
-  });
-}
-
-/**
- * Live daemon processes (dockerd, containerd, shims, etcd, nginx, registry…) whose command line
- * names the state dir: what must be gone after down. Only a check; down never kills by this.
- */
-export function labDaemonsReferencing(stateDir: string): number[] {
-  return livePids().filter((pid) => {
-    const exe = exeName(pid) ?? '';
-    if (!LAB_DAEMON_EXES.includes(exe) && !exe.startsWith('containerd-shim')) return false;
-    const argv = procCmdline(pid);
-    return argv !== undefined && argv.join(' ').includes(stateDir + '/');
   });
 }
 

@@ -3,6 +3,8 @@
  * line so a reused pid is never mistaken for ours), and stopping by pid: SIGTERM, wait, SIGKILL.
  */
 import fs from 'node:fs';
+import path from 'node:path';
+import type { LabPlan } from './plan.js';
 import type { ProcessRecord } from './state.js';
 import { sleep } from './wait.js';
 
@@ -72,4 +74,42 @@ export function readPidFile(file: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Daemons the lab runs (by executable name), to look for leftovers after down. */
+const LAB_DAEMON_EXES = ['dockerd', 'containerd', 'etcd', 'nginx', 'docker-registry', 'docker-proxy', 'runc'];
+
+function exeName(pid: number): string | undefined {
+  try {
+    return path.basename(fs.readlinkSync(`/proc/${pid}/exe`)).replace(/ \(deleted\)$/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+function livePids(): number[] {
+  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => p !== process.pid);
+}
+
+/** containerd-shim processes attached to one of the lab nodes' containerd sockets. */
+export function labShims(plan: LabPlan): number[] {
+  const sockets = plan.nodes.map((n) => path.join(n.execRoot, 'containerd', 'containerd.sock'));
+  return livePids().filter((pid) => {
+    if (!(exeName(pid) ?? '').startsWith('containerd-shim')) return false;
+    const argv = procCmdline(pid) ?? [];
+    return sockets.some((s) => argv.includes(s));
+  });
+}
+
+/**
+ * Live daemon processes (dockerd, containerd, shims, etcd, nginx, registry…) whose command line
+ * names the state dir: what must be gone after down. Only a check; down never kills by this.
+ */
+export function labDaemonsReferencing(stateDir: string): number[] {
+  return livePids().filter((pid) => {
+    const exe = exeName(pid) ?? '';
+    if (!LAB_DAEMON_EXES.includes(exe) && !exe.startsWith('containerd-shim')) return false;
+    const argv = procCmdline(pid);
+    return argv !== undefined && argv.join(' ').includes(stateDir + '/');
+  });
 }

@@ -9,7 +9,7 @@ import { parseState } from '../../src/lab/state.js';
 import { isAlive } from '../../src/lab/procs.js';
 import { linkExists, netnsExists, ruleExists } from '../../src/lab/net.js';
 import { mountsUnder } from '../../src/lab/statedir.js';
-import { labDaemonsReferencing } from '../../src/lab/index.js';
+import { labDaemonsReferencing } from '../../src/lab/procs.js';
 
 const file = process.argv[2];
 if (!file) {
