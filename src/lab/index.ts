@@ -239,29 +239,23 @@ export function readLabEnv(stateDir?: string): LabEnv {
   return labEnv(lab.plan);
 }
 
-function nodeOf(plan: LabPlan, index: number) {
-  const node = plan.nodes[index - 1];
-  if (!node || !Number.isInteger(index)) throw new LabUsageError(`node must be 1..${plan.nodes.length}, got ${index}`);
-  return node;
+/** Runs `fn` on node `index` (1-based) of the running lab, under the lab lock. */
+async function withNode(index: number, opts: LabOptions, fn: (lab: { plan: LabPlan; state: LabState }, node: LabPlan['nodes'][number]) => Promise<unknown>): Promise<void> {
+  await withLabLock(lockOf(opts), async () => {
+    const lab = readLab(dirOf(opts));
+    if (!lab) throw new Error('no lab is up');
+    const node = lab.plan.nodes[index - 1];
+    if (!node || !Number.isInteger(index)) throw new LabUsageError(`node must be 1..${lab.plan.nodes.length}, got ${index}`);
+    await fn(lab, node);
+  });
 }
 
 /** Stops node `index`'s dockerd (1-based), keeping its namespace and data, so it can come back. */
 export async function stopNode(index: number, opts: LabOptions = {}): Promise<void> {
-  await withLabLock(lockOf(opts), async () => {
-    const lab = readLab(dirOf(opts));
-    if (!lab) throw new Error('no lab is up');
-    const node = nodeOf(lab.plan, index);
-    await stopDockerd(node, lab.state, () => writeState(lab.plan.stateFile, lab.state));
-  });
+  await withNode(index, opts, (lab, node) => stopDockerd(node, lab.state, () => writeState(lab.plan.stateFile, lab.state)));
 }
 
 /** Starts node `index`'s dockerd again; it rejoins the swarm with its old identity. */
 export async function startNode(index: number, opts: LabOptions = {}): Promise<void> {
-  await withLabLock(lockOf(opts), async () => {
-    const lab = readLab(dirOf(opts));
-    if (!lab) throw new Error('no lab is up');
-    const node = nodeOf(lab.plan, index);
-    await ensureDockerd(lab.plan, node, lab.state, () => writeState(lab.plan.stateFile, lab.state));
-  });
+  await withNode(index, opts, (lab, node) => ensureDockerd(lab.plan, node, lab.state, () => writeState(lab.plan.stateFile, lab.state)));
 }
-
