@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { parseDuration } from '../api/duration.js';
 import { metrics } from '../metrics/registry.js';
-import { Controller } from '../reconcile/controller.js';
+import { ControllerProcess } from '../controller/controller-process.js';
 import { createClient, storeConfig } from '../store/client.js';
 import { RouteStore, routesPrefixFrom } from '../store/routes.js';
 import { DockerodeSwarm } from '../swarm/dockerode-swarm.js';
@@ -17,6 +17,7 @@ interface ControllerFlags {
   routesPrefix?: string;
   resync: string;
   workers: string;
+  reconcileTimeout: string;
 }
 
 export function registerControllerCommand(program: Command): void {
@@ -26,17 +27,15 @@ export function registerControllerCommand(program: Command): void {
       .description('Run the reconciler: make the Swarm match the Environments in etcd (long-running)')
       .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz', ':9464')
       .option('--resync <duration>', 'full resync period', '30s')
-      .option('--workers <n>', 'concurrent reconciles', '2'),
+      .option('--workers <n>', 'concurrent reconciles', '2')
+      .option('--reconcile-timeout <duration>', 'deadline of one reconcile; one that runs longer is retried with backoff', '2m'),
   ).action(runAction(async (flags: ControllerFlags) => runController(flags)));
 }
 
 async function runController(flags: ControllerFlags): Promise<number> {
-  let resyncMs: number;
-  try {
-    resyncMs = parseDuration(flags.resync);
-  } catch {
-    throw new UsageError(`--resync: invalid duration "${flags.resync}"`);
-  }
+  const resyncMs = durationFlag('--resync', flags.resync);
+  const reconcileTimeoutMs = durationFlag('--reconcile-timeout', flags.reconcileTimeout);
+  if (reconcileTimeoutMs <= 0) throw new UsageError('--reconcile-timeout must be longer than 0');
   const workers = Number(flags.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
 
@@ -50,7 +49,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
 
   let fatal: unknown;
   const shutdown = handleShutdownSignals(log);
-  const controller = new Controller({
+  const controller = new ControllerProcess({
     etcd,
     swarm,
     routes,
@@ -59,6 +58,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
     metricsAddr: flags.metricsAddr,
     resyncMs,
     workers,
+    reconcileTimeoutMs,
     onFatal: (err) => {
       fatal = err;
       shutdown.trigger();
@@ -83,4 +83,12 @@ async function runController(flags: ControllerFlags): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+function durationFlag(flag: string, value: string): number {
+  try {
+    return parseDuration(value);
+  } catch {
+    throw new UsageError(`${flag}: invalid duration "${value}"`);
+  }
 }

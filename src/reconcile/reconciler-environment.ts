@@ -11,7 +11,7 @@ import { reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn } from '
 import { blockedStatus, environmentStatus, expiresAt, sameStatus, serviceStatus } from './env-status.js';
 import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, type Action } from './planner/index.js';
 import type { PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from './ports.js';
-import type { ReconcileResult } from './workers.js';
+import type { ReconcileResult } from '../runtime/handler.js';
 
 export interface EnvironmentReconcilerDeps {
   swarm: SwarmApi;

@@ -4,7 +4,7 @@ import type { SwarmApi } from '../swarm/api.js';
 import { LABEL_ENV } from '../swarm/labels.js';
 import { inPool, isSchedulable } from './planner/nodes.js';
 import type { ResourceReader, StatusWriter } from './ports.js';
-import type { ReconcileResult } from './workers.js';
+import type { ReconcileResult } from '../runtime/handler.js';
 
 /** Writes a group's status: how many schedulable nodes its pool has and who claims them. */
 export class GroupReconciler {

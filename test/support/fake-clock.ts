@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/reconcile/clock.js';
+import type { Clock } from '../../src/runtime/clock.js';
 
 /** A clock that only moves when the test calls advance(); timers fire in due order. */
 export class FakeClock implements Clock {

@@ -33,6 +33,7 @@ export class FakeSwarm implements SwarmApi {
   unhealthyImages = new Set<string>();
   private seq = 0;
   private failures = new Map<string, AdapterError[]>();
+  private events: { onEvent: (e: SwarmEvent) => void; onReconnect: (() => void) | undefined } | undefined;
 
   constructor(nodes: ObservedNode[] = []) {
     this.nodes = nodes.map((n) => ({ ...n, labels: { ...n.labels } }));
@@ -115,8 +116,20 @@ export class FakeSwarm implements SwarmApi {
     return this.tasks().filter((t) => serviceIds.includes(t.serviceId));
   }
 
-  async watchEvents(_onEvent: (e: SwarmEvent) => void, signal: AbortSignal): Promise<void> {
+  async watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
+    this.events = { onEvent, onReconnect };
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    this.events = undefined;
+  }
+
+  /** Delivers a Docker event to the running watchEvents, if any. */
+  emitEvent(e: SwarmEvent): void {
+    this.events?.onEvent(e);
+  }
+
+  /** The event stream broke and came back: events in between may be lost. */
+  reconnectEvents(): void {
+    this.events?.onReconnect?.();
   }
 
   /** Adds a service by hand (e.g. one berth does not own). */

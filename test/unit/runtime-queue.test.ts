@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { WorkQueue } from '../../src/reconcile/queue.js';
-import { runWorkers } from '../../src/reconcile/workers.js';
+import { reconcileHandler } from '../../src/runtime/handler.js';
+import { WorkQueue } from '../../src/runtime/queue.js';
+import { runWorkers } from '../../src/runtime/workers.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { handlerDeps } from '../support/fake-runtime.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -92,10 +94,15 @@ test('a failing reconcile is retried with backoff until it succeeds, in zero rea
   const clock = new FakeClock();
   const q = new WorkQueue({ clock, baseDelayMs: 1_000, maxDelayMs: 4_000 });
   let attempts = 0;
-  const workers = runWorkers(q, 1, async () => {
-    attempts++;
-    if (attempts < 5) throw new Error('docker down');
+  const deps = handlerDeps({
+    queue: q,
+    clock,
+    reconcile: async () => {
+      attempts++;
+      if (attempts < 5) throw new Error('docker down');
+    },
   });
+  const workers = runWorkers(q, 1, (key) => reconcileHandler(deps, key));
   q.add('env/x');
   await tick();
   assert.equal(attempts, 1);

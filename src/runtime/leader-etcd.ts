@@ -1,12 +1,13 @@
 import { hostname } from 'node:os';
 import type { Campaign } from 'etcd3';
 import type { EtcdClient } from '../store/client.js';
+import type { LeaderElection } from './leader.js';
 
 /**
  * Leader election through etcd3's election recipe, under `<prefix>/leader/`: the key of the
  * campaign is bound to a lease, so a crashed leader's claim expires after `ttlSeconds`.
  */
-export class LeaderElector {
+export class EtcdLeaderElection implements LeaderElection {
   private campaign: Campaign | undefined;
   readonly identity = `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -15,7 +16,6 @@ export class LeaderElector {
     private readonly ttlSeconds = 10,
   ) {}
 
-  /** Resolves when elected; `onLost` runs if leadership is lost afterwards. */
   elect(signal: AbortSignal, onLost: (err: Error) => void): Promise<void> {
     const election = this.client.etcd.namespace(`${this.client.prefix}/leader/`).election('controller', this.ttlSeconds);
     const campaign = election.campaign(this.identity);

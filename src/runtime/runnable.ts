@@ -5,6 +5,8 @@
 export interface Runnable {
   name: string;
   run(signal: AbortSignal): Promise<void>;
+  /** /readyz while it runs (a controller: once its sources synced); absent means ready. */
+  ready?(): boolean;
 }
 
 /** Starts every runnable; stop() aborts them all and waits for all to finish. */

@@ -1,0 +1,53 @@
+import type { Logger } from 'pino';
+import type { BerthMetrics } from '../metrics/registry.js';
+import type { PromotionStore, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
+import { EnvironmentReconciler } from '../reconcile/reconciler-environment.js';
+import { GroupReconciler } from '../reconcile/reconciler-group.js';
+import type { Clock } from '../runtime/clock.js';
+import { Controller } from '../runtime/controller.js';
+import { periodicSource } from '../runtime/source.js';
+import type { ResourceWatch, WatchOptions } from '../store/watch.js';
+import type { SwarmApi } from '../swarm/api.js';
+import { allKeys } from './list-keys.js';
+import { berthReconciler } from './reconciler.js';
+import { etcdSource } from './source-etcd.js';
+import { swarmEventsSource } from './source-swarm.js';
+
+export interface BerthControllerDeps {
+  swarm: SwarmApi;
+  store: ResourceReader & ResourceDeleter & StatusWriter & PromotionStore;
+  routes: RouteWriter;
+  /** Opens the watch of every group and environment. */
+  watch: (opts: WatchOptions) => ResourceWatch;
+  clock: Clock;
+  metrics: BerthMetrics;
+  log: Logger;
+  resyncMs: number;
+  workers: number;
+  reconcileTimeoutMs?: number;
+}
+
+/**
+ * berth's controller on the generic runtime: which events become which keys (etcd watch,
+ * Docker events, a periodic resync of every key) and which reconciler handles each key.
+ */
+export function berthController(d: BerthControllerDeps): Controller {
+  const now = () => new Date(d.clock.now());
+  const envs = new EnvironmentReconciler({ swarm: d.swarm, resources: d.store, status: d.store, routes: d.routes, promotions: d.store, log: d.log, metrics: d.metrics, now });
+  const groups = new GroupReconciler({ swarm: d.swarm, resources: d.store, status: d.store, log: d.log, now });
+  const listKeys = () => allKeys(d.store, d.store, d.swarm);
+  return new Controller({
+    name: 'berth',
+    sources: [
+      etcdSource({ watch: d.watch, log: d.log, onRestart: () => d.metrics.etcdWatchRestarts.inc() }),
+      swarmEventsSource({ swarm: d.swarm, listKeys, log: d.log }),
+      periodicSource({ name: 'resync', intervalMs: d.resyncMs, clock: d.clock, list: listKeys, log: d.log }),
+    ],
+    reconciler: berthReconciler({ envs, groups }),
+    workers: d.workers,
+    clock: d.clock,
+    reconcileTimeoutMs: d.reconcileTimeoutMs,
+    metrics: d.metrics,
+    log: d.log,
+  });
+}
