@@ -1,9 +1,9 @@
 import { pino } from 'pino';
 import { createMetrics, type BerthMetrics } from '../../src/metrics/registry.js';
-import type { HandlerDeps, ReconcileResult } from '../../src/runtime/handler.js';
+import type { HandlerDeps, ReconcileResult, Reconciler } from '../../src/runtime/handler.js';
 import type { LeaderElection } from '../../src/runtime/leader.js';
 import type { WorkQueue } from '../../src/runtime/queue.js';
-import type { Enqueue } from '../../src/runtime/source.js';
+import type { Enqueue, Source } from '../../src/runtime/source.js';
 import type { FakeClock } from './fake-clock.js';
 
 export const silentLog = pino({ level: 'silent' });
@@ -72,6 +72,59 @@ export class RecordingQueue implements Enqueue {
     const keys = [...new Set(this.keys)].sort();
     this.keys = [];
     return keys;
+  }
+}
+
+/** A source the test drives: push() adds a key, markSynced() reports a full view, fail() breaks it. */
+export class FakeSource implements Source {
+  signal: AbortSignal | undefined;
+  private queue: Enqueue | undefined;
+  private synced: (() => void) | undefined;
+  private failed: ((err: Error) => void) | undefined;
+
+  constructor(readonly name: string) {}
+
+  run(queue: Enqueue, signal: AbortSignal, synced: () => void): Promise<void> {
+    this.queue = queue;
+    this.signal = signal;
+    this.synced = synced;
+    return new Promise((resolve, reject) => {
+      this.failed = reject;
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  push(key: string): void {
+    this.queue?.add(key);
+  }
+
+  markSynced(): void {
+    this.synced?.();
+  }
+
+  fail(err: Error): void {
+    this.failed?.(err);
+  }
+}
+
+/** A reconciler that records the keys it ran; a key listed in `hold` waits until release(key). */
+export class RecordingReconciler implements Reconciler {
+  ran: string[] = [];
+  private readonly held = new Map<string, () => void>();
+
+  constructor(private readonly hold: string[] = []) {}
+
+  kindOf(): string {
+    return 'Environment';
+  }
+
+  async reconcile(key: string): Promise<void> {
+    this.ran.push(key);
+    if (this.hold.includes(key)) await new Promise<void>((r) => this.held.set(key, r));
+  }
+
+  release(key: string): void {
+    this.held.get(key)?.();
   }
 }
 
