@@ -17,8 +17,6 @@ export interface ControllerOptions {
   clock?: Clock;
   /** A reconcile's signal aborts after this long and the key is retried with backoff. */
   reconcileTimeoutMs?: number;
-  /** The queue's retry backoff: first delay, doubling per consecutive failure of a key, capped. */
-  backoff?: { baseDelayMs: number; maxDelayMs: number };
 }
 
 export const DEFAULT_RECONCILE_TIMEOUT_MS = 120_000;
@@ -39,7 +37,6 @@ export class Controller implements Runnable {
     const clock = o.clock ?? realClock;
     this.queue = new WorkQueue({
       clock,
-      ...o.backoff,
       onDepthChange: (d) => o.metrics.workqueueDepth.set(d),
       onRetry: () => o.metrics.workqueueRetries.inc(),
     });
