@@ -7,7 +7,7 @@ import { DURATION_PATTERN, parseDuration } from './duration.js';
  * character set, because these values are later spliced into text that other programs parse.
  */
 
-/** DNS label, at most 40 characters (DESIGN.md): environment and group names. */
+/** DNS label, at most 40 characters: environment and group names. */
 export const resourceName = z
   .string()
   .max(40, 'must be at most 40 characters')

@@ -11,7 +11,7 @@ export interface ShutdownSignals {
 }
 
 /**
- * The long-running commands' shutdown contract: the first SIGTERM/SIGINT asks for a graceful
+ * How the long-running commands shut down: the first SIGTERM/SIGINT asks for a graceful
  * drain, a second one exits at once (exit code 130), as an operator pressing Ctrl-C twice expects.
  */
 export function handleShutdownSignals(log: Logger, action = 'draining'): ShutdownSignals {

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
- * Every berth metric (DESIGN.md "Metrics"), defined once here so the controller, the swarm
+ * Every berth metric (docs/metrics.md), defined once here so the controller, the swarm
  * adapter and the routing module all observe the same objects. One registry per process:
  * prom-client's global registry would collide when tests start several controllers in-process,
  * so metrics live in our own registry and `createMetrics()` is idempotent per registry.

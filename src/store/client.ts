@@ -2,7 +2,7 @@ import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 import pRetry, { AbortError } from 'p-retry';
 import { AdapterError } from '../api/errors.js';
 
-/** Where berth's resources live: the etcd endpoints and the key prefix (DESIGN.md: `/berth`). */
+/** Where berth's resources live: the etcd endpoints and the key prefix (default `/berth`). */
 export interface StoreConfig {
   endpoints: string[];
   prefix: string;

@@ -2,7 +2,7 @@ import type { Kind, KindPlural } from '../api/resource.js';
 import { KINDS } from '../api/resource.js';
 
 /**
- * etcd key layout (DESIGN.md):
+ * etcd key layout (docs/keys.md):
  *   <prefix>/groups/<name>, <prefix>/environments/<name>                 the resource as JSON
  *   <prefix>/status/groups/<name>, <prefix>/status/environments/<name>   its status as JSON
  */

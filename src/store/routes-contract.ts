@@ -1,11 +1,11 @@
 import type { Color } from '../api/status.js';
 
 /**
- * The confd-compatible route keys (DESIGN.md), under the routes prefix (default `/berth/routes`):
+ * The confd-compatible route keys (docs/keys.md), under the routes prefix (default `/berth/routes`):
  *   <prefix>/<upstream>/servers/<id>   `host:port` of one live endpoint
  *   <prefix>/<upstream>/color          `blue` or `green` (blue-green services only)
  *   <prefix>/<upstream>/owner          `<env>/<service>`: which environment owns this route, so
- *                                      berth removes only routes it wrote (an addition to DESIGN.md)
+ *                                      berth removes only routes it wrote
  */
 export interface Route {
   upstream: string;

@@ -10,7 +10,7 @@ import { Backoff } from '../util/backoff.js';
 export type { Route, RouteWriter } from './routes-contract.js';
 
 /**
- * The confd-compatible route keys (routes-contract.ts, DESIGN.md "What berth writes into etcd"):
+ * The confd-compatible route keys (routes-contract.ts, docs/keys.md):
  *   <routes>/<upstream>/servers/<id>   `host:port`; id = the value with ':' replaced by '-'
  *   <routes>/<upstream>/color          `blue` | `green`
  *   <routes>/<upstream>/owner          `<env>/<service>`

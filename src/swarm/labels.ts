@@ -1,5 +1,5 @@
 /**
- * The names berth writes into Swarm (DESIGN.md "What berth writes into Swarm"). Ownership is by
+ * The names berth writes into Swarm (docs/keys.md). Ownership is by
  * label: whatever carries `berth.env=<env>` belongs to that environment.
  */
 export const LABEL_ENV = 'berth.env';

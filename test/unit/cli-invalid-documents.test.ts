@@ -8,7 +8,27 @@ import { INVALID_CASES, validEnvDoc, validGroupDoc } from '../support/invalid-do
 const file = (...docs: unknown[]) => docs.map((d) => stringify(d)).join('---\n');
 
 describe('berth apply: invalid documents name file:document: field', () => {
-  it('has at least 40 cases', () => assert.ok(INVALID_CASES.length >= 40, String(INVALID_CASES.length)));
+  it('names every invalid field of one document, not only the first', () => {
+    const doc = validEnvDoc();
+    doc.spec.services.api.image = 'Not An Image';
+    doc.spec.services.api.replicas = 5_000;
+    doc.spec.services.api.healthcheck.retries = -1;
+    doc.metadata.labels.team = 'a b';
+    assert.throws(
+      () => parseDocuments('many.yaml', file(doc)),
+      (err: unknown) => {
+        assert.ok(err instanceof InvalidInputError, String(err));
+        const named = err.message.split('\n').map((line) => /^many\.yaml:1: ([^:]+): /.exec(line)?.[1]).filter(Boolean);
+        assert.deepEqual(named.sort(), [
+          'metadata.labels.team',
+          'spec.services.api.healthcheck.retries',
+          'spec.services.api.image',
+          'spec.services.api.replicas',
+        ]);
+        return true;
+      },
+    );
+  });
 
   it('the valid base documents pass', () => {
     assert.equal(parseDocuments('ok.yaml', file(validGroupDoc(), validEnvDoc())).length, 2);

@@ -37,16 +37,19 @@ function setup(opts: { coalesceMs?: number; maxDelayMs?: number } = {}) {
 
 const route = (servers: string[]): Route[] => [{ upstream: 'qa-1-api', servers }];
 
-test('a burst is coalesced into one check + reload; the same table again does nothing', async () => {
+test('a burst is coalesced into one check + reload; the same table again does nothing', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const s = setup();
   try {
     const applied = s.proxy.nextApply();
     for (let i = 0; i < 50; i++) s.push(route([`10.0.0.${(i % 9) + 1}:80`]));
+    t.mock.timers.tick(50);
     assert.equal(await applied, 'reloaded');
     assert.deepEqual(s.calls(), ['check', 'reload']);
     assert.match(readFileSync(s.conf, 'utf8'), /server 10\.0\.0\.5:80 /); // the last of the burst: i = 49 → 49 % 9 + 1 = 5
     const again = s.proxy.nextApply();
     s.push(route(['10.0.0.5:80']));
+    t.mock.timers.tick(50);
     assert.equal(await again, 'unchanged');
     assert.deepEqual(s.calls(), ['check', 'reload']);
     assert.ok(s.proxy.ready);
@@ -57,20 +60,24 @@ test('a burst is coalesced into one check + reload; the same table again does no
   }
 });
 
-test('a failed check restores the last good file, does not reload, and is not retried for the same table', async () => {
+test('a failed check restores the last good file, does not reload, and is not retried for the same table', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const s = setup();
   try {
     let a = s.proxy.nextApply();
     s.push(route(['10.0.0.1:80']));
+    t.mock.timers.tick(50);
     assert.equal(await a, 'reloaded');
     const good = readFileSync(s.conf, 'utf8');
     writeFileSync(s.fail, '');
     a = s.proxy.nextApply();
     s.push(route(['10.0.0.2:80']));
+    t.mock.timers.tick(50);
     assert.equal(await a, 'check_failed');
     assert.equal(readFileSync(s.conf, 'utf8'), good);
     a = s.proxy.nextApply();
     s.push(route(['10.0.0.2:80']));
+    t.mock.timers.tick(50);
     assert.equal(await a, 'rejected_again');
     assert.deepEqual(s.calls(), ['check', 'reload', 'check']);
     const text = await s.proxy.metrics.registry.metrics();
@@ -79,6 +86,7 @@ test('a failed check restores the last good file, does not reload, and is not re
     rmSync(s.fail);
     a = s.proxy.nextApply();
     s.push(route(['10.0.0.3:80']));
+    t.mock.timers.tick(50);
     assert.equal(await a, 'reloaded');
     assert.match(await s.proxy.metrics.registry.metrics(), /berth_proxy_config_current 1/);
   } finally {
@@ -87,17 +95,23 @@ test('a failed check restores the last good file, does not reload, and is not re
   }
 });
 
-test('a continuous stream of changes is flushed at maxDelay at the latest', async () => {
+test('a continuous stream of changes is flushed at maxDelay at the latest', async (t) => {
+  // Mocked time: the coalescing timers and Date.now move only when the test ticks.
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const s = setup({ coalesceMs: 100, maxDelayMs: 300 });
+  const renders = async () => (await s.proxy.metrics.renderSeconds.get()).values.find((v) => v.metricName === 'berth_proxy_render_seconds_count')?.value ?? 0;
   try {
-    const start = Date.now();
     const applied = s.proxy.nextApply();
-    let i = 0;
-    const t = setInterval(() => s.push(route([`10.0.1.${(i++ % 200) + 1}:80`])), 20);
+    // A change every 20 ms from 0 to 280 ms: never 100 ms of quiet, so only maxDelay can flush.
+    for (let i = 0; i < 15; i++) {
+      s.push(route([`10.0.1.${i + 1}:80`]));
+      t.mock.timers.tick(i < 14 ? 20 : 19);
+    }
+    assert.equal(await renders(), 0, 'nothing flushed before maxDelay (299 ms)');
+    t.mock.timers.tick(1);
+    assert.equal(await renders(), 1, 'flushed at maxDelay (300 ms)');
     assert.equal(await applied, 'reloaded');
-    clearInterval(t);
-    const took = Date.now() - start;
-    assert.ok(took >= 250 && took < 1_500, `flushed after ${took} ms`);
+    assert.match(readFileSync(s.conf, 'utf8'), /server 10\.0\.1\.15:80 /, 'the flush carries the latest change');
   } finally {
     await s.proxy.stop();
     s.cleanup();

@@ -12,7 +12,7 @@ describe('store: config and keys', () => {
     assert.deepEqual(storeConfig({ etcdEndpoints: 'http://c:3', prefix: '/p' }, { BERTH_ETCD_ENDPOINTS: 'http://a:1' }), { endpoints: ['http://c:3'], prefix: '/p' });
     assert.equal(normalizePrefix('/berth/'), '/berth');
   });
-  it('lays keys out as DESIGN.md says', () => {
+  it('lays keys out as docs/keys.md says', () => {
     assert.equal(resourceKey('/berth', 'EnvironmentGroup', 'qa-pool'), '/berth/groups/qa-pool');
     assert.equal(resourceKey('/berth', 'Environment', 'qa-1'), '/berth/environments/qa-1');
     assert.equal(statusKey('/berth', 'Environment', 'qa-1'), '/berth/status/environments/qa-1');
