@@ -11,6 +11,14 @@ export interface Constraint {
   value: string;
 }
 
+/** Thousands of nodes are checked per placement: keys and values are folded once, here. */
+interface Compiled extends Constraint {
+  lowerKey: string;
+  lowerValue: string;
+  /** For node.labels.<k>: k, case kept. */
+  label?: string;
+}
+
 /** What a constraint can look at on a node. */
 export interface ConstraintSubject {
   id: string;
@@ -35,29 +43,35 @@ export function parseConstraint(expr: string): Constraint {
   const value = expr.slice(at + 2).trim();
   if (!KEY.test(key)) throw new ConstraintError(`key '${key}' is invalid`);
   if (!VALUE.test(value) || value.includes('==') || value.includes('!=')) throw new ConstraintError(`value '${value}' is invalid`);
-  return { key, equal: at === eq, value };
+  const lowerKey = key.toLowerCase();
+  const compiled: Compiled = { key, equal: at === eq, value, lowerKey, lowerValue: value.toLowerCase() };
+  if (lowerKey.startsWith(LABEL_PREFIX)) compiled.label = key.slice(LABEL_PREFIX.length);
+  return compiled;
 }
+
+const LABEL_PREFIX = 'node.labels.';
 
 export function parseConstraints(exprs: readonly string[] | undefined): Constraint[] {
   return (exprs ?? []).map(parseConstraint);
 }
 
-function valueOf(key: string, node: ConstraintSubject): string | undefined {
-  const k = key.toLowerCase();
+function valueOf(key: string, node: ConstraintSubject, label?: string, lowerKey = key.toLowerCase()): string | undefined {
+  if (label !== undefined) return node.labels[label];
+  const k = lowerKey;
   if (k === 'node.id') return node.id;
   if (k === 'node.hostname') return node.hostname;
   if (k === 'node.role') return node.role;
   if (k === 'node.platform.os') return SIM_PLATFORM.os;
   if (k === 'node.platform.arch') return SIM_PLATFORM.arch;
   // Label names keep their case; only the prefix is case-insensitive.
-  if (k.startsWith('node.labels.')) return node.labels[key.slice('node.labels.'.length)];
+  if (k.startsWith(LABEL_PREFIX)) return node.labels[key.slice(LABEL_PREFIX.length)];
   return undefined; // engine labels: the simulated engines have none
 }
 
 export function satisfies(node: ConstraintSubject, constraints: readonly Constraint[]): boolean {
-  for (const c of constraints) {
-    const actual = valueOf(c.key, node);
-    const same = actual !== undefined && actual.toLowerCase() === c.value.toLowerCase();
+  for (const c of constraints as readonly Compiled[]) {
+    const actual = valueOf(c.key, node, c.label, c.lowerKey);
+    const same = actual !== undefined && (actual === c.value || (actual.length === c.value.length && actual.toLowerCase() === c.lowerValue));
     if (same !== c.equal) return false;
   }
   return true;

@@ -104,7 +104,7 @@ test('the events stream delivers service create, update and remove, and berth\'s
   // A stream opened afterwards with `since` and `until` replays the kept events, filtered, then ends.
   const stream = await docker.getEvents({ since, until: Math.ceil(Date.now() / 1000) + 1, filters: { type: ['service'], service: ['qa-1_ev'] } } as never);
   let text = '';
-  for await (const chunk of stream as AsyncIterable<Buffer>) text += chunk.toString();
+  for await (const chunk of stream as unknown as AsyncIterable<Buffer>) text += chunk.toString();
   const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { Type: string; Action: string; scope: string; timeNano: number; Actor: { ID: string; Attributes: Record<string, string> } });
   assert.deepEqual(lines.map((e) => [e.Type, e.Action, e.Actor.ID, e.Actor.Attributes.name, e.scope]), [
     ['service', 'create', id, 'qa-1_ev', 'swarm'],

@@ -26,7 +26,8 @@ test('constraints: labels ==, !=, role and hostname; values compare case-insensi
   assert.equal(satisfies(n, parseConstraints(['node.role==manager'])), false);
   assert.equal(satisfies(n, parseConstraints(['node.labels.berth.env==qa-1'])), false, 'dotted label names are looked up whole');
   assert.equal(satisfies(node(3, { 'berth.env': 'qa-1' }), parseConstraints(['node.labels.berth.env==qa-1'])), true);
-  assert.deepEqual(parseConstraint(' node.labels.zone != a '), { key: 'node.labels.zone', equal: false, value: 'a' });
+  const { key, equal, value } = parseConstraint(' node.labels.zone != a ');
+  assert.deepEqual({ key, equal, value }, { key: 'node.labels.zone', equal: false, value: 'a' });
   assert.throws(() => parseConstraint('node.labels.zone'), /operator/);
 });
 
