@@ -5,6 +5,7 @@ import { registerLabCommands } from './lab.js';
 import { registerControllerCommand } from './controller.js';
 import { registerProxyCommand } from './proxy.js';
 import { registerPromoteCommand } from './promote.js';
+import { registerSimCommand } from './sim.js';
 
 /**
  * Each area of the CLI registers its own subcommands; main only assembles them.
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerControllerCommand(program);
   registerProxyCommand(program);
   registerPromoteCommand(program);
+  registerSimCommand(program);
   return program;
 }
 

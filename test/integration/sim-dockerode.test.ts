@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import Docker from 'dockerode';
+import { startSimServer, type SimServer } from '../../src/sim/server.js';
+import { DockerodeSwarm } from '../../src/swarm/dockerode-swarm.js';
+import { until } from '../support/proxy-harness.js';
+
+/* The simulator on a temporary unix socket, driven through dockerode and berth's own Swarm adapter. No lab needed. */
+
+const dir = mkdtempSync(join(tmpdir(), 'berth-sim-'));
+const socketPath = join(dir, 'docker.sock');
+let sim: SimServer;
+let docker: Docker;
+
+before(async () => {
+  sim = await startSimServer({ socketPath, nodes: 9, nodeLabels: { pool: 'qa' }, latencyMs: 2, taskStartMs: 40, taskStopMs: 20, containerEvents: 'all' });
+  docker = new Docker({ socketPath });
+});
+after(async () => {
+  await sim?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const serviceSpec = (name: string, replicas: number) => ({
+  Name: name,
+  Labels: { 'berth.env': 'qa-1' },
+  TaskTemplate: {
+    ContainerSpec: { Image: '10.77.0.1:5000/web:v1', Labels: { 'berth.env': 'qa-1' } },
+    Placement: { Constraints: ['node.labels.zone==b', 'node.labels.pool==qa'], MaxReplicas: 1 },
+  },
+  Mode: { Replicated: { Replicas: replicas } },
+  EndpointSpec: { Mode: 'vip', Ports: [{ Protocol: 'tcp', TargetPort: 8080, PublishMode: 'host' }] },
+});
+
+test('ping, version and info look like a Swarm manager', async () => {
+  assert.equal(String(await docker.ping()), 'OK');
+  const v = await docker.version();
+  assert.equal(v.ApiVersion, '1.41');
+  const info = await docker.info();
+  assert.equal(info.Swarm.LocalNodeState, 'active');
+  assert.equal(info.Swarm.ControlAvailable, true);
+  assert.equal(info.Swarm.NodeID, (await docker.getNode('sim-1').inspect()).ID);
+});
+
+test('a constrained service runs on the right nodes with host ports, read back through berth\'s adapter', async () => {
+  const swarm = new DockerodeSwarm({ docker });
+  const nodes = await swarm.listNodes();
+  assert.equal(nodes.length, 9);
+  const zoneB = new Set(nodes.filter((n) => n.labels.zone === 'b').map((n) => n.id));
+  assert.equal(zoneB.size, 3);
+  const id = await swarm.createService(serviceSpec('qa-1_api', 3) as never);
+  await until('3 tasks running', async () => (await swarm.listTasks([id])).filter((t) => t.state === 'running').length === 3);
+  const tasks = await swarm.listTasks([id]);
+  assert.deepEqual(new Set(tasks.map((t) => t.nodeId)), zoneB, 'one task on each zone-b node (MaxReplicas 1)');
+  for (const t of tasks) {
+    assert.equal(t.desiredState, 'running');
+    assert.equal(t.ports.length, 1);
+    assert.equal(t.ports[0]!.target, 8080);
+    assert.ok(t.ports[0]!.published >= 32768);
+  }
+  const [svc] = await swarm.listServices('qa-1');
+  assert.equal(svc?.name, 'qa-1_api');
+  assert.equal(svc?.replicas, 3);
+
+  // A fourth replica has no zone-b node left: it stays pending with Swarm's reason.
+  await swarm.scaleService(id, svc!.version, 4);
+  await until('a pending task', async () => (await docker.listTasks({ filters: { service: [id], 'desired-state': ['running'] } })).some((t) => t.Status?.State === 'pending' && t.Status?.Err));
+  const pending = (await docker.listTasks({ filters: { service: ['qa-1_api'] } })).find((t) => t.Status?.State === 'pending');
+  assert.match(String(pending?.Status?.Err), /^no suitable node \(scheduling constraints not satisfied on 6 nodes; max replicas per node limit exceed\)$/);
+  await swarm.removeService(id);
+});
+
+test('an update with a stale version fails with 500 "update out of sequence"; a fresh one raises Version.Index', async () => {
+  const created = await docker.createService(serviceSpec('qa-1_web', 1) as never);
+  const service = docker.getService((created as unknown as { id: string }).id);
+  const v1 = (await service.inspect()).Version.Index as number;
+  await service.update({ _query: { version: v1 }, _body: serviceSpec('qa-1_web', 2) } as never);
+  const v2 = (await service.inspect()).Version.Index as number;
+  assert.ok(v2 > v1);
+  await assert.rejects(
+    service.update({ _query: { version: v1 }, _body: serviceSpec('qa-1_web', 3) } as never),
+    (err: { statusCode?: number; json?: { message?: string } }) => err.statusCode === 500 && /update out of sequence/.test(err.json?.message ?? ''),
+  );
+  await service.remove();
+  await assert.rejects(service.inspect(), (err: { statusCode?: number }) => err.statusCode === 404);
+});
+
+test('the events stream delivers service create, update and remove, and berth\'s watch reads container events with their labels', async () => {
+  const since = Math.floor(Date.now() / 1000) - 1;
+  const swarm = new DockerodeSwarm({ docker });
+  const seenByBerth: { type: string; action: string; env?: string }[] = [];
+  const ac = new AbortController();
+  const watching = swarm.watchEvents((e) => seenByBerth.push({ type: e.type, action: e.action, env: e.attributes['berth.env'] }), ac.signal);
+
+  const id = await swarm.createService(serviceSpec('qa-1_ev', 1) as never);
+  const svc = await swarm.inspectService(id);
+  await swarm.scaleService(id, svc!.version, 2);
+  await until('2 running', async () => (await swarm.listTasks([id])).filter((t) => t.state === 'running').length === 2);
+  await swarm.removeService(id);
+
+  // A stream opened afterwards with `since` and `until` replays the kept events, filtered, then ends.
+  const stream = await docker.getEvents({ since, until: Math.ceil(Date.now() / 1000) + 1, filters: { type: ['service'], service: ['qa-1_ev'] } } as never);
+  let text = '';
+  for await (const chunk of stream as unknown as AsyncIterable<Buffer>) text += chunk.toString();
+  const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { Type: string; Action: string; scope: string; timeNano: number; Actor: { ID: string; Attributes: Record<string, string> } });
+  assert.deepEqual(lines.map((e) => [e.Type, e.Action, e.Actor.ID, e.Actor.Attributes.name, e.scope]), [
+    ['service', 'create', id, 'qa-1_ev', 'swarm'],
+    ['service', 'update', id, 'qa-1_ev', 'swarm'],
+    ['service', 'remove', id, 'qa-1_ev', 'swarm'],
+  ]);
+  assert.deepEqual(lines[1]!.Actor.Attributes, { name: 'qa-1_ev', 'replicas.old': '1', 'replicas.new': '2' });
+
+  await until('berth saw the remove', () => seenByBerth.some((e) => e.type === 'service' && e.action === 'remove'));
+  ac.abort();
+  await watching;
+  const starts = seenByBerth.filter((e) => e.type === 'container' && e.action === 'start');
+  assert.equal(starts.length, 2);
+  assert.ok(starts.every((e) => e.env === 'qa-1'), 'container events carry the container labels berth sets');
+});
