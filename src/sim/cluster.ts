@@ -1,4 +1,4 @@
-import type { Clock } from '../reconcile/clock.js';
+import type { Clock } from '../runtime/clock.js';
 import { satisfies, type Constraint } from './constraints.js';
 import { invalidArgument, notFound, outOfSequence, EngineError } from './errors.js';
 import type { DockerEvent, EventBus } from './events.js';

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Clock } from '../reconcile/clock.js';
+import type { Clock } from '../runtime/clock.js';
 import type { SimCluster } from './cluster.js';
 import { EngineError } from './errors.js';
 import { EVENT_FILTERS, eventLine, eventMatches, parseEventTime, type DockerEvent, type EventBus } from './events.js';

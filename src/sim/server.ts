@@ -1,6 +1,6 @@
 import { lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import { realClock, type Clock } from '../reconcile/clock.js';
+import { realClock, type Clock } from '../runtime/clock.js';
 import { SimCluster, type ClusterOptions } from './cluster.js';
 import { EventBus } from './events.js';
 import { API_VERSION } from './render.js';
