@@ -9,7 +9,8 @@ import { Backoff } from '../util/backoff.js';
 
 /** What the cache tells its listeners after an event: which environment it concerns, if one. */
 export interface SwarmChange {
-  type: SwarmEvent['type'];
+  /** `relist`: the cache listed everything again after the event stream reconnected. */
+  type: SwarmEvent['type'] | 'relist';
   action: string;
   /** The environment the changed object belongs to; undefined for node changes (they concern every environment). */
   env: string | undefined;
@@ -96,7 +97,10 @@ export class SwarmCache implements SwarmApi {
     if (signal.aborted) return;
     await this.swarm.watchEvents((e) => this.onEvent(e), signal, () => {
       this.o.log.info('docker event stream reconnected: relisting the Swarm cache');
-      this.relist().catch((err: unknown) => this.o.log.warn({ err: (err as Error).message }, 'relist after reconnect failed'));
+      this.relist().then(
+        () => this.notify({ type: 'relist', action: 'reconnect', env: undefined }),
+        (err: unknown) => this.o.log.warn({ err: (err as Error).message }, 'relist after reconnect failed'),
+      );
     });
   }
 
@@ -163,9 +167,11 @@ export class SwarmCache implements SwarmApi {
       this.dirtyTasks.add(e.id);
       env = this.services.get(e.id)?.labels[LABEL_ENV] ?? envOfServiceName(e.attributes.name);
     } else {
+      // A container carries berth's labels and its service's id; a task event, its service's name.
       const serviceId = e.attributes['com.docker.swarm.service.id'];
       if (serviceId) this.dirtyTasks.add(serviceId);
       env = e.attributes[LABEL_ENV] ?? (serviceId ? this.services.get(serviceId)?.labels[LABEL_ENV] : undefined);
+      if (e.type === 'task') env ??= envOfServiceName(e.attributes.name);
       if (!env) return;
     }
     this.notify({ type: e.type, action: e.action, env });
