@@ -44,7 +44,10 @@ async function runController(flags: ControllerFlags): Promise<number> {
   const etcd = createClient(config);
   const m = metrics();
   // DOCKER_HOST (unix:///path.sock or tcp://) and the TLS variables are read by docker-modem.
-  const swarm = new DockerodeSwarm({ onApiError: (operation) => m.dockerApiErrors.inc({ operation }) });
+  const swarm = new DockerodeSwarm({
+    onApiError: (operation) => m.dockerApiErrors.inc({ operation }),
+    onApiRequest: (operation) => m.dockerApiRequests.inc({ operation }),
+  });
   const routes = new RouteStore(etcd, flags.routesPrefix ?? routesPrefixFrom(undefined, { ...process.env, BERTH_PREFIX: config.prefix }));
 
   let fatal: unknown;

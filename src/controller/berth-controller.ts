@@ -7,14 +7,15 @@ import type { Clock } from '../runtime/clock.js';
 import { Controller } from '../runtime/controller.js';
 import { periodicSource } from '../runtime/source.js';
 import type { ResourceWatch, WatchOptions } from '../store/watch.js';
-import type { SwarmApi } from '../swarm/api.js';
+import type { SwarmCache } from '../swarm/cache.js';
 import { allKeys } from './list-keys.js';
 import { berthReconciler } from './reconciler.js';
 import { etcdSource } from './source-etcd.js';
-import { swarmEventsSource } from './source-swarm.js';
+import { swarmCacheSource } from './source-swarm.js';
 
 export interface BerthControllerDeps {
-  swarm: SwarmApi;
+  /** The reconcilers read the Swarm through it and write through it to Docker. */
+  swarm: SwarmCache;
   store: ResourceReader & ResourceDeleter & StatusWriter & PromotionStore;
   routes: RouteWriter;
   /** Opens the watch of every group and environment. */
@@ -23,13 +24,17 @@ export interface BerthControllerDeps {
   metrics: BerthMetrics;
   log: Logger;
   resyncMs: number;
+  /** A resync's keys arrive spread over this long (default: a tenth of the period, at most 10 s). */
+  resyncSpreadMs?: number;
   workers: number;
   reconcileTimeoutMs?: number;
 }
 
 /**
  * berth's controller on the generic runtime: which events become which keys (etcd watch,
- * Docker events, a periodic resync of every key) and which reconciler handles each key.
+ * the Swarm cache fed by Docker's events, a periodic resync of every key) and which reconciler
+ * handles each key. Everything reads the Swarm through the cache: at rest, no Docker call but
+ * the event stream and one list per resync period.
  */
 export function berthController(d: BerthControllerDeps): Controller {
   const now = () => new Date(d.clock.now());
@@ -40,8 +45,19 @@ export function berthController(d: BerthControllerDeps): Controller {
     name: 'berth',
     sources: [
       etcdSource({ watch: d.watch, log: d.log, onRestart: () => d.metrics.etcdWatchRestarts.inc() }),
-      swarmEventsSource({ swarm: d.swarm, listKeys, log: d.log }),
-      periodicSource({ name: 'resync', intervalMs: d.resyncMs, clock: d.clock, list: listKeys, log: d.log }),
+      swarmCacheSource({ cache: d.swarm, listKeys, log: d.log }),
+      periodicSource({
+        name: 'resync',
+        intervalMs: d.resyncMs,
+        spreadMs: d.resyncSpreadMs ?? Math.min(d.resyncMs / 10, 10_000),
+        clock: d.clock,
+        // One full list of the Swarm per period in all, whatever the number of environments.
+        list: async () => {
+          await d.swarm.relist();
+          return listKeys();
+        },
+        log: d.log,
+      }),
     ],
     reconciler: berthReconciler({ envs, groups }),
     workers: d.workers,

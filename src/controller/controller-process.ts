@@ -10,6 +10,7 @@ import type { EtcdClient } from '../store/client.js';
 import type { RouteWriter } from '../store/routes-contract.js';
 import { watchResources } from '../store/watch.js';
 import type { SwarmApi } from '../swarm/api.js';
+import { SwarmCache } from '../swarm/cache.js';
 import { berthController } from './berth-controller.js';
 import { phaseGauge } from './phase-gauge.js';
 
@@ -38,10 +39,15 @@ export class ControllerProcess {
 
   constructor(private readonly o: ControllerProcessOptions) {
     const store = new StorePorts(o.etcd);
+    const cache = new SwarmCache(o.swarm, {
+      log: o.log,
+      onEventReceived: (type, kept) => o.metrics.dockerEvents.inc({ type, kept: String(kept) }),
+    });
+    o.metrics.observeSwarmCache(() => cache.size());
     this.manager = new Manager({ election: new EtcdLeaderElection(o.etcd), log: o.log, metrics: o.metrics, onFatal: o.onFatal });
     this.manager.add(
       berthController({
-        swarm: o.swarm,
+        swarm: cache,
         store,
         routes: o.routes,
         watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),

@@ -21,11 +21,26 @@ export interface BerthMetrics {
   leader: Gauge;
   etcdWatchRestarts: Counter;
   dockerApiErrors: Counter<'operation'>;
+  dockerApiRequests: Counter<'operation'>;
+  dockerEvents: Counter<'type' | 'kept'>;
+  /** Reports the Swarm cache's size at every scrape (berth_swarm_cache_objects{kind}). */
+  observeSwarmCache: (size: () => Record<'nodes' | 'services' | 'tasks', number>) => void;
 }
 
 export function createMetrics(registry: Registry = new Registry()): BerthMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'berth_' });
   const r = [registry];
+  let cacheSize: (() => Record<'nodes' | 'services' | 'tasks', number>) | undefined;
+  new Gauge({
+    name: 'berth_swarm_cache_objects',
+    help: 'Objects held by the Swarm cache, by kind',
+    labelNames: ['kind'],
+    registers: r,
+    collect() {
+      if (!cacheSize) return;
+      for (const [kind, n] of Object.entries(cacheSize())) this.set({ kind }, n);
+    },
+  });
   return {
     registry,
     reconcilesTotal: new Counter({ name: 'berth_reconciles_total', help: 'Reconciles by kind and result', labelNames: ['kind', 'result'], registers: r }),
@@ -52,6 +67,16 @@ export function createMetrics(registry: Registry = new Registry()): BerthMetrics
     leader: new Gauge({ name: 'berth_leader', help: '1 when this controller is the leader', registers: r }),
     etcdWatchRestarts: new Counter({ name: 'berth_etcd_watch_restarts_total', help: 'etcd watches re-established after an error', registers: r }),
     dockerApiErrors: new Counter({ name: 'berth_docker_api_errors_total', help: 'Failed Docker API calls by operation', labelNames: ['operation'], registers: r }),
+    dockerApiRequests: new Counter({ name: 'berth_docker_api_requests_total', help: 'Docker API requests by operation, failed or not', labelNames: ['operation'], registers: r }),
+    dockerEvents: new Counter({
+      name: 'berth_docker_events_total',
+      help: 'Docker events received by type; kept=false: dropped as unable to change anything berth acts on (healthcheck execs)',
+      labelNames: ['type', 'kept'],
+      registers: r,
+    }),
+    observeSwarmCache: (size) => {
+      cacheSize = size;
+    },
   };
 }
 

@@ -29,7 +29,8 @@ export interface StatusWriter {
   getEnvironmentStatus(name: string): Promise<EnvironmentStatus | undefined>;
   putEnvironmentStatus(name: string, status: EnvironmentStatus): Promise<void>;
   deleteEnvironmentStatus(name: string): Promise<void>;
-  listEnvironmentStatusNames(): Promise<string[]>;
+  /** Every environment status, in one read. */
+  listEnvironmentStatuses(): Promise<Map<string, EnvironmentStatus>>;
   getGroupStatus(name: string): Promise<GroupStatus | undefined>;
   putGroupStatus(name: string, status: GroupStatus): Promise<void>;
   deleteGroupStatus(name: string): Promise<void>;

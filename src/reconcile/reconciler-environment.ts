@@ -77,17 +77,17 @@ export class EnvironmentReconciler {
       return { requeueAfterMs: this.d.blockedRequeueMs };
     }
 
-    let snapshot = await readSnapshot(this.d.swarm);
+    let snapshot = await readSnapshot(this.d.swarm, name);
     const plan = planEnvironment(env, group, snapshot);
     await this.apply(plan.actions, log);
-    if (plan.actions.length > 0) snapshot = await readSnapshot(this.d.swarm);
+    if (plan.actions.length > 0) snapshot = await readSnapshot(this.d.swarm, name);
 
     // Blue-green services: their Swarm services and routes move only as bluegreen.ts decides.
     const existingRoutes = (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name);
     const { blueGreen, persisted } = await this.reconcileBlueGreen(env, snapshot, existingRoutes, previous, log);
     const blueGreenChanged = [...blueGreen.values()].some((o) => o.changedSwarm);
     const changed = plan.actions.length > 0 || blueGreenChanged;
-    if (blueGreenChanged) snapshot = await readSnapshot(this.d.swarm);
+    if (blueGreenChanged) snapshot = await readSnapshot(this.d.swarm, name);
 
     const nodesById = new Map(snapshot.nodes.map((n) => [n.id, n]));
     const services: Record<string, ServiceStatus> = {};
@@ -179,7 +179,7 @@ export class EnvironmentReconciler {
 
   /** The environment is gone from etcd: remove what it owned, then its status. */
   private async finalize(name: string, log: Logger): Promise<ReconcileResult> {
-    const snapshot = await readSnapshot(this.d.swarm);
+    const snapshot = await readSnapshot(this.d.swarm, name);
     const actions = planEnvironmentRemoval(name, snapshot);
     const previous = await this.d.status.getEnvironmentStatus(name);
     if (actions.length > 0 && previous && previous.phase !== 'Terminating') {

@@ -62,8 +62,8 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
     await this.statuses.deleteStatus('Environment', name);
   }
 
-  async listEnvironmentStatusNames(): Promise<string[]> {
-    return [...(await this.statuses.listStatuses('Environment')).keys()];
+  listEnvironmentStatuses(): Promise<Map<string, EnvironmentStatus>> {
+    return this.statuses.listStatuses('Environment');
   }
 
   getGroupStatus(name: string): Promise<GroupStatus | undefined> {

@@ -4,6 +4,8 @@ import { sleep, type Clock } from './clock.js';
 /** Where keys go; the queue dedupes, so over-enqueueing is cheap and safe. */
 export interface Enqueue {
   add(key: string): void;
+  /** Adds `key` once `ms` have passed (at once when `ms` ≤ 0). */
+  addAfter(key: string, ms: number): void;
 }
 
 /**
@@ -23,6 +25,13 @@ export interface PeriodicSourceOptions {
   clock: Clock;
   list: () => Promise<string[]>;
   log: Logger;
+  /**
+   * Each key is added at a random moment within this many ms of the list instead of all at
+   * once, so a resync of many keys does not arrive as one burst (client-go's jittered resync).
+   */
+  spreadMs?: number;
+  /** Injected for tests: a number in [0, 1). */
+  random?: () => number;
 }
 
 /**
@@ -35,7 +44,9 @@ export function periodicSource(o: PeriodicSourceOptions): Source {
     async run(queue, signal, synced) {
       while (!signal.aborted) {
         try {
-          for (const k of await o.list()) queue.add(k);
+          const keys = await o.list();
+          const spread = o.spreadMs ?? 0;
+          for (const k of keys) queue.addAfter(k, spread > 0 ? Math.floor((o.random ?? Math.random)() * spread) : 0);
           synced();
         } catch (err) {
           o.log.warn({ source: o.name, err: (err as Error).message }, 'listing keys failed');

@@ -16,6 +16,8 @@ export interface SwarmEvent {
  */
 export interface SwarmApi {
   listNodes(): Promise<ObservedNode[]>;
+  /** undefined when the node is gone. */
+  inspectNode(id: string): Promise<ObservedNode | undefined>;
   /** Replaces the node's labels; `version` guards against a concurrent update (409 → conflict). */
   updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void>;
   /** Services carrying label `berth.env` (any value), or `berth.env=<env>` when env is given. */

@@ -14,6 +14,8 @@ export interface DockerodeSwarmOptions {
   /** Defaults to a client configured from DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH (docker-modem). */
   docker?: Docker;
   onApiError?: (operation: string) => void;
+  /** Every request made, failed or not (berth_docker_api_requests_total). */
+  onApiRequest?: (operation: string) => void;
   retries?: number;
   /** First delay before reconnecting the events stream; doubles up to 30 s while Docker is unreachable. */
   reconnectDelayMs?: number;
@@ -31,12 +33,25 @@ export class DockerodeSwarm implements SwarmApi {
   }
 
   private call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    return withRetry(operation, fn, { retries: this.opts.retries ?? 2, onError: this.opts.onApiError });
+    const counted = () => {
+      this.opts.onApiRequest?.(operation);
+      return fn();
+    };
+    return withRetry(operation, counted, { retries: this.opts.retries ?? 2, onError: this.opts.onApiError });
   }
 
   async listNodes(): Promise<ObservedNode[]> {
     const nodes = await this.call('listNodes', () => this.docker.listNodes());
     return nodes.map(toObservedNode);
+  }
+
+  async inspectNode(id: string): Promise<ObservedNode | undefined> {
+    try {
+      return toObservedNode(await this.call('inspectNode', () => this.docker.getNode(id).inspect()));
+    } catch (err) {
+      if (statusCodeOf((err as Error).cause) === 404) return undefined;
+      throw err;
+    }
   }
 
   async updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void> {

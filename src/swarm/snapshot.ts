@@ -2,11 +2,13 @@ import type { SwarmApi } from './api.js';
 import type { SwarmSnapshot } from './model.js';
 
 /**
- * Reads the whole Swarm as berth sees it: all nodes, every berth-labelled service and their
- * tasks. Read fresh on every reconcile (level-triggered): no cache to go stale.
+ * What one environment's reconcile sees of the Swarm: every node (claims are decided against the
+ * whole pool), and the services `env` owns with their tasks. Read on every reconcile
+ * (level-triggered); in the controller `swarm` is the Swarm cache, so this costs no Docker call
+ * once the cache is current.
  */
-export async function readSnapshot(swarm: SwarmApi): Promise<SwarmSnapshot> {
-  const [nodes, services] = await Promise.all([swarm.listNodes(), swarm.listServices()]);
+export async function readSnapshot(swarm: SwarmApi, env: string): Promise<SwarmSnapshot> {
+  const [nodes, services] = await Promise.all([swarm.listNodes(), swarm.listServices(env)]);
   const tasks = await swarm.listTasks(services.map((s) => s.id));
   return { nodes, services, tasks };
 }

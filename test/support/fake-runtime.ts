@@ -64,7 +64,13 @@ export class FakeLeaderElection implements LeaderElection {
 /** An Enqueue that records every key added, in order. */
 export class RecordingQueue implements Enqueue {
   keys: string[] = [];
+  /** The delay asked for each key added with addAfter, last one wins. */
+  delays = new Map<string, number>();
   add(key: string): void {
+    this.keys.push(key);
+  }
+  addAfter(key: string, ms: number): void {
+    this.delays.set(key, ms);
     this.keys.push(key);
   }
   /** The keys added since the last take(), sorted and without repeats. */

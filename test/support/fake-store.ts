@@ -44,8 +44,8 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   async deleteEnvironmentStatus(name: string) {
     this.envStatus.delete(name);
   }
-  async listEnvironmentStatusNames() {
-    return [...this.envStatus.keys()];
+  async listEnvironmentStatuses() {
+    return structuredClone(this.envStatus);
   }
   async getGroupStatus(name: string) {
     return structuredClone(this.groupStatus.get(name));

@@ -32,8 +32,8 @@ export class FakeSwarm implements SwarmApi {
   /** Tasks of services running one of these images never pass their healthcheck (stay `starting`). */
   unhealthyImages = new Set<string>();
   private seq = 0;
+  private readonly watchers = new Set<{ onEvent: (e: SwarmEvent) => void; onReconnect: (() => void) | undefined }>();
   private failures = new Map<string, AdapterError[]>();
-  private events: { onEvent: (e: SwarmEvent) => void; onReconnect: (() => void) | undefined } | undefined;
 
   constructor(nodes: ObservedNode[] = []) {
     this.nodes = nodes.map((n) => ({ ...n, labels: { ...n.labels } }));
@@ -58,6 +58,12 @@ export class FakeSwarm implements SwarmApi {
   async listNodes(): Promise<ObservedNode[]> {
     this.op('listNodes');
     return structuredClone(this.nodes);
+  }
+
+  async inspectNode(id: string): Promise<ObservedNode | undefined> {
+    this.op('inspectNode');
+    const node = this.nodes.find((n) => n.id === id);
+    return node && structuredClone(node);
   }
 
   async updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void> {
@@ -117,19 +123,20 @@ export class FakeSwarm implements SwarmApi {
   }
 
   async watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
-    this.events = { onEvent, onReconnect };
+    const watcher = { onEvent, onReconnect };
+    this.watchers.add(watcher);
     await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-    this.events = undefined;
+    this.watchers.delete(watcher);
   }
 
-  /** Delivers a Docker event to the running watchEvents, if any. */
+  /** Delivers an event to every open event stream, as Docker would. */
   emitEvent(e: SwarmEvent): void {
-    this.events?.onEvent(e);
+    for (const w of this.watchers) w.onEvent(e);
   }
 
-  /** The event stream broke and came back: events in between may be lost. */
+  /** The event stream dropped and came back: events in between may be lost. */
   reconnectEvents(): void {
-    this.events?.onReconnect?.();
+    for (const w of this.watchers) w.onReconnect?.();
   }
 
   /** Adds a service by hand (e.g. one berth does not own). */

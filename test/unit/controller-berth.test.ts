@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { berthController } from '../../src/controller/berth-controller.js';
 import { createMetrics } from '../../src/metrics/registry.js';
+import { SwarmCache } from '../../src/swarm/cache.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { metricValue, settle, silentLog } from '../support/fake-runtime.js';
 import { FakeStore } from '../support/fake-store.js';
@@ -19,7 +20,7 @@ function world() {
   const watch = new FakeResourceWatch();
   const clock = new FakeClock();
   const metrics = createMetrics();
-  const controller = berthController({ swarm, store, routes: store, watch: watch.open, clock, metrics, log: silentLog, resyncMs: 30_000, workers: 2 });
+  const controller = berthController({ swarm: new SwarmCache(swarm, { log: silentLog }), store, routes: store, watch: watch.open, clock, metrics, log: silentLog, resyncMs: 30_000, workers: 2 });
   return { store, swarm, watch, clock, metrics, controller, pool, qa1 };
 }
 

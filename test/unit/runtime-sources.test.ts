@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { allKeys } from '../../src/controller/list-keys.js';
 import { etcdSource } from '../../src/controller/source-etcd.js';
-import { swarmEventsSource } from '../../src/controller/source-swarm.js';
+import { swarmCacheSource } from '../../src/controller/source-swarm.js';
+import { SwarmCache } from '../../src/swarm/cache.js';
 import { periodicSource, type Source } from '../../src/runtime/source.js';
 import { LABEL_ENV } from '../../src/swarm/labels.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -33,7 +34,8 @@ function swarmWorld() {
   store.envs.set('qa-1', env('qa-1'));
   store.groups.set('qa-pool', group('qa-pool'));
   const swarm = new FakeSwarm([fakeNode(1, { labels: { [LABEL_ENV]: 'qa-2' } }), fakeNode(2)]); // qa-2: deleted, still holds a node
-  const source = swarmEventsSource({ swarm, listKeys: () => allKeys(store, store, swarm), log: silentLog });
+  const cache = new SwarmCache(swarm, { log: silentLog });
+  const source = swarmCacheSource({ cache, listKeys: () => allKeys(store, store, cache), log: silentLog });
   return { swarm, source };
 }
 
@@ -41,7 +43,7 @@ test('Docker events: service, task and container events enqueue their environmen
   const { swarm, source } = swarmWorld();
   const r = running(source);
   await settle();
-  assert.equal(r.synced(), 1, 'an event stream is synced once it listens');
+  assert.equal(r.synced(), 1, 'synced once the cache holds its first list');
   swarm.emitEvent({ type: 'service', action: 'update', id: 's1', attributes: { name: 'qa-1_api_blue' } });
   swarm.emitEvent({ type: 'task', action: 'update', id: 't1', attributes: { name: 'qa-3_web' } });
   swarm.emitEvent({ type: 'container', action: 'die', id: 'c1', attributes: { [LABEL_ENV]: 'qa-4', name: 'x' } });
@@ -145,4 +147,27 @@ test('periodic: lists at once and every interval on the clock; a failed list is 
   assert.equal(r.synced(), 1);
   await r.stop();
   assert.equal(clock.pendingTimers, 0, 'stopping cancels the wait');
+});
+
+test('periodic: with a spread, each key of a round comes at its own random delay within the spread', async () => {
+  const clock = new FakeClock();
+  const randoms = [0, 0.5, 0.999];
+  const r = running(
+    periodicSource({
+      name: 'resync',
+      intervalMs: 30_000,
+      spreadMs: 3_000,
+      random: () => randoms.shift()!,
+      clock,
+      log: silentLog,
+      list: async () => ['env/a', 'env/b', 'group/g'],
+    }),
+  );
+  await settle();
+  assert.deepEqual([...r.queue.delays], [
+    ['env/a', 0],
+    ['env/b', 1_500],
+    ['group/g', 2_997],
+  ]);
+  await r.stop();
 });

@@ -1,0 +1,222 @@
+/**
+ * The controller at a scale the lab cannot reach: `berth controller` (dist/) against `berth sim`
+ * (a Swarm Engine API simulator on a unix socket) and a private etcd.
+ *
+ *   cold      from the start of `berth apply` of ENVS environments (SERVICES services of 2
+ *             replicas, 3 nodes each) until every one is Ready in berth's status
+ *   idle      IDLE seconds with nothing changing: controller CPU %, RSS, Docker calls per minute
+ *             (berth_docker_api_requests_total, scraped from the controller)
+ *   reaction  an etcd put of one environment's spec (a replica change) → the first Docker
+ *             mutation it causes (the simulator's service update event), REACTIONS times
+ *
+ * Run (etcd installed; no lab needed):
+ *   npm run build && npx tsx bench/scale-sim.ts [--envs 1000] [--nodes 3000] [--idle 300]
+ *     [--reactions 50] [--latency-ms 2] [--workers 16] [--out bench/results]
+ * Results: bench/results/scale-sim-<envs>.{json,md}.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { TestEtcd } from '../test/support/etcd.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, def: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
+};
+const ENVS = Number(arg('envs', '1000'));
+const NODES = Number(arg('nodes', '3000'));
+const SERVICES = Number(arg('services', '5'));
+const IDLE_S = Number(arg('idle', '300'));
+const REACTIONS = Number(arg('reactions', '50'));
+const LATENCY_MS = arg('latency-ms', '2');
+const WORKERS = arg('workers', '16');
+const OUT = arg('out', 'bench/results');
+const METRICS_PORT = 19611;
+const PREFIX = '/berth-scale';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const work = mkdtempSync(join(tmpdir(), 'berth-scale-'));
+const socket = join(work, 'sim.sock');
+
+function berthChild(argv: string[], env: NodeJS.ProcessEnv, log: string): ChildProcess {
+  const out = openSync(log, 'a');
+  return spawn(process.execPath, ['bin/berth.js', ...argv], { env, stdio: ['ignore', out, out] });
+}
+
+function envDocs(): string {
+  const docs = [
+    `apiVersion: berth.dev/v1alpha1\nkind: EnvironmentGroup\nmetadata: { name: scale-pool }\nspec: { nodeSelector: { pool: scale } }\n`,
+  ];
+  for (let e = 1; e <= ENVS; e++) {
+    const services = Array.from({ length: SERVICES }, (_, s) => `    s${s + 1}: { image: "registry.sim:5000/web:v1", replicas: 2, ports: [{ target: 8080 }], placement: { maxPerNode: 1 } }`);
+    docs.push([`apiVersion: berth.dev/v1alpha1`, `kind: Environment`, `metadata: { name: env-${e} }`, `spec:`, `  group: scale-pool`, `  nodes: 3`, `  services:`, ...services, ''].join('\n'));
+  }
+  return docs.join('---\n');
+}
+
+async function scrape(): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const sp = line.lastIndexOf(' ');
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return out;
+}
+
+const sum = (m: Map<string, number>, name: string) => [...m].filter(([k]) => k === name || k.startsWith(`${name}{`)).reduce((a, [, v]) => a + v, 0);
+
+function procStat(pid: number): { cpuTicks: number; rssBytes: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuTicks = Number(fields[11]) + Number(fields[12]);
+  const rssPages = Number(fields[21]);
+  return { cpuTicks, rssBytes: rssPages * 4096 };
+}
+
+async function readyCount(etcd: TestEtcd): Promise<number> {
+  const client = etcd.client(PREFIX);
+  try {
+    const all = await client.etcd.getAll().prefix(`${PREFIX}/status/environments/`).strings();
+    return Object.values(all).filter((v) => (JSON.parse(v) as { phase?: string }).phase === 'Ready').length;
+  } finally {
+    client.close();
+  }
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+
+async function reactions(etcd: TestEtcd, docker: Docker, count: number): Promise<number[]> {
+  const client = etcd.client(PREFIX);
+  const events = (await docker.getEvents({ filters: { type: ['service'], event: ['update'] } } as Docker.GetEventsOptions)) as NodeJS.ReadableStream;
+  const updates: { name: string; at: number }[] = [];
+  let buffered = '';
+  events.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      if (line.trim()) updates.push({ name: (JSON.parse(line) as { Actor: { Attributes: { name: string } } }).Actor.Attributes.name, at: performance.now() });
+    }
+  });
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const env = `env-${1 + ((i * 7) % ENVS)}`;
+      const key = `${PREFIX}/environments/${env}`;
+      const stored = JSON.parse((await client.etcd.get(key).string())!) as { spec: { services: Record<string, { replicas: number }> }; metadata: { generation?: number } };
+      stored.spec.services.s1!.replicas = stored.spec.services.s1!.replicas === 2 ? 3 : 2;
+      stored.metadata.generation = (stored.metadata.generation ?? 1) + 1;
+      const target = `${env}_s1`;
+      const t0 = performance.now();
+      await client.etcd.put(key).value(JSON.stringify(stored));
+      for (let w = 0; w < 2_000 && !updates.some((u) => u.name === target && u.at >= t0); w++) await sleep(1);
+      const hit = updates.find((u) => u.name === target && u.at >= t0);
+      if (!hit) throw new Error(`no Docker update of ${target} within 2 s`);
+      out.push(hit.at - t0);
+      await sleep(300);
+    }
+  } finally {
+    (events as unknown as { destroy(): void }).destroy();
+    client.close();
+  }
+  return out;
+}
+
+async function main() {
+  const etcd = new TestEtcd({ clientPort: 23795, peerPort: 23805 });
+  await etcd.start();
+  const children: ChildProcess[] = [];
+  const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, BERTH_ETCD_ENDPOINTS: etcd.endpoint, BERTH_PREFIX: PREFIX };
+  try {
+    const sim = berthChild(['sim', '--socket', socket, '--nodes', String(NODES), '--node-labels', 'pool=scale', '--latency-ms', LATENCY_MS], env, join(work, 'sim.log'));
+    children.push(sim);
+    const docker = new Docker({ socketPath: socket });
+    for (let i = 0; i < 200; i++) {
+      try {
+        await docker.ping();
+        break;
+      } catch {
+        await sleep(100);
+      }
+    }
+    const controller = berthChild(['controller', '--metrics-addr', `127.0.0.1:${METRICS_PORT}`, '--workers', WORKERS], env, join(work, 'controller.log'));
+    children.push(controller);
+    for (let i = 0; i < 200; i++) {
+      try {
+        if ((await fetch(`http://127.0.0.1:${METRICS_PORT}/readyz`)).ok) break;
+      } catch {
+        /* starting */
+      }
+      await sleep(100);
+    }
+    const file = join(work, 'envs.yaml');
+    writeFileSync(file, envDocs());
+    const before = sum(await scrape(), 'berth_docker_api_requests_total');
+    const t0 = performance.now();
+    const apply = spawn(process.execPath, ['bin/berth.js', 'apply', '-f', file], { env, stdio: 'ignore' });
+    const applyDone = new Promise<number>((r) => apply.once('exit', () => r(performance.now() - t0)));
+    let ready = 0;
+    while (ready < ENVS) {
+      if (performance.now() - t0 > 600_000) throw new Error(`only ${ready}/${ENVS} Ready after 10 min`);
+      await sleep(250);
+      ready = await readyCount(etcd);
+    }
+    const coldMs = performance.now() - t0;
+    const applyMs = await applyDone;
+    const coldCalls = sum(await scrape(), 'berth_docker_api_requests_total') - before;
+    console.log(`cold: ${ENVS} envs Ready in ${(coldMs / 1000).toFixed(1)} s (apply ${(applyMs / 1000).toFixed(1)} s), ${coldCalls} Docker calls`);
+
+    await sleep(5_000);
+    const idleStart = { stat: procStat(controller.pid!), calls: sum(await scrape(), 'berth_docker_api_requests_total'), at: performance.now() };
+    let peakRss = idleStart.stat.rssBytes;
+    for (let s = 0; s < IDLE_S; s += 5) {
+      await sleep(5_000);
+      peakRss = Math.max(peakRss, procStat(controller.pid!).rssBytes);
+    }
+    const idleEnd = { stat: procStat(controller.pid!), calls: sum(await scrape(), 'berth_docker_api_requests_total'), at: performance.now() };
+    const idleSeconds = (idleEnd.at - idleStart.at) / 1000;
+    const ticksPerSecond = 100;
+    const idleCpuPct = ((idleEnd.stat.cpuTicks - idleStart.stat.cpuTicks) / ticksPerSecond / idleSeconds) * 100;
+    const idleCallsPerMin = ((idleEnd.calls - idleStart.calls) / idleSeconds) * 60;
+    console.log(`idle ${idleSeconds.toFixed(0)} s: CPU ${idleCpuPct.toFixed(2)} %, RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, ${idleCallsPerMin.toFixed(1)} Docker calls/min`);
+
+    const react = REACTIONS > 0 ? await reactions(etcd, docker, REACTIONS) : [];
+    if (react.length) console.log(`reaction: p50 ${pct(react, 50).toFixed(1)} ms, p99 ${pct(react, 99).toFixed(1)} ms`);
+
+    const result = {
+      date: new Date().toISOString(),
+      machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
+      envs: ENVS,
+      nodes: NODES,
+      servicesPerEnv: SERVICES,
+      simLatencyMs: Number(LATENCY_MS),
+      workers: Number(WORKERS),
+      cold: { readyMs: Math.round(coldMs), applyMs: Math.round(applyMs), dockerCalls: coldCalls },
+      idle: { seconds: Math.round(idleSeconds), cpuPct: Number(idleCpuPct.toFixed(2)), peakRssMiB: Math.round(peakRss / 2 ** 20), dockerCallsPerMin: Number(idleCallsPerMin.toFixed(2)) },
+      reaction: react.length ? { samples: react.length, p50Ms: Number(pct(react, 50).toFixed(1)), p99Ms: Number(pct(react, 99).toFixed(1)) } : undefined,
+    };
+    mkdirSync(OUT, { recursive: true });
+    writeFileSync(join(OUT, `scale-sim-${ENVS}.json`), JSON.stringify(result, null, 2) + '\n');
+    console.log(JSON.stringify(result, null, 2));
+  } finally {
+    for (const c of children.reverse()) {
+      c.kill('SIGTERM');
+      await new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)));
+    }
+    await etcd.destroy();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

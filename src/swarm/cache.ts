@@ -1,0 +1,366 @@
+import type { Logger } from 'pino';
+import type { SwarmApi, SwarmEvent } from './api.js';
+import { LABEL_ENV } from './labels.js';
+import type { ObservedNode, ObservedService, ObservedTask } from './model.js';
+import type { DockerServiceSpec } from './service-spec.js';
+import { isRelevantEvent } from './event-filter.js';
+import { abortableSleep } from '../util/abortable-sleep.js';
+import { Backoff } from '../util/backoff.js';
+
+/** What the cache tells its listeners after an event: which environment it concerns, if one. */
+export interface SwarmChange {
+  /** `relist`: the cache listed everything again after the event stream reconnected. */
+  type: SwarmEvent['type'] | 'relist';
+  action: string;
+  /** The environment the changed object belongs to; undefined for node changes (they concern every environment). */
+  env: string | undefined;
+}
+
+export interface SwarmCacheOptions {
+  log: Logger;
+  /** Injected for tests; milliseconds. */
+  now?: () => number;
+  /**
+   * Tasks of a service that has not settled (a task not yet where Swarm wants it) are listed
+   * again when older than this: task state changes on workers raise no event on the manager.
+   */
+  unsettledTaskMaxAgeMs?: number;
+  /** Service ids per task list call: a Docker `filters` query string has to stay short. */
+  taskListBatch?: number;
+  /** Waits between attempts of the first list (injected for tests). */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Every event received, kept or not (berth_docker_events_total). */
+  onEventReceived?: (type: string, kept: boolean) => void;
+}
+
+interface TaskEntry {
+  tasks: ObservedTask[];
+  listedAt: number;
+}
+
+/**
+ * An informer over the Swarm, in the shape of client-go's shared informer: one full list, then
+ * Docker's event stream keeps it current, and a relist after every gap (events reconnect) or on
+ * demand (the periodic resync). The controller reads the Swarm through it, so a converged Swarm
+ * costs no API call beyond the event stream and the resync.
+ *
+ * Events only mark objects dirty; the next read refreshes each dirty object with one inspect. So
+ * a burst of events for one service costs one call, and the listeners, which only enqueue keys,
+ * hear of a change at once. Mutations go through to Docker and mark what they changed dirty, so
+ * a reconcile that changed the Swarm reads its own writes.
+ *
+ * Tasks are the exception Swarm forces: a worker's task changing state raises no event on the
+ * manager. A service's tasks are therefore listed again when an event or a mutation touched the
+ * service, and, while the service has not settled, whenever the list is older than
+ * `unsettledTaskMaxAgeMs`. A settled service's tasks are read from the cache.
+ */
+export class SwarmCache implements SwarmApi {
+  private nodes = new Map<string, ObservedNode>();
+  private services = new Map<string, ObservedService>();
+  private tasks = new Map<string, TaskEntry>();
+  private readonly dirtyNodes = new Set<string>();
+  private readonly dirtyServices = new Set<string>();
+  private readonly dirtyTasks = new Set<string>();
+  private readonly listeners = new Set<(c: SwarmChange) => void>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private readonly now: () => number;
+  private readonly unsettledMaxAgeMs: number;
+  private readonly batch: number;
+  private synced: Promise<void>;
+  private markSynced!: () => void;
+  private hasSynced = false;
+
+  constructor(
+    private readonly swarm: SwarmApi,
+    private readonly o: SwarmCacheOptions,
+  ) {
+    this.now = o.now ?? Date.now;
+    this.unsettledMaxAgeMs = o.unsettledTaskMaxAgeMs ?? 1_000;
+    this.batch = o.taskListBatch ?? 100;
+    this.synced = new Promise((r) => (this.markSynced = r));
+  }
+
+  /**
+   * Lists, then follows events until `signal` aborts; relists after every reconnect. The first
+   * list is retried with capped backoff: Docker may not be up yet.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const retry = new Backoff(500, 30_000);
+    while (!signal.aborted && !this.hasSynced) {
+      try {
+        await this.relist();
+      } catch (err) {
+        this.o.log.warn({ err: (err as Error).message }, 'listing the Swarm failed; retrying');
+        await (this.o.sleep ?? abortableSleep)(retry.next(), signal);
+      }
+    }
+    if (signal.aborted) return;
+    await this.swarm.watchEvents((e) => this.onEvent(e), signal, () => {
+      this.o.log.info('docker event stream reconnected: relisting the Swarm cache');
+      this.relist().then(
+        () => this.notify({ type: 'relist', action: 'reconnect', env: undefined }),
+        (err: unknown) => this.o.log.warn({ err: (err as Error).message }, 'relist after reconnect failed'),
+      );
+    });
+  }
+
+  /** Resolves once the first full list is in. */
+  waitForSync(): Promise<void> {
+    return this.synced;
+  }
+
+  isSynced(): boolean {
+    return this.hasSynced;
+  }
+
+  /** Listeners hear every kept event, after the cache marked what it changed. */
+  subscribe(listener: (c: SwarmChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Objects held, for the cache size gauge. */
+  size(): { nodes: number; services: number; tasks: number } {
+    let tasks = 0;
+    for (const e of this.tasks.values()) tasks += e.tasks.length;
+    return { nodes: this.nodes.size, services: this.services.size, tasks };
+  }
+
+  /**
+   * Replaces the whole cache with a fresh list (nodes, berth's services, their tasks). What
+   * vanished since the last list is announced to the listeners as a removal, as an informer's
+   * relist delivers deletes it missed.
+   */
+  async relist(): Promise<void> {
+    const startedDirty = {
+      nodes: new Set(this.dirtyNodes),
+      services: new Set(this.dirtyServices),
+      tasks: new Set(this.dirtyTasks),
+    };
+    const [nodes, services] = await Promise.all([this.swarm.listNodes(), this.swarm.listServices()]);
+    const listedAt = this.now();
+    const tasks = await this.listTasksBatched(services.map((s) => s.id));
+    const vanished = [...this.services.values()].filter((s) => !services.some((n) => n.id === s.id));
+    this.nodes = new Map(nodes.map((n) => [n.id, n]));
+    this.services = new Map(services.map((s) => [s.id, s]));
+    this.tasks = groupTasks(services, tasks, listedAt);
+    // Marks set while the list was on its way may be newer than what it returned: keep them.
+    for (const id of startedDirty.nodes) this.dirtyNodes.delete(id);
+    for (const id of startedDirty.services) this.dirtyServices.delete(id);
+    for (const id of startedDirty.tasks) this.dirtyTasks.delete(id);
+    if (!this.hasSynced) {
+      this.hasSynced = true;
+      this.markSynced();
+    }
+    for (const s of vanished) this.notify({ type: 'service', action: 'remove', env: s.labels[LABEL_ENV] });
+  }
+
+  private onEvent(e: SwarmEvent): void {
+    const kept = isRelevantEvent(e);
+    this.o.onEventReceived?.(e.type, kept);
+    if (!kept) return;
+    let env: string | undefined;
+    if (e.type === 'node') {
+      this.dirtyNodes.add(e.id);
+    } else if (e.type === 'service') {
+      this.dirtyServices.add(e.id);
+      this.dirtyTasks.add(e.id);
+      env = this.services.get(e.id)?.labels[LABEL_ENV] ?? envOfServiceName(e.attributes.name);
+    } else {
+      // A container carries berth's labels and its service's id; a task event, its service's name.
+      const serviceId = e.attributes['com.docker.swarm.service.id'];
+      if (serviceId) this.dirtyTasks.add(serviceId);
+      env = e.attributes[LABEL_ENV] ?? (serviceId ? this.services.get(serviceId)?.labels[LABEL_ENV] : undefined);
+      if (e.type === 'task') env ??= envOfServiceName(e.attributes.name);
+      if (!env) return;
+    }
+    this.notify({ type: e.type, action: e.action, env });
+  }
+
+  private notify(c: SwarmChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(c);
+      } catch (err) {
+        this.o.log.warn({ err: (err as Error).message }, 'swarm cache listener failed');
+      }
+    }
+  }
+
+  // ---- reads ------------------------------------------------------------------------------
+
+  async listNodes(): Promise<ObservedNode[]> {
+    await this.synced;
+    await this.refreshDirty(this.dirtyNodes, 'node', (id) => this.refreshNode(id));
+    return [...this.nodes.values()].map(clone);
+  }
+
+  async listServices(env?: string): Promise<ObservedService[]> {
+    await this.synced;
+    await this.refreshDirty(this.dirtyServices, 'service', (id) => this.refreshService(id));
+    const out: ObservedService[] = [];
+    for (const s of this.services.values()) if (env ? s.labels[LABEL_ENV] === env : true) out.push(clone(s));
+    return out;
+  }
+
+  async inspectService(id: string): Promise<ObservedService | undefined> {
+    await this.synced;
+    if (this.dirtyServices.has(id)) await this.refreshDirty(new Set([id]), 'service', (x) => this.refreshService(x));
+    const s = this.services.get(id);
+    return s && clone(s);
+  }
+
+  async listTasks(serviceIds: string[]): Promise<ObservedTask[]> {
+    await this.synced;
+    const now = this.now();
+    const stale = serviceIds.filter((id) => {
+      if (this.dirtyTasks.has(id)) return true;
+      const entry = this.tasks.get(id);
+      if (!entry) return this.services.has(id);
+      return !isSettled(this.services.get(id), entry.tasks) && now - entry.listedAt >= this.unsettledMaxAgeMs;
+    });
+    if (stale.length > 0) {
+      for (const id of stale) this.dirtyTasks.delete(id);
+      const listedAt = this.now();
+      try {
+        const fresh = await this.listTasksBatched(stale);
+        const byService = groupTasks(stale.map((id) => ({ id })), fresh, listedAt);
+        for (const [id, entry] of byService) this.tasks.set(id, entry);
+      } catch (err) {
+        for (const id of stale) this.dirtyTasks.add(id);
+        throw err;
+      }
+    }
+    return serviceIds.flatMap((id) => this.tasks.get(id)?.tasks ?? []).map(clone);
+  }
+
+  // ---- writes: through to Docker, then what they changed is read again ------------------------
+
+  async updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void> {
+    try {
+      await this.swarm.updateNodeLabels(id, version, labels);
+    } finally {
+      this.dirtyNodes.add(id);
+    }
+  }
+
+  async createService(spec: DockerServiceSpec): Promise<string> {
+    const id = await this.swarm.createService(spec);
+    this.dirtyServices.add(id);
+    this.dirtyTasks.add(id);
+    return id;
+  }
+
+  async updateService(id: string, version: number, spec: DockerServiceSpec): Promise<void> {
+    try {
+      await this.swarm.updateService(id, version, spec);
+    } finally {
+      this.dirtyServices.add(id);
+      this.dirtyTasks.add(id);
+    }
+  }
+
+  async scaleService(id: string, version: number, replicas: number): Promise<void> {
+    try {
+      await this.swarm.scaleService(id, version, replicas);
+    } finally {
+      this.dirtyServices.add(id);
+      this.dirtyTasks.add(id);
+    }
+  }
+
+  async removeService(id: string): Promise<void> {
+    await this.swarm.removeService(id);
+    this.services.delete(id);
+    this.tasks.delete(id);
+    this.dirtyServices.delete(id);
+    this.dirtyTasks.delete(id);
+  }
+
+  watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
+    return this.swarm.watchEvents(onEvent, signal, onReconnect);
+  }
+
+  inspectNode(id: string): Promise<ObservedNode | undefined> {
+    return this.swarm.inspectNode(id);
+  }
+
+  // ---- refreshing ---------------------------------------------------------------------------
+
+  /** Refreshes every id in `dirty`; two readers needing the same object share one call. */
+  private async refreshDirty(dirty: Set<string>, kind: string, refresh: (id: string) => Promise<void>): Promise<void> {
+    const work: Promise<void>[] = [];
+    for (const id of [...dirty]) {
+      const key = `${kind}/${id}`;
+      let p = this.inflight.get(key);
+      if (!p) {
+        dirty.delete(id);
+        p = refresh(id)
+          .catch((err: unknown) => {
+            dirty.add(id);
+            throw err;
+          })
+          .finally(() => this.inflight.delete(key));
+        this.inflight.set(key, p);
+      }
+      work.push(p);
+    }
+    await Promise.all(work);
+  }
+
+  private async refreshNode(id: string): Promise<void> {
+    const node = await this.swarm.inspectNode(id);
+    if (node) this.nodes.set(id, node);
+    else this.nodes.delete(id);
+  }
+
+  private async refreshService(id: string): Promise<void> {
+    const s = await this.swarm.inspectService(id);
+    // Only berth's services are held: a foreign one (no berth.env label) is none of its business.
+    if (s && LABEL_ENV in s.labels) this.services.set(id, s);
+    else {
+      this.services.delete(id);
+      this.tasks.delete(id);
+    }
+  }
+
+  private async listTasksBatched(serviceIds: string[]): Promise<ObservedTask[]> {
+    const out: ObservedTask[] = [];
+    for (let i = 0; i < serviceIds.length; i += this.batch) {
+      out.push(...(await this.swarm.listTasks(serviceIds.slice(i, i + this.batch))));
+    }
+    return out;
+  }
+}
+
+/**
+ * A service has settled when exactly its replica count runs and nothing else is still meant to
+ * change: no task on its way up, none on its way down.
+ */
+export function isSettled(service: ObservedService | undefined, tasks: ObservedTask[]): boolean {
+  if (!service) return true;
+  let running = 0;
+  for (const t of tasks) {
+    if (t.desiredState === 'running') {
+      if (t.state !== 'running') return false;
+      running++;
+    } else if (t.state === 'running') return false;
+  }
+  return running === service.replicas;
+}
+
+function groupTasks(services: { id: string }[], tasks: ObservedTask[], listedAt: number): Map<string, TaskEntry> {
+  const out = new Map<string, TaskEntry>(services.map((s) => [s.id, { tasks: [], listedAt }]));
+  for (const t of tasks) out.get(t.serviceId)?.tasks.push(t);
+  return out;
+}
+
+/** `<env>_<service>[_<color>]`; environment names have no `_`. */
+function envOfServiceName(name: string | undefined): string | undefined {
+  if (!name || !name.includes('_')) return undefined;
+  return name.split('_')[0] || undefined;
+}
+
+function clone<T>(x: T): T {
+  return structuredClone(x);
+}

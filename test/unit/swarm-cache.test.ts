@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pino from 'pino';
+import { SwarmCache, type SwarmChange } from '../../src/swarm/cache.js';
+import { LABEL_ENV } from '../../src/swarm/labels.js';
+import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
+
+const log = pino({ level: 'silent' });
+
+function serviceSpec(env: string, name: string, replicas = 2, image = 'web:v1') {
+  return {
+    Name: `${env}_${name}`,
+    Labels: { [LABEL_ENV]: env },
+    Mode: { Replicated: { Replicas: replicas } },
+    TaskTemplate: { ContainerSpec: { Image: image } },
+  };
+}
+
+async function started(opts: { now?: () => number } = {}) {
+  const swarm = new FakeSwarm([fakeNode(1, { labels: { [LABEL_ENV]: 'qa-1' } }), fakeNode(2, { labels: { [LABEL_ENV]: 'qa-2' } })]);
+  const api = await swarm.createService(serviceSpec('qa-1', 'api'));
+  await swarm.createService(serviceSpec('qa-2', 'api'));
+  const changes: SwarmChange[] = [];
+  const cache = new SwarmCache(swarm, { log, ...(opts.now ? { now: opts.now } : {}) });
+  cache.subscribe((c) => changes.push(c));
+  const stop = new AbortController();
+  const running = cache.run(stop.signal);
+  await cache.waitForSync();
+  swarm.calls = [];
+  return { swarm, cache, changes, api, stop: async () => (stop.abort(), await running) };
+}
+
+test('after the first list, reads of a converged Swarm make no Docker call', async () => {
+  const { swarm, cache, api, stop } = await started();
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await cache.listNodes()).length, 2);
+    assert.deepEqual((await cache.listServices('qa-1')).map((s) => s.name), ['qa-1_api']);
+    assert.equal((await cache.listTasks([api])).length, 2);
+  }
+  assert.deepEqual(swarm.calls, []);
+  await stop();
+});
+
+test('a service event costs one inspect at the next read, and its environment is told at once', async () => {
+  const { swarm, cache, changes, api, stop } = await started();
+  swarm.scaleByHand('qa-1_api', 3);
+  for (let i = 0; i < 4; i++) swarm.emitEvent({ type: 'service', action: 'update', id: api, attributes: { name: 'qa-1_api' } });
+  assert.deepEqual(changes.map((c) => c.env), ['qa-1', 'qa-1', 'qa-1', 'qa-1']);
+  const [svc] = await cache.listServices('qa-1');
+  assert.equal(svc!.replicas, 3);
+  assert.equal((await cache.listTasks([api])).length, 3);
+  assert.deepEqual(swarm.calls, ['inspectService', 'listTasks']);
+  await stop();
+});
+
+test('healthcheck exec events are dropped: no change is announced and nothing is read again', async () => {
+  const { swarm, cache, changes, api, stop } = await started();
+  const attributes = { [LABEL_ENV]: 'qa-1', 'com.docker.swarm.service.id': api };
+  for (const action of ['exec_create: wget -q', 'exec_start: wget -q', 'exec_die', 'attach', 'top']) {
+    swarm.emitEvent({ type: 'container', action, id: 'c1', attributes });
+  }
+  assert.deepEqual(changes, []);
+  await cache.listTasks([api]);
+  assert.deepEqual(swarm.calls, []);
+  swarm.emitEvent({ type: 'container', action: 'health_status: unhealthy', id: 'c1', attributes });
+  assert.deepEqual(changes, [{ type: 'container', action: 'health_status: unhealthy', env: 'qa-1' }]);
+  await cache.listTasks([api]);
+  assert.deepEqual(swarm.calls, ['listTasks']);
+  await stop();
+});
+
+test('tasks of a service that has not settled are listed again once older than the max age; settled ones never', async () => {
+  let now = 0;
+  const { swarm, cache, api, stop } = await started({ now: () => now });
+  const slow = await cache.createService(serviceSpec('qa-1', 'slow', 1, 'web:slow'));
+  swarm.unhealthyImages.add('web:slow');
+  await cache.listServices();
+  assert.equal((await cache.listTasks([slow]))[0]!.state, 'starting');
+  swarm.calls = [];
+  now += 500;
+  await cache.listTasks([slow, api]);
+  assert.deepEqual(swarm.calls, [], 'younger than the max age');
+  now += 600;
+  await cache.listTasks([slow, api]);
+  assert.deepEqual(swarm.calls, ['listTasks'], 'unsettled and old: listed again');
+  swarm.unhealthyImages.delete('web:slow');
+  now += 1_000;
+  assert.equal((await cache.listTasks([slow]))[0]!.state, 'running');
+  swarm.calls = [];
+  now += 60_000;
+  await cache.listTasks([slow, api]);
+  assert.deepEqual(swarm.calls, [], 'settled: read from the cache however old');
+  await stop();
+});
+
+test('a reconnect relists, and a service that vanished meanwhile is announced as removed', async () => {
+  const { swarm, cache, changes, stop } = await started();
+  const gone = swarm.services.find((s) => s.name === 'qa-2_api')!;
+  swarm.services = swarm.services.filter((s) => s !== gone);
+  swarm.reconnectEvents();
+  await waitFor(() => changes.length > 1);
+  assert.deepEqual(changes, [
+    { type: 'service', action: 'remove', env: 'qa-2' },
+    { type: 'relist', action: 'reconnect', env: undefined },
+  ]);
+  assert.deepEqual((await cache.listServices()).map((s) => s.name), ['qa-1_api']);
+  assert.deepEqual(swarm.calls.sort(), ['listNodes', 'listServices', 'listTasks']);
+  await stop();
+});
+
+test('writes go through and are read back: a reconcile sees what it just did', async () => {
+  const { swarm, cache, api, stop } = await started();
+  const id = await cache.createService(serviceSpec('qa-1', 'worker', 1));
+  const [svc] = (await cache.listServices('qa-1')).filter((s) => s.id === id);
+  assert.equal(svc!.name, 'qa-1_worker');
+  const before = (await cache.listServices('qa-1')).find((s) => s.id === api)!;
+  await cache.scaleService(api, before.version, 4);
+  assert.equal((await cache.listServices('qa-1')).find((s) => s.id === api)!.replicas, 4);
+  assert.equal((await cache.listTasks([api])).length, 4);
+  await cache.removeService(id);
+  assert.equal((await cache.listServices('qa-1')).some((s) => s.id === id), false);
+  const node = (await cache.listNodes()).find((n) => n.id === 'node2')!;
+  await cache.updateNodeLabels('node2', node.version, { ...node.labels, [LABEL_ENV]: 'qa-1' });
+  assert.equal((await cache.listNodes()).find((n) => n.id === 'node2')!.labels[LABEL_ENV], 'qa-1');
+  assert.equal(swarm.calls.filter((c) => c === 'listServices' || c === 'listNodes').length, 0, 'no full list for a write');
+  await stop();
+});
+
+test('a foreign service (no berth.env label) is never held', async () => {
+  const { swarm, cache, stop } = await started();
+  const id = swarm.addForeignService('monitoring_agent');
+  swarm.emitEvent({ type: 'service', action: 'create', id, attributes: { name: 'monitoring_agent' } });
+  assert.equal((await cache.listServices()).some((s) => s.id === id), false);
+  await stop();
+});
+
+test('the first list is retried until Docker answers', async () => {
+  const swarm = new FakeSwarm([fakeNode(1)]);
+  swarm.failNext('listNodes');
+  swarm.failNext('listNodes');
+  const waits: number[] = [];
+  const cache = new SwarmCache(swarm, { log, sleep: async (ms) => void waits.push(ms) });
+  const stop = new AbortController();
+  const running = cache.run(stop.signal);
+  await cache.waitForSync();
+  assert.deepEqual(waits, [500, 1_000]);
+  assert.equal((await cache.listNodes()).length, 1);
+  stop.abort();
+  await running;
+});
+
+async function waitFor(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setImmediate(r));
+  assert.ok(cond(), 'condition not reached');
+}
