@@ -34,6 +34,22 @@ export function taskLoad(snapshot: SwarmSnapshot): Map<string, number> {
 
 const byHostname = (a: ObservedNode, b: ObservedNode) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0);
 
+/**
+ * Among equally good free nodes, each environment prefers its own order (rendezvous hashing of
+ * environment and node): environments reconciled side by side then seldom reach for the same
+ * node, where a shared order would send them all to the first one and make all but one fail
+ * their claim and retry. Deterministic, so a replan chooses the same.
+ */
+function rendezvous(env: string, node: ObservedNode): number {
+  let h = 0x811c9dc5;
+  const key = `${env}/${node.hostname}`;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
 function withoutEnvLabel(labels: Record<string, string>): Record<string, string> {
   const next = { ...labels };
   delete next[LABEL_ENV];
@@ -98,6 +114,7 @@ export function planNodeClaims(
       (a, b) =>
         (zoneCount.get(a.labels[zoneLabel] ?? '') ?? 0) - (zoneCount.get(b.labels[zoneLabel] ?? '') ?? 0) ||
         loadOf(a) - loadOf(b) ||
+        rendezvous(env, a) - rendezvous(env, b) ||
         byHostname(a, b),
     );
     const n = candidates.shift()!;

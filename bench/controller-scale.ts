@@ -10,9 +10,9 @@
  *             mutation it causes (the simulator's service update event), REACTIONS times
  *
  * Run (etcd installed; no lab needed):
- *   npm run build && npx tsx bench/scale-sim.ts [--envs 1000] [--nodes 3000] [--idle 300]
+ *   npm run build && npx tsx bench/controller-scale.ts [--envs 1000] [--nodes 3000] [--idle 300]
  *     [--reactions 50] [--latency-ms 2] [--workers 16] [--out bench/results]
- * Results: bench/results/scale-sim-<envs>.{json,md}.
+ * Results: bench/results/controller-scale-<envs>.{json,md}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -171,7 +171,12 @@ async function main() {
     }
     const coldMs = performance.now() - t0;
     const applyMs = await applyDone;
-    const coldCalls = sum(await scrape(), 'berth_docker_api_requests_total') - before;
+    const afterCold = await scrape();
+    const coldCalls = sum(afterCold, 'berth_docker_api_requests_total') - before;
+    const coldCallsByOperation = Object.fromEntries([...afterCold].filter(([k]) => k.startsWith('berth_docker_api_requests_total{')).map(([k, v]) => [k.replace(/.*operation="([^"]+)".*/, '$1'), v]));
+    const coldReconciles = Object.fromEntries([...afterCold].filter(([k]) => k.startsWith('berth_reconciles_total{')).map(([k, v]) => [k.replace(/^[^{]+/, ''), v]));
+    const coldRetries = sum(afterCold, 'berth_workqueue_retries_total');
+    console.log({ coldCallsByOperation, coldReconciles, coldRetries });
     console.log(`cold: ${ENVS} envs Ready in ${(coldMs / 1000).toFixed(1)} s (apply ${(applyMs / 1000).toFixed(1)} s), ${coldCalls} Docker calls`);
 
     await sleep(5_000);
@@ -199,12 +204,12 @@ async function main() {
       servicesPerEnv: SERVICES,
       simLatencyMs: Number(LATENCY_MS),
       workers: Number(WORKERS),
-      cold: { readyMs: Math.round(coldMs), applyMs: Math.round(applyMs), dockerCalls: coldCalls },
+      cold: { readyMs: Math.round(coldMs), applyMs: Math.round(applyMs), dockerCalls: coldCalls, dockerCallsByOperation: coldCallsByOperation, reconciles: coldReconciles, retries: coldRetries },
       idle: { seconds: Math.round(idleSeconds), cpuPct: Number(idleCpuPct.toFixed(2)), peakRssMiB: Math.round(peakRss / 2 ** 20), dockerCallsPerMin: Number(idleCallsPerMin.toFixed(2)) },
       reaction: react.length ? { samples: react.length, p50Ms: Number(pct(react, 50).toFixed(1)), p99Ms: Number(pct(react, 99).toFixed(1)) } : undefined,
     };
     mkdirSync(OUT, { recursive: true });
-    writeFileSync(join(OUT, `scale-sim-${ENVS}.json`), JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(join(OUT, `controller-scale-${ENVS}.json`), JSON.stringify(result, null, 2) + '\n');
     console.log(JSON.stringify(result, null, 2));
   } finally {
     for (const c of children.reverse()) {
@@ -212,7 +217,8 @@ async function main() {
       await new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)));
     }
     await etcd.destroy();
-    rmSync(work, { recursive: true, force: true });
+    if (process.env.BERTH_BENCH_KEEP) console.log(`logs kept in ${work}`);
+    else rmSync(work, { recursive: true, force: true });
   }
 }
 
