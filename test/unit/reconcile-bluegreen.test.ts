@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { environmentSchema, groupSchema, type Environment } from '../../src/api/index.js';
 import type { Color } from '../../src/api/status.js';
-import type { ProbeResult } from '../../src/reconcile/bluegreen.js';
+import type { ProbeResult } from '../../src/reconcile/bluegreen/index.js';
 import { EnvironmentReconciler } from '../../src/reconcile/reconciler-environment.js';
 import { FakeStore } from '../support/fake-store.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
