@@ -12,7 +12,7 @@
  * Prints cutover timings (apply → nginx serving only the new version): median and p99.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { nginxWorkers } from '../../src/routing/nginx-process.js';
 import { BlueGreenLab, sleep } from '../support/bluegreen-lab.js';
 import type { WebTag } from '../support/lab.js';
@@ -63,22 +63,15 @@ const load = bg.load();
 const cutoverSeconds: number[] = [];
 const overlaps: number[] = [];
 
-before(() => bg.start());
-
-after(async () => {
-  await load.stop();
-  try {
-    await bg.stop();
-  } finally {
-    const sorted = [...cutoverSeconds].sort((a, b) => a - b);
-    console.log(
-      `bluegreen-lab: ${load.answers.length} requests through nginx, ${load.failures().length} failed; ` +
-        `cutovers (apply → nginx serving only the new version, s): n=${sorted.length} ` +
-        `median=${quantile(sorted, 0.5).toFixed(2)} p99=${quantile(sorted, 0.99).toFixed(2)} all=${JSON.stringify(cutoverSeconds.map((s) => +s.toFixed(2)))}; ` +
-        `old/new answers interleaved during nginx reload (ms): ${JSON.stringify(overlaps)}\n` +
-        `logs: ${bg.log}`,
-    );
-  }
+bg.hooks(load, () => {
+  const sorted = [...cutoverSeconds].sort((a, b) => a - b);
+  return (
+    `bluegreen-lab: ${load.answers.length} requests through nginx, ${load.failures().length} failed; ` +
+    `cutovers (apply → nginx serving only the new version, s): n=${sorted.length} ` +
+    `median=${quantile(sorted, 0.5).toFixed(2)} p99=${quantile(sorted, 0.99).toFixed(2)} all=${JSON.stringify(cutoverSeconds.map((s) => +s.toFixed(2)))}; ` +
+    `old/new answers interleaved during nginx reload (ms): ${JSON.stringify(overlaps)}\n` +
+    `logs: ${bg.log}`
+  );
 });
 
 test('v1 is served through nginx via the route (blue)', async () => {

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Color } from '../../src/api/status.js';
 import { BlueGreenLab } from '../support/bluegreen-lab.js';
 
@@ -53,22 +53,7 @@ async function blueService() {
   return list.find((s) => s.Spec.Name === 'bgr-1_web_blue')!;
 }
 
-async function runningTaskIds(color: Color): Promise<string[]> {
-  const filters = { service: [`bgr-1_web_${color}`], 'desired-state': ['running'] };
-  const tasks = (await bg.docker.listTasks({ filters } as never)) as unknown as Array<{ ID: string; Status?: { State?: string } }>;
-  return tasks.filter((t) => t.Status?.State === 'running').map((t) => t.ID);
-}
-
-before(() => bg.start());
-
-after(async () => {
-  await load.stop();
-  try {
-    await bg.stop();
-  } finally {
-    console.log(`bluegreen-resize: ${load.answers.length} requests through nginx, ${load.failures().length} failed; ${JSON.stringify(measured)}; logs: ${bg.log}`);
-  }
-});
+bg.hooks(load, () => `bluegreen-resize: ${load.answers.length} requests through nginx, ${load.failures().length} failed; ${JSON.stringify(measured)}; logs: ${bg.log}`);
 
 test('1 → 3 replicas: the live colour reaches 3 running within 15 s; no second colour, no route change', async () => {
   await bg.apply('v1', { replicas: 1 });
@@ -77,7 +62,7 @@ test('1 → 3 replicas: the live colour reaches 3 running within 15 s; no second
   assert.equal((await bg.route())?.color, 'blue');
   assert.equal(await bg.replicas('green'), undefined, 'the first deploy made only blue');
   const hash = (await blueService()).Spec.Labels['berth.spec-hash'];
-  const [firstTask] = await runningTaskIds('blue');
+  const [firstTask] = await bg.runningTasks('blue');
   load.start(50);
 
   const watch = new Watch();
@@ -93,7 +78,7 @@ test('1 → 3 replicas: the live colour reaches 3 running within 15 s; no second
   assert.equal(watch.peak.green, undefined, `green was given replicas: ${JSON.stringify(watch.peak)}`);
   assert.deepEqual([...watch.routeColors], ['blue'], 'the route stayed on blue');
   assert.equal((await blueService()).Spec.Labels['berth.spec-hash'], hash, 'the same version: the spec hash is unchanged');
-  assert.ok((await runningTaskIds('blue')).includes(firstTask!), 'scaled in place: the first task still runs');
+  assert.ok((await bg.runningTasks('blue')).includes(firstTask!), 'scaled in place: the first task still runs');
   const st = await bg.status();
   assert.equal(st?.services.web?.cutovers?.length, 1, 'no cutover');
   assert.equal(st?.services.web?.runningReplicas, 3);

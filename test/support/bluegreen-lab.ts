@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
+import { after, before } from 'node:test';
 import type { Environment, EnvironmentGroup, EnvironmentStatus } from '../../src/api/index.js';
 import { parseResource } from '../../src/api/resource.js';
 import type { Color } from '../../src/api/status.js';
@@ -142,11 +143,15 @@ export class BlueGreenLab {
     return s ? (s.Spec.Mode.Replicated?.Replicas ?? 0) : undefined;
   }
 
-  /** Tasks of a colour's service that run (and so passed their healthcheck). */
-  async running(color: Color): Promise<number> {
+  /** Ids of a colour's tasks that run (and so passed their healthcheck). */
+  async runningTasks(color: Color): Promise<string[]> {
     const filters = { service: [`${this.env}_web_${color}`], 'desired-state': ['running'] };
-    const tasks = (await this.docker.listTasks({ filters } as never)) as unknown as Array<{ Status?: { State?: string } }>;
-    return tasks.filter((t) => t.Status?.State === 'running').length;
+    const tasks = (await this.docker.listTasks({ filters } as never)) as unknown as Array<{ ID: string; Status?: { State?: string } }>;
+    return tasks.filter((t) => t.Status?.State === 'running').map((t) => t.ID);
+  }
+
+  async running(color: Color): Promise<number> {
+    return (await this.runningTasks(color)).length;
   }
 
   async servicesOfEnv(): Promise<Array<{ ID: string; Spec: { Name: string } }>> {
@@ -197,6 +202,19 @@ export class BlueGreenLab {
       streak = a.status === 200 && a.body === body ? streak + 1 : 0;
       return streak >= 10;
     }, timeoutMs, 20);
+  }
+
+  /** The file's hooks: start before its tests; after them stop `load`, clean up, print `report()`. */
+  hooks(load: Load, report: () => string): void {
+    before(() => this.start());
+    after(async () => {
+      await load.stop();
+      try {
+        await this.stop();
+      } finally {
+        console.log(report());
+      }
+    });
   }
 
   /** Cleans up what an earlier run left, stores the group, starts `berth proxy` and `berth controller`. */

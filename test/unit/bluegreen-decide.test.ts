@@ -459,7 +459,8 @@ class World {
       this.version++;
       if (c.op === 'scale') this.svc[c.color] = { ...prev!, version: this.version, replicas: c.replicas };
       else {
-        const built = buildServiceSpec(ENV, SVC, { ...this.spec, replicas: c.replicas }, c.color);
+        const built = c.spec;
+        assert.equal(built.Mode?.Replicated?.Replicas, c.replicas);
         const newVersion = !prev || prev.labels[LABEL_SPEC_HASH] !== built.Labels![LABEL_SPEC_HASH];
         this.svc[c.color] = { id: `${c.color}-id`, name: built.Name!, version: this.version, labels: built.Labels!, replicas: c.replicas, image: this.spec.image, createdAt: '', updatedAt: '' };
         if (newVersion || prev.replicas === 0) this.created[c.color] = this.now.getTime();
@@ -567,7 +568,7 @@ test('unhealthy green: waits, then is abandoned at the deadline; the route never
     w.apply(d);
   }
   w.spec = spec('web:v3');
-  assert.deepEqual(w.decide().changes, [{ color: 'green', op: 'update', replicas: 2 }]);
+  assert.deepEqual(w.decide().changes.map((c) => `${c.op} ${c.color} ${c.replicas}`), ['update green 2']);
   w.run();
   assert.equal(w.route?.color, 'green');
 });

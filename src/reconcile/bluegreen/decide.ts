@@ -1,7 +1,7 @@
 import { parseDuration, type ServiceSpec } from '../../api/index.js';
 import type { BlueGreenState, Color, CutoverRecord, PendingAttempt, PendingState, PromotionRequest } from '../../api/status.js';
 import type { ObservedNode, ObservedService, ObservedTask } from '../../swarm/model.js';
-import { buildServiceSpec, runsVersion } from '../../swarm/service-spec.js';
+import { buildServiceSpec, runsVersion, type DockerServiceSpec } from '../../swarm/service-spec.js';
 import { runningReplicas, serviceEndpoints } from '../env-status.js';
 
 /**
@@ -55,15 +55,13 @@ export interface BlueGreenInput {
 }
 
 /**
- * One colour's Swarm change. `update` sets the colour to the spec at `replicas` (a new version, or
- * the same version resized in place: same hash, Swarm only scales); `scale` keeps whatever version
- * the colour runs and sets only its replica count.
+ * One colour's Swarm change. `create` and `update` set the colour to `spec`, the service spec at
+ * `replicas` (an update is a new version, or the same version resized in place: same hash, Swarm
+ * only scales); `scale` keeps whatever version the colour runs and sets only its replica count.
  */
-export interface ColorChange {
-  color: Color;
-  op: 'create' | 'update' | 'scale';
-  replicas: number;
-}
+export type ColorChange =
+  | { color: Color; op: 'create' | 'update'; replicas: number; spec: DockerServiceSpec }
+  | { color: Color; op: 'scale'; replicas: number };
 
 export type RouteChange =
   /** The new colour's endpoints replace the route's server set and colour in one write. */
@@ -119,6 +117,9 @@ export function decideBlueGreen(input: BlueGreenInput): BlueGreenDecision {
     return !!s && runsVersion(s, buildServiceSpec(env, service, spec, c));
   };
 
+  /** The colour set to the spec at `n` replicas: a new version, or the same one resized. */
+  const setTo = (c: Color, n: number, op: 'create' | 'update' = 'update'): ColorChange => ({ color: c, op, replicas: n, spec: buildServiceSpec(env, service, { ...spec, replicas: n }, c) });
+
   const routeColor = input.route?.color;
   const active: Color | undefined = routeColor && svc(routeColor) && (input.route?.servers.length ?? 0) > 0 ? routeColor : undefined;
   const decision = (d: Omit<BlueGreenDecision, 'activeColor' | 'changes' | 'remove'> & Partial<BlueGreenDecision>): BlueGreenDecision => ({
@@ -140,7 +141,7 @@ export function decideBlueGreen(input: BlueGreenInput): BlueGreenDecision {
 
   // ---- The live colour runs the spec: CutOver, Draining, or a resize of the live colour.
   if (active && runsSpec(active)) {
-    const resize: ColorChange[] = svc(active)!.replicas !== replicas ? [{ color: active, op: 'update', replicas }] : [];
+    const resize: ColorChange[] = svc(active)!.replicas !== replicas ? [setTo(active, replicas)] : [];
     const idle = other(active);
     const idleSvc = svc(idle);
     if (idleSvc && idleSvc.replicas > 0) {
@@ -202,11 +203,10 @@ export function decideBlueGreen(input: BlueGreenInput): BlueGreenDecision {
   }
 
   if (!t || !runsSpec(target) || (!continuing && t.replicas !== replicas)) {
-    const op = !t ? 'create' : 'update';
     return decision({
       state: active ? 'Starting' : 'Fresh',
       message: `${service}: starting ${target} (${spec.image})`,
-      changes: [{ color: target, op, replicas }, ...live],
+      changes: [setTo(target, replicas, t ? 'update' : 'create'), ...live],
       ...withRefresh(),
       pending: pending('Progressing'),
       requeueAfterMs: 0,
@@ -214,7 +214,7 @@ export function decideBlueGreen(input: BlueGreenInput): BlueGreenDecision {
   }
 
   if (t.replicas !== replicas || live.length > 0) {
-    const resize: ColorChange[] = t.replicas !== replicas ? [{ color: target, op: 'update', replicas }] : [];
+    const resize: ColorChange[] = t.replicas !== replicas ? [setTo(target, replicas)] : [];
     return decision({
       state: 'Resizing',
       message: `${service}: resizing ${[...(active ? [active] : []), target].join(' and ')} to ${replicas} during the cutover`,

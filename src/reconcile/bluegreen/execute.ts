@@ -5,7 +5,6 @@ import type { BerthMetrics } from '../../metrics/registry.js';
 import type { SwarmApi } from '../../swarm/api.js';
 import { LABEL_COLOR, swarmServiceName } from '../../swarm/labels.js';
 import type { ObservedService, SwarmSnapshot } from '../../swarm/model.js';
-import { buildServiceSpec } from '../../swarm/service-spec.js';
 import type { PromotionStore, Route, RouteWriter } from '../ports.js';
 import { decideBlueGreen, type BlueGreenDecision, type ColorChange, type ProbeResult } from './decide.js';
 import { appendCutover, observeCutover } from './history.js';
@@ -92,13 +91,10 @@ export async function reconcileBlueGreenService(input: BlueGreenServiceInput, de
   /** The one place a blue-green colour's Swarm service (and so its replica count) is written. */
   const apply = async (c: ColorChange) => {
     const existing = colors[c.color];
-    log.info({ color: c.color, op: c.op, replicas: c.replicas, image: spec.image }, `${c.op} ${c.color}`);
-    if (c.op === 'scale') await deps.swarm.scaleService(existing!.id, existing!.version, c.replicas);
-    else {
-      const desired = buildServiceSpec(env, service, { ...spec, replicas: c.replicas }, c.color);
-      if (c.op === 'create') await deps.swarm.createService(desired);
-      else await deps.swarm.updateService(existing!.id, existing!.version, desired);
-    }
+    log.info({ color: c.color, op: c.op, replicas: c.replicas }, `${c.op} ${c.color}`);
+    if (c.op === 'create') await deps.swarm.createService(c.spec);
+    else if (c.op === 'update') await deps.swarm.updateService(existing!.id, existing!.version, c.spec);
+    else await deps.swarm.scaleService(existing!.id, existing!.version, c.replicas);
   };
 
   const outcome = (d: BlueGreenDecision, changedSwarm: boolean, requeueAfterMs = d.requeueAfterMs): BlueGreenOutcome => ({
