@@ -217,10 +217,10 @@ export function decideBlueGreen(input: BlueGreenInput): BlueGreenDecision {
     const resize: ColorChange[] = t.replicas !== replicas ? [setTo(target, replicas)] : [];
     return decision({
       state: 'Resizing',
-      message: `${service}: resizing ${[...(active ? [active] : []), target].join(' and ')} to ${replicas} during the cutover`,
+      message: `${service}: resizing ${[...(active ? [active] : []), target].join(' and ')} to ${replicas}`,
       changes: [...live, ...resize],
       ...withRefresh(),
-      pending: input.pending,
+      pending: continuing ? input.pending : pending('Progressing'),
       requeueAfterMs: 0,
     });
   }
