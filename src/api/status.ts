@@ -17,6 +17,26 @@ export type Phase = z.infer<typeof phaseSchema>;
 export const colorSchema = z.enum(['blue', 'green']);
 export type Color = z.infer<typeof colorSchema>;
 
+/**
+ * Where a blue-green service's release stands (src/reconcile/bluegreen/decide.ts):
+ * Fresh: nothing serves yet, the first colour is being created.
+ * Starting: the new colour runs the new spec and its tasks are coming up (and being probed).
+ * Unhealthy: the new colour's tasks run but fail the pre-promotion probe; retried until progressDeadline.
+ * WaitingForPromotion: healthy and probed, waiting for `berth promote` (autoPromote: false).
+ * CutOver: the route serves the colour that runs the spec; the other colour is at 0.
+ * Draining: cut over; the old colour keeps running for `strategy.drain`, then goes to 0.
+ * Aborted: the new colour was not healthy within progressDeadline; it is at 0, the route never
+ *   moved, and nothing is retried until the spec changes.
+ * Resizing: only the replica count changed; the colours that serve or wait are resized in place
+ *   (both of them during a cutover), no new colour starts.
+ */
+export const blueGreenStateSchema = z.enum(['Fresh', 'Starting', 'Unhealthy', 'WaitingForPromotion', 'CutOver', 'Draining', 'Aborted', 'Resizing']);
+export type BlueGreenState = z.infer<typeof blueGreenStateSchema>;
+
+/** The attempt recorded in ServiceStatus.pending: what the new colour waits for. */
+export const pendingStateSchema = z.enum(['Progressing', 'Probing', 'WaitingForPromotion', 'Abandoned']);
+export type PendingState = z.infer<typeof pendingStateSchema>;
+
 /** What `berth promote env NAME SERVICE` records (etcd `<prefix>/promotions/<env>/<service>`). */
 export const promotionRequestSchema = z.strictObject({
   color: colorSchema,
@@ -33,6 +53,9 @@ export const heldNodeSchema = z.strictObject({
 });
 export type HeldNode = z.infer<typeof heldNodeSchema>;
 
+export const cutoverResultSchema = z.enum(['succeeded', 'abandoned']);
+export type CutoverResult = z.infer<typeof cutoverResultSchema>;
+
 export const cutoverRecordSchema = z.strictObject({
   at: z.string(),
   fromColor: colorSchema.optional(),
@@ -40,7 +63,7 @@ export const cutoverRecordSchema = z.strictObject({
   fromImage: z.string().optional(),
   toImage: z.string(),
   durationSeconds: z.number(),
-  result: z.enum(['succeeded', 'abandoned']),
+  result: cutoverResultSchema,
   message: z.string().optional(),
 });
 export type CutoverRecord = z.infer<typeof cutoverRecordSchema>;
@@ -62,11 +85,12 @@ export const serviceStatusSchema = z.strictObject({
     .optional(),
   /** blueGreen: a green waiting for `berth promote`, or being brought up. */
   pending: z
-    .strictObject({ color: colorSchema, image: z.string(), since: z.string(), state: z.string() })
+    .strictObject({ color: colorSchema, image: z.string(), since: z.string(), state: pendingStateSchema })
     .optional(),
   cutovers: z.array(cutoverRecordSchema).optional(),
 });
 export type ServiceStatus = z.infer<typeof serviceStatusSchema>;
+export type PendingAttempt = NonNullable<ServiceStatus['pending']>;
 
 export const environmentStatusSchema = z.strictObject({
   observedGeneration: z.number().int(),

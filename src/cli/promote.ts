@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { NotFoundError } from '../api/errors.js';
 import { resourceName, serviceName } from '../api/primitives.js';
-import type { Color, PromotionRequest } from '../api/status.js';
+import type { PromotionRequest } from '../api/status.js';
 import type { EtcdClient } from '../store/client.js';
 import { writePromotion } from '../store/promotions.js';
 import { StatusStore } from '../store/status.js';
@@ -23,7 +23,7 @@ export async function requestPromotion(client: EtcdClient, env: string, service:
     throw new Error(`${env}/${service}: nothing waits for promotion (active colour ${svc.activeColor ?? 'none'}, image ${svc.image})`);
   }
   if (pending.state === 'Abandoned') throw new Error(`${env}/${service}: ${pending.color} (${pending.image}) was abandoned; change the spec to retry`);
-  const req: PromotionRequest = { color: pending.color as Color, image: pending.image, requestedAt: now.toISOString() };
+  const req: PromotionRequest = { color: pending.color, image: pending.image, requestedAt: now.toISOString() };
   await writePromotion(client, env, service, req);
   return req;
 }

@@ -1,4 +1,15 @@
-import { parseDuration, routePort, setCondition, type Condition, type Environment, type EnvironmentStatus, type Phase, type ServiceSpec, type ServiceStatus } from '../api/index.js';
+import {
+  parseDuration,
+  routePort,
+  setCondition,
+  type BlueGreenState,
+  type Condition,
+  type Environment,
+  type EnvironmentStatus,
+  type Phase,
+  type ServiceSpec,
+  type ServiceStatus,
+} from '../api/index.js';
 import type { ObservedNode, ObservedService, ObservedTask } from '../swarm/model.js';
 import type { NodeClaimPlan } from './planner/nodes.js';
 
@@ -42,10 +53,22 @@ export interface EnvironmentObservation {
   services: Record<string, ServiceStatus>;
   /** Whether this pass changed anything in the Swarm. */
   changed: boolean;
-  /** One entry per blue-green service (bluegreen-service.ts outcomes). */
-  cutover?: { state: 'Converged' | 'Progressing' | 'WaitingForPromotion' | 'Abandoned'; message: string }[];
+  /** One entry per blue-green service (bluegreen/ outcomes). */
+  cutover?: { state: BlueGreenState; message: string }[];
   now: Date;
 }
+
+/** What each blue-green state means for the CutoverReady condition and the phase. */
+const CUTOVER_READINESS: Record<BlueGreenState, 'moving' | 'waiting' | 'abandoned' | 'serving'> = {
+  Fresh: 'moving',
+  Starting: 'moving',
+  Unhealthy: 'moving',
+  Resizing: 'moving',
+  Draining: 'moving',
+  WaitingForPromotion: 'waiting',
+  Aborted: 'abandoned',
+  CutOver: 'serving',
+};
 
 /**
  * Phase and conditions. Degraded: the pool cannot supply the nodes (NodesShort), or a blue-green
@@ -77,9 +100,9 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     o.now,
   );
   const cutover = o.cutover ?? [];
-  const abandoned = cutover.filter((c) => c.state === 'Abandoned');
-  const waiting = cutover.filter((c) => c.state === 'WaitingForPromotion');
-  const moving = cutover.filter((c) => c.state === 'Progressing');
+  const abandoned = cutover.filter((c) => CUTOVER_READINESS[c.state] === 'abandoned');
+  const waiting = cutover.filter((c) => CUTOVER_READINESS[c.state] === 'waiting');
+  const moving = cutover.filter((c) => CUTOVER_READINESS[c.state] === 'moving');
   if (cutover.length === 0) conditions = conditions.filter((c) => c.type !== 'CutoverReady');
   else {
     const join = (list: typeof cutover) => list.map((c) => c.message).join('; ');

@@ -5,9 +5,7 @@ import type { SwarmApi } from '../swarm/api.js';
 import type { SwarmSnapshot } from '../swarm/model.js';
 import { LABEL_SERVICE, swarmServiceName } from '../swarm/labels.js';
 import { readSnapshot } from '../swarm/snapshot.js';
-import type { ProbeResult } from './bluegreen.js';
-import { probeEndpoints } from './bluegreen-probe.js';
-import { reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn } from './bluegreen-service.js';
+import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
 import { blockedStatus, environmentStatus, expiresAt, sameStatus, serviceStatus } from './env-status.js';
 import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, type Action } from './planner/index.js';
 import type { PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from './ports.js';
@@ -82,7 +80,7 @@ export class EnvironmentReconciler {
     await this.apply(plan.actions, log);
     if (plan.actions.length > 0) snapshot = await readSnapshot(this.d.swarm, name);
 
-    // Blue-green services: their Swarm services and routes move only as bluegreen.ts decides.
+    // Blue-green services: their Swarm services and routes move only as bluegreen/ decides.
     const existingRoutes = (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name);
     const { blueGreen, persisted } = await this.reconcileBlueGreen(env, snapshot, existingRoutes, previous, log);
     const blueGreenChanged = [...blueGreen.values()].some((o) => o.changedSwarm);

@@ -1,3 +1,5 @@
+import type { Color } from '../api/status.js';
+
 /**
  * The names berth writes into Swarm (docs/keys.md). Ownership is by
  * label: whatever carries `berth.env=<env>` belongs to that environment.
@@ -8,10 +10,8 @@ export const LABEL_COLOR = 'berth.color';
 export const LABEL_SPEC_HASH = 'berth.spec-hash';
 export const LABEL_STACK_NAMESPACE = 'com.docker.stack.namespace';
 
-export type ServiceColor = 'blue' | 'green';
-
 /** `<env>_<service>`, or `<env>_<service>_<color>` for blue-green. */
-export function swarmServiceName(env: string, service: string, color?: ServiceColor): string {
+export function swarmServiceName(env: string, service: string, color?: Color): string {
   return color ? `${env}_${service}_${color}` : `${env}_${service}`;
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
-import { parseDuration, type ServiceSpec } from '../api/index.js';
+import { parseDuration, type Color, type ServiceSpec } from '../api/index.js';
 import {
   LABEL_COLOR,
   LABEL_ENV,
@@ -9,8 +9,8 @@ import {
   LABEL_STACK_NAMESPACE,
   envConstraint,
   swarmServiceName,
-  type ServiceColor,
 } from './labels.js';
+import type { ObservedService } from './model.js';
 
 export type DockerServiceSpec = Dockerode.ServiceSpec;
 
@@ -19,21 +19,36 @@ const NS_PER_MS = 1_000_000;
 /**
  * Builds the complete Docker service spec for one berth service. Pure: the same input gives the
  * same spec (and spec-hash) byte for byte, so comparing hashes is how the planner tells whether
- * the Swarm service is what the Environment asks for.
+ * the Swarm service runs the version the Environment asks for. The hash leaves the replica count
+ * out: resizing is not a release, it is an update of the same version in place.
  */
-export function buildServiceSpec(env: string, service: string, spec: ServiceSpec, color?: ServiceColor): DockerServiceSpec {
+export function buildServiceSpec(env: string, service: string, spec: ServiceSpec, color?: Color): DockerServiceSpec {
   const body = buildUnlabelled(env, service, spec, color);
+  const { Mode: _replicas, ...version } = body;
   const labels: Record<string, string> = {
     [LABEL_STACK_NAMESPACE]: env,
     [LABEL_ENV]: env,
     [LABEL_SERVICE]: service,
     ...(color ? { [LABEL_COLOR]: color } : {}),
-    [LABEL_SPEC_HASH]: specHash(body),
+    [LABEL_SPEC_HASH]: specHash(version),
   };
   return { ...body, Labels: labels };
 }
 
-function buildUnlabelled(env: string, service: string, spec: ServiceSpec, color?: ServiceColor): DockerServiceSpec {
+/**
+ * Whether an observed service runs the version `desired` describes, whatever its replica count.
+ * Before replicas left the hash, berth hashed the whole spec, replica count included; such a label
+ * is recognised at the service's own count, so upgrading berth updates, restarts or re-colours
+ * nothing. It is replaced by the new hash the next time berth updates the service.
+ */
+export function runsVersion(observed: Pick<ObservedService, 'labels' | 'replicas'>, desired: DockerServiceSpec): boolean {
+  const label = observed.labels[LABEL_SPEC_HASH];
+  if (label === desired.Labels?.[LABEL_SPEC_HASH]) return true;
+  const { Labels: _labels, ...body } = desired;
+  return label === specHash({ ...body, Mode: { Replicated: { Replicas: observed.replicas } } });
+}
+
+function buildUnlabelled(env: string, service: string, spec: ServiceSpec, color?: Color): DockerServiceSpec {
   const containerSpec: Dockerode.ContainerSpec = {
     Image: spec.image,
     // Compose semantics: `command` replaces the image's CMD (Docker's Args), not its entrypoint.

@@ -12,198 +12,19 @@
  * Prints cutover timings (apply → nginx serving only the new version): median and p99.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
-import { createServer } from 'node:net';
-import { openSync } from 'node:fs';
-import { after, before, test } from 'node:test';
-import { parseResource } from '../../src/api/resource.js';
-import type { Environment, EnvironmentGroup, EnvironmentStatus } from '../../src/api/index.js';
-import { createClient } from '../../src/store/client.js';
-import { ResourceStore } from '../../src/store/resources.js';
-import { RouteStore } from '../../src/store/routes.js';
-import { StatusStore } from '../../src/store/status.js';
+import { test } from 'node:test';
 import { nginxWorkers } from '../../src/routing/nginx-process.js';
-import { requireLab, type WebTag } from '../support/lab.js';
+import { BlueGreenLab, sleep } from '../support/bluegreen-lab.js';
+import type { WebTag } from '../support/lab.js';
 
-const lab = requireLab();
-const etcd = createClient({ endpoints: lab.etcdEndpoints, prefix: '/berth' });
-const store = new ResourceStore(etcd);
-const statuses = new StatusStore(etcd);
-const routes = new RouteStore(etcd);
-const docker = lab.docker();
-const GROUP = 'bg-g';
-const ENV = 'bg-1';
-const HOST = 'bg-1-web';
-const LOG = `/tmp/berth-bg-test-${process.pid}.log`;
-const nginx = new URL(lab.nginxUrl);
-
-function groupSpec(): EnvironmentGroup {
-  return parseResource({ apiVersion: 'berth.dev/v1alpha1', kind: 'EnvironmentGroup', metadata: { name: GROUP }, spec: { nodeSelector: { pool: 'lab' } } }) as EnvironmentGroup;
-}
-
-function envSpec(tag: WebTag): Environment {
-  return parseResource({
-    apiVersion: 'berth.dev/v1alpha1',
-    kind: 'Environment',
-    metadata: { name: ENV },
-    spec: {
-      group: GROUP,
-      nodes: 2,
-      services: {
-        web: {
-          image: lab.image(tag),
-          replicas: 2,
-          ports: [{ target: 8080 }],
-          placement: { maxPerNode: 1 },
-          healthcheck: { test: ['CMD', 'wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8080/healthz'], interval: '1s', timeout: '1s', retries: 3 },
-          strategy: { type: 'blueGreen', drain: '2s', progressDeadline: '30s' },
-        },
-      },
-    },
-  }) as Environment;
-}
-
-// ---- children
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function startChild(cmd: string, extra: string[] = []): Promise<ChildProcess> {
-  const out = openSync(LOG, 'a');
-  const child = spawn(process.execPath, ['bin/berth.js', cmd, '--metrics-addr', `127.0.0.1:${await freePort()}`, ...extra], { env: process.env, stdio: ['ignore', out, out] });
-  child.once('exit', (code, sig) => {
-    if (!stopping) console.log(`berth ${cmd} exited early (code ${code}, signal ${sig}); log: ${LOG}`);
-  });
-  return child;
-}
-
-async function stopChild(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await done;
-  clearTimeout(t);
-}
-
-// ---- helpers
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
-  const start = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}; log: ${LOG}`);
-    await sleep(everyMs);
-  }
-}
-
-interface Answer {
-  start: number;
-  end: number;
-  status: number;
-  body: string;
-  error?: string;
-}
-
-function get(timeoutMs = 5_000): Promise<Answer> {
-  const start = Date.now();
-  return new Promise((resolve) => {
-    const req = http.request({ host: nginx.hostname, port: Number(nginx.port || 80), path: '/', headers: { host: HOST }, agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ start, end: Date.now(), status: res.statusCode ?? 0, body: body.trim() }));
-      res.on('error', (e) => resolve({ start, end: Date.now(), status: 0, body, error: e.message }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (e) => resolve({ start, end: Date.now(), status: 0, body: '', error: e.message }));
-    req.end();
-  });
-}
-
-/** A steady `rate` req/s through nginx until stopped; every answer is kept. */
-class Load {
-  readonly answers: Answer[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private readonly inflight = new Set<Promise<void>>();
-
-  start(rate = 50): void {
-    this.timer = setInterval(() => {
-      const p = get().then((a) => {
-        this.answers.push(a);
-      });
-      this.inflight.add(p);
-      void p.finally(() => this.inflight.delete(p));
-    }, 1000 / rate);
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await Promise.all([...this.inflight]);
-  }
-
-  failures(): Answer[] {
-    return this.answers.filter((a) => a.error !== undefined || a.status < 200 || a.status > 299);
-  }
-
-  /** Answers from the old version to requests started after the switch was confirmed. */
-  flapsBack(oldBody: string, confirmed: number): Answer[] {
-    return this.answers.filter((a) => !a.error && a.start >= confirmed && a.body === oldBody);
-  }
-
-  /** How long old and new answers interleaved (nginx reload overlap), ms; 0 when they did not. */
-  overlapMs(oldBody: string, newBody: string, from: number): number {
-    const after = this.answers.filter((a) => !a.error && a.start >= from);
-    const firstNew = Math.min(...after.filter((a) => a.body === newBody).map((a) => a.start));
-    const lastOld = Math.max(...after.filter((a) => a.body === oldBody).map((a) => a.start));
-    return Number.isFinite(firstNew) && Number.isFinite(lastOld) ? Math.max(0, lastOld - firstNew) : 0;
-  }
-}
-
-async function apply(tag: WebTag): Promise<void> {
-  await store.apply(envSpec(tag));
-}
-
-async function status(): Promise<EnvironmentStatus | undefined> {
-  return statuses.getStatus('Environment', ENV);
-}
-
-async function route() {
-  return (await routes.listRoutes()).find((r) => r.upstream === HOST);
-}
-
-async function replicas(color: 'blue' | 'green'): Promise<number | undefined> {
-  const list = (await docker.listServices({ filters: { name: [`${ENV}_web_${color}`] } } as never)) as unknown as Array<{ Spec: { Name: string; Mode: { Replicated?: { Replicas: number } } } }>;
-  const s = list.find((x) => x.Spec.Name === `${ENV}_web_${color}`);
-  return s ? (s.Spec.Mode.Replicated?.Replicas ?? 0) : undefined;
-}
-
-/** nginx serves only `body`: 10 sequential answers in a row, all `body`. */
-async function servingOnly(body: string, timeoutMs = 60_000): Promise<void> {
-  let streak = 0;
-  await until(`nginx serves only ${body}`, async () => {
-    const a = await get(3_000);
-    streak = a.status === 200 && a.body === body ? streak + 1 : 0;
-    return streak >= 10;
-  }, timeoutMs, 20);
-}
+const bg = new BlueGreenLab('bg-1', 'bg-g', 2);
+const { lab } = bg;
+const apply = (tag: WebTag) => bg.apply(tag);
+const status = () => bg.status();
+const route = () => bg.route();
+const replicas = (color: 'blue' | 'green') => bg.replicas(color);
+const until = bg.until.bind(bg);
+const servingOnly = bg.servingOnly.bind(bg);
 
 const PID_FILE = process.env.BERTH_NGINX_PID_FILE;
 
@@ -231,27 +52,6 @@ async function cutover(current: WebTag, next: WebTag): Promise<{ seconds: number
   return { seconds, confirmed, oldColor };
 }
 
-async function servicesOfEnv(): Promise<Array<{ ID: string; Spec: { Name: string } }>> {
-  return (await docker.listServices({ filters: { label: [`berth.env=${ENV}`] } } as never)) as never;
-}
-
-/** Removes every bg- trace a failed earlier run may have left (the controller is not running). */
-async function cleanSlate(): Promise<void> {
-  await store.delete('Environment', ENV);
-  for (const s of (await docker.listServices()) as Array<{ ID: string; Spec: { Name: string } }>) {
-    if (s.Spec.Name.startsWith(`${ENV}_`)) await docker.getService(s.ID).remove();
-  }
-  for (const n of await docker.listNodes()) {
-    const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
-    if (labels['berth.env'] !== ENV) continue;
-    delete labels['berth.env'];
-    await docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
-  }
-  await statuses.deleteStatus('Environment', ENV);
-  await routes.deleteRoute(HOST);
-  await store.delete('EnvironmentGroup', GROUP, { force: true });
-}
-
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
@@ -259,41 +59,19 @@ function quantile(sorted: number[], q: number): number {
 
 // ---- the test
 
-let controller: ChildProcess | undefined;
-let proxy: ChildProcess | undefined;
-let stopping = false;
-const load = new Load();
+const load = bg.load();
 const cutoverSeconds: number[] = [];
 const overlaps: number[] = [];
 
-before(async () => {
-  await cleanSlate();
-  await store.apply(groupSpec());
-  proxy = await startChild('proxy', process.env.BERTH_NGINX_PID_FILE ? ['--nginx-pid-file', process.env.BERTH_NGINX_PID_FILE] : []);
-  controller = await startChild('controller', ['--resync', '10s']);
-});
-
-after(async () => {
-  await load.stop();
-  try {
-    await store.delete('Environment', ENV);
-    await until('bg-1 services, status and route gone', async () => (await servicesOfEnv()).length === 0 && !(await status()) && !(await route()), 60_000, 500);
-    await store.delete('EnvironmentGroup', GROUP, { force: true });
-  } finally {
-    stopping = true;
-    await stopChild(controller);
-    await stopChild(proxy);
-    await cleanSlate().catch(() => undefined);
-    etcd.close();
-    const sorted = [...cutoverSeconds].sort((a, b) => a - b);
-    console.log(
-      `bluegreen-lab: ${load.answers.length} requests through nginx, ${load.failures().length} failed; ` +
-        `cutovers (apply → nginx serving only the new version, s): n=${sorted.length} ` +
-        `median=${quantile(sorted, 0.5).toFixed(2)} p99=${quantile(sorted, 0.99).toFixed(2)} all=${JSON.stringify(cutoverSeconds.map((s) => +s.toFixed(2)))}; ` +
-        `old/new answers interleaved during nginx reload (ms): ${JSON.stringify(overlaps)}\n` +
-        `logs: ${LOG}`,
-    );
-  }
+bg.hooks(load, () => {
+  const sorted = [...cutoverSeconds].sort((a, b) => a - b);
+  return (
+    `bluegreen-lab: ${load.answers.length} requests through nginx, ${load.failures().length} failed; ` +
+    `cutovers (apply → nginx serving only the new version, s): n=${sorted.length} ` +
+    `median=${quantile(sorted, 0.5).toFixed(2)} p99=${quantile(sorted, 0.99).toFixed(2)} all=${JSON.stringify(cutoverSeconds.map((s) => +s.toFixed(2)))}; ` +
+    `old/new answers interleaved during nginx reload (ms): ${JSON.stringify(overlaps)}\n` +
+    `logs: ${bg.log}`
+  );
 });
 
 test('v1 is served through nginx via the route (blue)', async () => {

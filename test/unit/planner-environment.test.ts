@@ -5,6 +5,7 @@ import { planEnvironment, planEnvironmentRemoval, type Action } from '../../src/
 import { LABEL_ENV, LABEL_SPEC_HASH } from '../../src/swarm/labels.js';
 import type { SwarmSnapshot } from '../../src/swarm/model.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
+import { legacySpecHash } from '../support/legacy-spec-hash.js';
 
 function group(spare = 0): EnvironmentGroup {
   return groupSchema.parse({ apiVersion: 'berth.dev/v1alpha1', kind: 'EnvironmentGroup', metadata: { name: 'g' }, spec: { nodeSelector: { pool: 'lab' }, spare } });
@@ -133,6 +134,28 @@ test('replicas changed by hand are reverted', async () => {
   assert.equal(plan.actions.length, 1);
   const a = plan.actions[0]!;
   assert.ok(a.kind === 'updateService' && a.reason === 'replicas-drifted');
+});
+
+test('a resized spec is an in-place update of the same version', async () => {
+  const swarm = new FakeSwarm([fakeNode(1), fakeNode(2), fakeNode(3)]);
+  await converge(swarm, env('qa', 3, { web: web(2) }));
+  const hash = swarm.services[0]!.labels[LABEL_SPEC_HASH];
+  const plan = planEnvironment(env('qa', 3, { web: web(3) }), group(), swarm.snapshot());
+  assert.equal(plan.actions.length, 1);
+  const a = plan.actions[0]!;
+  assert.ok(a.kind === 'updateService' && a.reason === 'replicas-drifted');
+  assert.equal(a.spec.Labels![LABEL_SPEC_HASH], hash);
+  assert.equal(a.spec.Mode?.Replicated?.Replicas, 3);
+});
+
+test('upgrade: a service labelled by an older berth (replicas in the hash) is not updated', async () => {
+  const swarm = new FakeSwarm([fakeNode(1), fakeNode(2)]);
+  await converge(swarm, env('qa', 2, { web: web(2) }));
+  const s = swarm.services[0]!;
+  s.labels[LABEL_SPEC_HASH] = legacySpecHash(s.spec);
+  assert.deepEqual(planEnvironment(env('qa', 2, { web: web(2) }), group(), swarm.snapshot()).actions, []);
+  const resized = planEnvironment(env('qa', 2, { web: web(1) }), group(), swarm.snapshot()).actions;
+  assert.ok(resized.length === 1 && resized[0]!.kind === 'updateService' && resized[0]!.reason === 'replicas-drifted', 'a resize relabels it with the new hash');
 });
 
 test('tampered berth labels are restored', async () => {

@@ -3,10 +3,11 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { environmentSchema, groupSchema, type Environment } from '../../src/api/index.js';
 import type { Color } from '../../src/api/status.js';
-import type { ProbeResult } from '../../src/reconcile/bluegreen.js';
+import type { ProbeResult } from '../../src/reconcile/bluegreen/index.js';
 import { EnvironmentReconciler } from '../../src/reconcile/reconciler-environment.js';
 import { FakeStore } from '../support/fake-store.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
+import { legacySpecHash } from '../support/legacy-spec-hash.js';
 
 const log = pino({ level: 'silent' });
 const img = (tag: string) => `10.77.0.1:5000/web:${tag}`;
@@ -18,7 +19,7 @@ function env(tag: string, strategy: Record<string, unknown> = {}, replicas = 2):
     metadata: { name: 'bg', generation: 1 },
     spec: {
       group: 'g',
-      nodes: 2,
+      nodes: Math.max(2, replicas), // maxPerNode 1: a node per replica
       services: {
         web: {
           image: img(tag),
@@ -143,6 +144,59 @@ test('a replica change without an image change needs no cutover', async () => {
   assert.equal(t.service('green'), undefined);
   assert.equal(t.store.routes.get('bg-web')?.servers.length, 2);
   assert.equal(t.probes.length, 0);
+  assert.equal(t.status().phase, 'Ready');
+});
+
+test('resize 1 → 3: the live colour is updated in place (same spec hash), no second colour, no route colour change', async () => {
+  const t = setup();
+  t.store.envs.set('bg', env('v1', {}, 1));
+  await t.run(10);
+  const hash = t.service('blue')!.labels['berth.spec-hash'];
+  const calls = t.swarm.calls.length;
+  t.store.envs.set('bg', env('v1', {}, 3));
+  await t.run(10);
+  assert.equal(t.service('blue')?.replicas, 3);
+  assert.equal(t.service('blue')?.labels['berth.spec-hash'], hash, 'the same version');
+  assert.equal(t.service('green'), undefined, 'no second colour');
+  assert.deepEqual(t.swarm.calls.slice(calls).filter((c) => c.endsWith('Service')), ['updateService'], 'one in-place update');
+  assert.equal(t.store.routes.get('bg-web')?.color, 'blue');
+  assert.equal(t.store.routes.get('bg-web')?.servers.length, 3);
+  assert.equal(t.status().services.web?.cutovers?.length, 1, 'no cutover');
+});
+
+test('resized while green waits for promotion: both colours reach the new size, then the promotion cuts over', async () => {
+  const t = setup();
+  t.store.envs.set('bg', env('v1', { autoPromote: false }, 2));
+  await t.run(10);
+  t.store.envs.set('bg', env('v2', { autoPromote: false }, 2));
+  await t.run(30, () => t.status().services.web?.pending?.state === 'WaitingForPromotion');
+  const since = t.status().services.web?.pending?.since;
+  t.store.envs.set('bg', env('v2', { autoPromote: false }, 3));
+  await t.run(10, () => t.store.routes.get('bg-web')?.servers.length === 3 && t.status().services.web?.pending?.state === 'WaitingForPromotion');
+  assert.equal(t.service('blue')?.replicas, 3, 'the live colour follows');
+  assert.equal(t.service('blue')?.image, img('v1'), 'and keeps its version');
+  assert.equal(t.service('green')?.replicas, 3, 'the waiting colour follows');
+  assert.equal(t.store.routes.get('bg-web')?.color, 'blue');
+  assert.equal(t.store.routes.get('bg-web')?.servers.length, 3, 'the live route holds the new blue task');
+  assert.equal(t.status().services.web?.pending?.since, since, 'the same attempt');
+  t.store.promotions.set('bg/web', { color: 'green', image: img('v2') });
+  await t.run(30);
+  assert.equal(t.store.routes.get('bg-web')?.color, 'green');
+  assert.equal(t.store.routes.get('bg-web')?.servers.length, 3);
+  assert.equal(t.service('green')?.replicas, 3);
+  assert.equal(t.service('blue')?.replicas, 0);
+});
+
+test('upgrade: colours labelled by an older berth (replicas in the hash) are left alone', async () => {
+  const t = setup();
+  t.store.envs.set('bg', env('v1'));
+  await t.run(10);
+  const blue = t.swarm.services.find((s) => s.name === 'bg_web_blue')!;
+  blue.labels['berth.spec-hash'] = legacySpecHash(blue.spec);
+  const calls = t.swarm.calls.length;
+  await t.run(3);
+  assert.deepEqual(t.swarm.calls.slice(calls).filter((c) => !c.startsWith('list')), []);
+  assert.equal(t.service('green'), undefined);
   assert.equal(t.status().phase, 'Ready');
 });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { serviceSpecSchema } from '../../src/api/environment.js';
 import { isRecoverable } from '../../src/swarm/retry.js';
-import { buildServiceSpec } from '../../src/swarm/service-spec.js';
+import { buildServiceSpec, runsVersion } from '../../src/swarm/service-spec.js';
 
 const spec = (extra: Record<string, unknown> = {}) =>
   serviceSpecSchema.parse({
@@ -53,9 +53,26 @@ test('the spec-hash is stable and changes with what determines the Swarm spec', 
   assert.equal(h(spec()), h(spec()));
   assert.equal(h(spec({ environment: { A: 'x', B: 2 } })), h(spec()), 'key order does not matter');
   assert.notEqual(h(spec({ image: '10.77.0.1:5000/web:v2' })), h(spec()));
-  assert.notEqual(h(spec({ replicas: 3 })), h(spec()));
+  assert.equal(h(spec({ replicas: 3 })), h(spec()), 'replicas are not part of the version: resizing is not a release');
   assert.notEqual(h(spec(), 'qa-2'), h(spec()));
   assert.equal(h(spec({ strategy: { type: 'rolling', drain: '30s' } })), h(spec()), 'drain does not change the Swarm spec');
+});
+
+test('a label an older berth wrote (replica count in the hash) is the same version at that count, and only at it', () => {
+  // Written by the previous release for this spec at 2 replicas (blue, and the rolling service).
+  const small = serviceSpecSchema.parse({ image: '10.77.0.1:5000/web:v1', replicas: 2, ports: [{ target: 8080 }], strategy: { type: 'blueGreen' } });
+  const cases = [
+    { label: '8465ce155353dbb9', desired: buildServiceSpec('qa-1', 'api', small, 'blue') },
+    { label: '5aaf17f86fdc0195', desired: buildServiceSpec('qa-1', 'api', small) },
+  ];
+  for (const { label, desired } of cases) {
+    assert.notEqual(desired.Labels!['berth.spec-hash'], label, 'the hash itself changed');
+    const observed = (replicas: number) => ({ labels: { 'berth.spec-hash': label }, replicas });
+    assert.equal(runsVersion(observed(2), desired), true);
+    assert.equal(runsVersion(observed(3), desired), false, 'at another count the old label cannot be told from another version');
+    assert.equal(runsVersion(observed(2), buildServiceSpec('qa-1', 'api', { ...small, image: '10.77.0.1:5000/web:v2' }, 'blue')), false);
+  }
+  assert.equal(runsVersion({ labels: cases[0]!.desired.Labels!, replicas: 7 }, cases[0]!.desired), true, 'the new hash matches at any count');
 });
 
 test('retry only connection errors and 5xx', () => {

@@ -21,6 +21,11 @@ export type Action =
     }
   | { kind: 'removeService'; env: string; service: string; name: string; id: string; reason: string };
 
+/**
+ * spec-changed: a new version (berth.spec-hash differs). replicas-drifted: the same version at
+ * another replica count (the spec was resized, or someone scaled by hand), updated in place.
+ * labels-tampered: berth's labels were edited by hand.
+ */
 export type UpdateReason = 'spec-changed' | 'replicas-drifted' | 'labels-tampered';
 
 /** One line per action for the log, e.g. `claimNode lab-2`. */

@@ -1,7 +1,7 @@
 import type { ServiceSpec } from '../../api/environment.js';
-import { LABEL_COLOR, LABEL_ENV, LABEL_SERVICE, LABEL_SPEC_HASH, swarmServiceName, type ServiceColor } from '../../swarm/labels.js';
+import { LABEL_COLOR, LABEL_ENV, LABEL_SERVICE, LABEL_SPEC_HASH, swarmServiceName } from '../../swarm/labels.js';
 import type { ObservedService } from '../../swarm/model.js';
-import { buildServiceSpec } from '../../swarm/service-spec.js';
+import { buildServiceSpec, runsVersion, type DockerServiceSpec } from '../../swarm/service-spec.js';
 import type { Action, UpdateReason } from './actions.js';
 
 /** Services owned by `env`: ownership is the `berth.env` label, never the name. */
@@ -10,27 +10,33 @@ export function ownedServices(env: string, services: ObservedService[]): Observe
 }
 
 /**
- * Brings one berth service (one colour of it, for blue-green) to its spec. `candidates` are the
- * owned Swarm services for this berth service and colour; normally one or none. A duplicate (a
- * controller killed between create and its next look) is removed, the oldest one kept.
+ * Brings one rolling berth service to its spec. `candidates` are the owned Swarm services for
+ * this berth service; normally one or none. A duplicate (a controller killed between create and
+ * its next look) is removed, the oldest one kept.
  */
-export function planService(env: string, service: string, spec: ServiceSpec, candidates: ObservedService[], color?: ServiceColor): Action[] {
-  const desired = buildServiceSpec(env, service, spec, color);
+function planService(env: string, service: string, spec: ServiceSpec, candidates: ObservedService[]): Action[] {
+  const desired = buildServiceSpec(env, service, spec);
   const name = desired.Name!;
   if (candidates.length === 0) return [{ kind: 'createService', env, service, name, spec: desired }];
   const [keep, ...dupes] = [...candidates].sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
   const actions: Action[] = dupes.map((d) => ({ kind: 'removeService', env, service, name: d.name, id: d.id, reason: 'duplicate' }));
-  const reason = updateReason(desired.Labels ?? {}, spec.replicas, keep!);
+  const reason = updateReason(desired, spec.replicas, keep!);
   if (reason) actions.push({ kind: 'updateService', env, service, name, id: keep!.id, version: keep!.version, spec: desired, reason });
   return actions;
 }
 
-/** Why the observed service differs from the desired one, or undefined when it does not. */
-function updateReason(desiredLabels: Record<string, string>, replicas: number, observed: ObservedService): UpdateReason | undefined {
-  if (observed.labels[LABEL_SPEC_HASH] !== desiredLabels[LABEL_SPEC_HASH]) return 'spec-changed';
-  if (observed.replicas !== replicas) return 'replicas-drifted'; // e.g. `docker service scale` by hand
+/**
+ * Why the observed service differs from the desired one, or undefined when it does not. A replica
+ * count that differs (the spec was resized, or someone ran `docker service scale`) is an update of
+ * the same version in place: the same spec and hash at the new count, so Swarm only scales.
+ */
+function updateReason(desired: DockerServiceSpec, replicas: number, observed: ObservedService): UpdateReason | undefined {
+  if (!runsVersion(observed, desired)) return 'spec-changed';
+  if (observed.replicas !== replicas) return 'replicas-drifted';
+  // The hash was compared above (a label from an older berth is still the same version).
+  const desiredLabels = desired.Labels ?? {};
   const tampered =
-    Object.entries(desiredLabels).some(([k, v]) => observed.labels[k] !== v) ||
+    Object.entries(desiredLabels).some(([k, v]) => k !== LABEL_SPEC_HASH && observed.labels[k] !== v) ||
     Object.keys(observed.labels).some((k) => k.startsWith('berth.') && !(k in desiredLabels));
   return tampered ? 'labels-tampered' : undefined;
 }

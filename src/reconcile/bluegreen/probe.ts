@@ -1,6 +1,6 @@
 import http from 'node:http';
-import type { Color } from '../api/status.js';
-import type { ProbeResult } from './bluegreen.js';
+import type { Color } from '../../api/status.js';
+import type { ProbeResult } from './decide.js';
 
 /**
  * The controller's pre-promotion check for a `probe` step: one HTTP GET of `path` on every
