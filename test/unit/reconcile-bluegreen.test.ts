@@ -6,6 +6,7 @@ import type { Color } from '../../src/api/status.js';
 import type { ProbeResult } from '../../src/reconcile/bluegreen/index.js';
 import { EnvironmentReconciler } from '../../src/reconcile/reconciler-environment.js';
 import { FakeStore } from '../support/fake-store.js';
+import { LABEL_ENV } from '../../src/swarm/labels.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
 import { legacySpecHash } from '../support/legacy-spec-hash.js';
 
@@ -63,7 +64,8 @@ function setup() {
   return { swarm, store, clock, probes, failProbe, run, service, status, restart: () => (r = make()) };
 }
 
-const BLUE_EPS = ['10.77.0.11:30000', '10.77.0.12:30000'];
+/** The route of an environment whose tasks run on its nodes: each held node's address, port 30000. */
+const heldEndpoints = (swarm: FakeSwarm) => swarm.nodes.filter((n) => n.labels[LABEL_ENV] === 'bg').map((n) => `${n.addr}:30000`).sort();
 
 test('first deploy: blue comes up and is routed; converged passes write nothing', async () => {
   const t = setup();
@@ -71,7 +73,7 @@ test('first deploy: blue comes up and is routed; converged passes write nothing'
   const res = await t.run(10);
   assert.deepEqual(res, {}, 'converged: nothing to requeue');
   assert.deepEqual(t.swarm.services.map((s) => s.name), ['bg_web_blue']);
-  assert.deepEqual(t.store.routes.get('bg-web'), { upstream: 'bg-web', servers: BLUE_EPS, color: 'blue', owner: { env: 'bg', service: 'web' } });
+  assert.deepEqual(t.store.routes.get('bg-web'), { upstream: 'bg-web', servers: heldEndpoints(t.swarm), color: 'blue', owner: { env: 'bg', service: 'web' } });
   assert.equal(t.store.routeWrites.length, 1, 'one route write: the first cutover');
   const st = t.status();
   assert.equal(st.phase, 'Ready');

@@ -6,6 +6,7 @@ import { EnvironmentReconciler } from '../../src/reconcile/reconciler-environmen
 import { GroupReconciler } from '../../src/reconcile/reconciler-group.js';
 import { FakeStore } from '../support/fake-store.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
+import { LABEL_ENV } from '../../src/swarm/labels.js';
 
 const log = pino({ level: 'silent' });
 
@@ -39,14 +40,17 @@ test('reconciles to Ready: nodes, service, status with endpoints, route', async 
   assert.equal(st.phase, 'Ready');
   assert.equal(st.observedGeneration, 3);
   assert.equal(st.nodes.length, 2);
+  // One task on each held node, at the port the fake Swarm publishes.
+  const endpoints = swarm.nodes.filter((n) => n.labels[LABEL_ENV] === 'qa').map((n) => `${n.addr}:30000`).sort();
+  assert.equal(endpoints.length, 2);
   assert.deepEqual(st.services.web, {
     desiredReplicas: 2,
     runningReplicas: 2,
     image: '10.77.0.1:5000/web:v1',
-    endpoints: ['10.77.0.11:30000', '10.77.0.12:30000'],
-    route: { upstream: 'qa-web', servers: ['10.77.0.11:30000', '10.77.0.12:30000'] },
+    endpoints,
+    route: { upstream: 'qa-web', servers: endpoints },
   });
-  assert.deepEqual(store.routes.get('qa-web'), { upstream: 'qa-web', servers: ['10.77.0.11:30000', '10.77.0.12:30000'], owner: { env: 'qa', service: 'web' } });
+  assert.deepEqual(store.routes.get('qa-web'), { upstream: 'qa-web', servers: endpoints, owner: { env: 'qa', service: 'web' } });
   const calls = swarm.calls.length;
   await r.reconcile('qa');
   assert.deepEqual(swarm.calls.slice(calls).filter((c) => !c.startsWith('list')), [], 'idempotent: no writes when converged');
