@@ -12,7 +12,10 @@ export interface SwarmChange {
   /** `relist`: the cache listed everything again after the event stream reconnected. */
   type: SwarmEvent['type'] | 'relist';
   action: string;
-  /** The environment the changed object belongs to; undefined for node changes (they concern every environment). */
+  /**
+   * The environment the change concerns; undefined for a node change other than a claim (it may
+   * concern every environment).
+   */
   env: string | undefined;
 }
 
@@ -162,6 +165,8 @@ export class SwarmCache implements SwarmApi {
     let env: string | undefined;
     if (e.type === 'node') {
       this.dirtyNodes.add(e.id);
+      void this.announceNodeChange(e);
+      return;
     } else if (e.type === 'service') {
       this.dirtyServices.add(e.id);
       this.dirtyTasks.add(e.id);
@@ -175,6 +180,31 @@ export class SwarmCache implements SwarmApi {
       if (!env) return;
     }
     this.notify({ type: e.type, action: e.action, env });
+  }
+
+  /**
+   * A node event is announced once the node is read again, with what changed: when only berth's
+   * own claim label moved, it concerns the environment that lost the node and the one that took
+   * it; anything else (state, availability, the labels ops set) may concern every environment
+   * (env undefined). Claims are most of the node events, and fanning each out to every
+   * environment would make a cold start of N environments cost N² reconciles.
+   */
+  private async announceNodeChange(e: SwarmEvent): Promise<void> {
+    const before = this.nodes.get(e.id);
+    try {
+      await this.refreshDirty(this.dirtyNodes, 'node', (id) => this.refreshNode(id));
+    } catch {
+      this.notify({ type: 'node', action: e.action, env: undefined });
+      return;
+    }
+    const after = this.nodes.get(e.id);
+    if (before && after && sameExceptClaim(before, after)) {
+      for (const env of new Set([before.labels[LABEL_ENV], after.labels[LABEL_ENV]])) {
+        if (env) this.notify({ type: 'node', action: e.action, env });
+      }
+      return;
+    }
+    this.notify({ type: 'node', action: e.action, env: undefined });
   }
 
   private notify(c: SwarmChange): void {
@@ -353,6 +383,15 @@ function groupTasks(services: { id: string }[], tasks: ObservedTask[], listedAt:
   const out = new Map<string, TaskEntry>(services.map((s) => [s.id, { tasks: [], listedAt }]));
   for (const t of tasks) out.get(t.serviceId)?.tasks.push(t);
   return out;
+}
+
+/** Two reads of a node that differ at most in berth's claim label (and the version it raised). */
+function sameExceptClaim(a: ObservedNode, b: ObservedNode): boolean {
+  const strip = (n: ObservedNode) => {
+    const { [LABEL_ENV]: _claim, ...labels } = n.labels;
+    return JSON.stringify({ ...n, version: 0, labels: Object.entries(labels).sort() });
+  };
+  return strip(a) === strip(b);
 }
 
 /** `<env>_<service>[_<color>]`; environment names have no `_`. */

@@ -54,13 +54,27 @@ test('Docker events: service, task and container events enqueue their environmen
   await r.stop();
 });
 
-test('Docker events: a node event enqueues every key, including environments that only own Swarm objects', async () => {
+test('Docker events: a node change other than a claim enqueues every key, including environments that only own Swarm objects', async () => {
   const { swarm, source } = swarmWorld();
   const r = running(source);
   await settle();
+  swarm.nodes.find((n) => n.id === 'node2')!.availability = 'drain';
   swarm.emitEvent({ type: 'node', action: 'update', id: 'node2', attributes: {} });
   await settle();
   assert.deepEqual(r.queue.take(), ['env/qa-1', 'env/qa-2', 'group/qa-pool']);
+  await r.stop();
+});
+
+test('Docker events: a node whose claim moved enqueues only the environment that lost it and the one that took it', async () => {
+  const { swarm, source } = swarmWorld();
+  const r = running(source);
+  await settle();
+  const node = swarm.nodes.find((n) => n.id === 'node1')!;
+  node.labels = { ...node.labels, [LABEL_ENV]: 'qa-3' };
+  node.version++;
+  swarm.emitEvent({ type: 'node', action: 'update', id: 'node1', attributes: {} });
+  await settle();
+  assert.deepEqual(r.queue.take(), ['env/qa-2', 'env/qa-3']);
   await r.stop();
 });
 
