@@ -46,7 +46,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
   const m = metrics();
   // DOCKER_HOST (unix:///path.sock or tcp://) and the TLS variables are read by docker-modem.
   const swarm = new DockerodeSwarm({ onApiError: (operation) => m.dockerApiErrors.inc({ operation }) });
-  const routes = new RouteStore(etcd, flags.routesPrefix ?? routesPrefixFrom(undefined, { ...process.env, BERTH_PREFIX: config.prefix }));
+  const routes = new RouteStore(etcd, routesPrefixFrom(flags));
 
   let fatal: unknown;
   const shutdown = handleShutdownSignals(log);

@@ -80,7 +80,7 @@ export class Controller {
     o.metrics.leader.set(1);
     o.log.info('elected leader');
 
-    const ports = new StorePorts(o.etcd);
+    const ports = new StorePorts(o.etcd, o.log);
     this.envs = new EnvironmentReconciler({ swarm: o.swarm, resources: ports, status: ports, routes: o.routes, promotions: ports, log: o.log, metrics: o.metrics });
     this.groups = new GroupReconciler({ swarm: o.swarm, resources: ports, status: ports, log: o.log });
     const listKeys = () => allKeys(ports, ports, o.swarm);
