@@ -42,6 +42,11 @@ export const routeServer = z.string().refine(
   { message: 'must be host:port, the host an IPv4 address or a host name' },
 );
 
+/** `[host:]port` nginx may `listen` on (IPv4, [IPv6] or a host name before the port). */
+export const listenAddress = z
+  .string()
+  .regex(/^(?:(?:\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:|[A-Za-z0-9.-]+:)?\d{1,5}$/, 'must be [host:]port, like 127.0.0.1:8080');
+
 /** Label keys and values as used in Swarm node labels and in `node.labels.<key>==<value>` constraints. */
 export const labelKey = z
   .string()
