@@ -132,7 +132,8 @@ class ListWatchLoop<T> implements ListWatch {
         continue;
       }
       if (this.closed) return;
-      this.reconnect.reset();
+      // The delay starts over only once a watch connects: a list that works followed by a watch
+      // that etcd refuses at once must not retry at the shortest delay forever.
       const fresh = new Map<string, T>();
       for (const [key, value] of listed.kvs) {
         const object = this.decode(key, value);

@@ -21,6 +21,8 @@ export class FakeKeyRange implements KeyRange {
   failLists = 0;
   /** While true, etcd cannot be reached: every new stream breaks before it connects. */
   down = false;
+  /** While true, etcd cancels every new watch as it is created (say, permission denied). */
+  refuseWatches = false;
   lists = 0;
   /** Start revisions of every watch opened, in order. */
   readonly watchedFrom: string[] = [];
@@ -94,6 +96,8 @@ export class FakeKeyRange implements KeyRange {
     const stream: Stream = { prefix, on, open: true };
     if (this.down) {
       queueMicrotask(() => stream.open && on.broken(new Error('connection refused')));
+    } else if (this.refuseWatches) {
+      queueMicrotask(() => stream.open && on.canceled(false, new Error('Watcher canceled: permission denied')));
     } else if (Number(fromRevision) <= this.compactedAt) {
       queueMicrotask(() => stream.open && on.canceled(true, new Error('Watcher canceled: ')));
     } else {

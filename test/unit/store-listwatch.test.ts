@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { listWatch, type Delivery, type KeyDecoder, type RestartReason } from '../../src/store/listwatch.js';
 import { FakeKeyRange } from '../support/fake-key-range.js';
@@ -16,7 +16,7 @@ const numbers: KeyDecoder<number> = {
 /** Lets every queued callback run (no timer, no wall clock). */
 const settle = () => new Promise((r) => setImmediate(r));
 
-function start(range: FakeKeyRange, opts: { fromRevision?: string } = {}) {
+function start(t: TestContext, range: FakeKeyRange, opts: { fromRevision?: string } = {}) {
   const deliveries: Delivery<number>[] = [];
   const restarts: RestartReason[] = [];
   const invalid: string[] = [];
@@ -34,14 +34,16 @@ function start(range: FakeKeyRange, opts: { fromRevision?: string } = {}) {
     },
     ...opts,
   });
+  // Closed even when an assertion fails: a loop left running would keep the test process alive.
+  t.after(() => w.close());
   const changes = () => deliveries.flatMap((d) => d.changes.map((c) => (c.type === 'put' ? `put ${c.key}=${c.object}` : `delete ${c.key}`)));
   return { w, deliveries, restarts, invalid, delays, changes };
 }
 
-test('lists first, then delivers one batch per transaction in revision order, leaving out keys it does not own', async () => {
+test('lists first, then delivers one batch per transaction in revision order, leaving out keys it does not own', async (t) => {
   const range = new FakeKeyRange();
   range.put('/p/n/a', '1');
-  const s = start(range);
+  const s = start(t, range);
   await settle();
   assert.equal(s.deliveries.length, 1);
   assert.deepEqual([s.deliveries[0]!.relisted, s.deliveries[0]!.revision, [...s.deliveries[0]!.items]], [true, range.revision, [['/p/n/a', 1]]]);
@@ -53,12 +55,11 @@ test('lists first, then delivers one batch per transaction in revision order, le
   assert.equal(s.deliveries.length, 3, 'the transaction came as one delivery; the foreign-only one as none');
   assert.deepEqual([...s.deliveries.at(-1)!.items], [['/p/n/b', 3]]);
   assert.equal(s.w.revision, range.revision);
-  await s.w.close();
 });
 
-test('a broken stream resumes from the last delivered revision + 1, without a relist, after a backoff delay', async () => {
+test('a broken stream resumes from the last delivered revision + 1, without a relist, after a backoff delay', async (t) => {
   const range = new FakeKeyRange();
-  const s = start(range);
+  const s = start(t, range);
   await settle();
   range.put('/p/n/a', '1');
   await settle();
@@ -80,14 +81,13 @@ test('a broken stream resumes from the last delivered revision + 1, without a re
   for (let i = 0; i < 6; i++) await settle();
   assert.deepEqual(s.delays.slice(0, 4), [100, 100, 200, 400], 'a connection started the delay over; failures double it');
   assert.equal(range.openStreams, 1, 'connected again once etcd was back');
-  await s.w.close();
 });
 
-test('a compacted start revision relists at once, and what vanished meanwhile gets a delete', async () => {
+test('a compacted start revision relists at once, and what vanished meanwhile gets a delete', async (t) => {
   const range = new FakeKeyRange();
   range.put('/p/n/a', '1');
   range.put('/p/n/b', '2');
-  const s = start(range);
+  const s = start(t, range);
   await settle();
   range.breakStreams();
   range.del('/p/n/a');
@@ -110,14 +110,13 @@ test('a compacted start revision relists at once, and what vanished meanwhile ge
   range.put('/p/n/c', '4');
   await settle();
   assert.deepEqual(s.changes().at(-1), 'put /p/n/c=4');
-  await s.w.close();
 });
 
-test('an invalid value is reported and counts as absent, in a list as in a watch', async () => {
+test('an invalid value is reported and counts as absent, in a list as in a watch', async (t) => {
   const range = new FakeKeyRange();
   range.put('/p/n/bad', 'x');
   range.put('/p/n/a', '1');
-  const s = start(range);
+  const s = start(t, range);
   await settle();
   assert.deepEqual([...s.deliveries[0]!.items], [['/p/n/a', 1]]);
   assert.deepEqual(s.invalid, ['/p/n/bad']);
@@ -126,13 +125,12 @@ test('an invalid value is reported and counts as absent, in a list as in a watch
   await settle();
   assert.deepEqual(s.invalid, ['/p/n/bad', '/p/n/a', '/p/n/new-bad']);
   assert.deepEqual(s.changes().slice(1), ['delete /p/n/a'], 'a valid object turned invalid is deleted; a new invalid key is not delivered');
-  await s.w.close();
 });
 
-test('a failed list is retried with a doubling delay; other cancellations relist after a delay too', async () => {
+test('a failed list is retried with a doubling delay; other cancellations relist after a delay too, doubling while they repeat', async (t) => {
   const range = new FakeKeyRange();
   range.failLists = 3;
-  const s = start(range);
+  const s = start(t, range);
   for (let i = 0; i < 5; i++) await settle();
   assert.equal(range.lists, 4);
   assert.deepEqual(s.delays, [100, 200, 400]);
@@ -143,26 +141,29 @@ test('a failed list is retried with a doubling delay; other cancellations relist
   assert.deepEqual(s.delays, [100, 200, 400, 100], 'the successful list started the delay over');
   assert.equal(range.lists, 5);
   assert.equal(s.deliveries.at(-1)?.relisted, true);
-  await s.w.close();
+  range.refuseWatches = true;
+  range.cancelStreams();
+  for (let i = 0; i < 8; i++) await settle();
+  assert.deepEqual(s.delays.slice(4, 7), [100, 200, 400], 'lists that work do not reset the delay while etcd refuses every watch');
 });
 
-test('from a given revision: no first list, deletes pass even for keys never seen', async () => {
+test('from a given revision: no first list, deletes pass even for keys never seen', async (t) => {
   const range = new FakeKeyRange();
   range.put('/p/n/a', '1');
   const from = String(Number(range.revision) + 1);
   range.put('/p/n/a', '2');
   range.del('/p/n/a');
-  const s = start(range, { fromRevision: from });
+  const s = start(t, range, { fromRevision: from });
   await settle();
   assert.equal(range.lists, 0);
   assert.deepEqual(s.changes(), ['put /p/n/a=2', 'delete /p/n/a']);
-  await s.w.close();
 });
 
-test('close stops every delivery and cancels the stream', async () => {
+test('close stops every delivery and cancels the stream', async (t) => {
   const range = new FakeKeyRange();
-  const s = start(range);
+  const s = start(t, range);
   await settle();
+  assert.equal(range.openStreams, 1);
   await s.w.close();
   assert.equal(range.openStreams, 0);
   range.put('/p/n/a', '1');
