@@ -51,6 +51,20 @@ export class AdapterError extends Error {
   }
 }
 
+/**
+ * A value read back from the store that is not what berth writes there (not JSON, or not of its
+ * schema): someone wrote the key by hand, or an older berth did. Not recoverable by retrying.
+ */
+export class InvalidStoredValueError extends AdapterError {
+  readonly key: string;
+
+  constructor(key: string, problem: string, cause?: unknown) {
+    super(`get ${key}`, `stored value is not valid: ${problem}`, { cause, recoverable: false });
+    this.name = 'InvalidStoredValueError';
+    this.key = key;
+  }
+}
+
 /** The resource does not exist. */
 export class NotFoundError extends Error {
   constructor(kind: string, name: string) {

@@ -25,6 +25,28 @@ export const upstreamName = z
   .max(63, 'must be at most 63 characters')
   .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, "must be a host name: lower-case letters, digits, '-' and '.'");
 
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/**
+ * One server of a route, `host:port` (IPv4 or host name, port 1-65535 without leading zeros):
+ * it is spliced into nginx's `server <value> ...;`, so nothing else may pass.
+ */
+export const routeServer = z.string().refine(
+  (value) => {
+    const m = /^([^:]+):([1-9]\d{0,4})$/.exec(value);
+    if (!m || Number(m[2]) > 65535) return false;
+    // A dotted all-numeric host must be a real IPv4 address, not "999.1.1.1".
+    return /^[\d.]+$/.test(m[1]!) ? IPV4.test(m[1]!) : HOSTNAME.test(m[1]!);
+  },
+  { message: 'must be host:port, the host an IPv4 address or a host name' },
+);
+
+/** `[host:]port` nginx may `listen` on (IPv4, [IPv6] or a host name before the port). */
+export const listenAddress = z
+  .string()
+  .regex(/^(?:(?:\d{1,3}\.){3}\d{1,3}:|\[[0-9a-fA-F:]+\]:|[A-Za-z0-9.-]+:)?\d{1,5}$/, 'must be [host:]port, like 127.0.0.1:8080');
+
 /** Label keys and values as used in Swarm node labels and in `node.labels.<key>==<value>` constraints. */
 export const labelKey = z
   .string()

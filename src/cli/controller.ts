@@ -48,7 +48,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
     onApiError: (operation) => m.dockerApiErrors.inc({ operation }),
     onApiRequest: (operation) => m.dockerApiRequests.inc({ operation }),
   });
-  const routes = new RouteStore(etcd, flags.routesPrefix ?? routesPrefixFrom(undefined, { ...process.env, BERTH_PREFIX: config.prefix }));
+  const routes = new RouteStore(etcd, routesPrefixFrom(flags));
 
   let fatal: unknown;
   const shutdown = handleShutdownSignals(log);

@@ -71,7 +71,7 @@ export function registerGet(program: Command): void {
           if (!one) throw new NotFoundError(kindLabel(kind), name);
           items = [one];
         } else items = await store.list(kind);
-        const statuses = await statusStore.listStatuses(kind);
+        const statuses = await statusStore.listStatuses(kind, (err) => process.stderr.write(`warning: ${err.message}\n`));
         if (format === 'yaml' || format === 'json') {
           const withStatus = items.map((r) => ({ ...r, status: statuses.get(r.metadata.name) ?? null }));
           const doc = name ? withStatus[0] : { apiVersion: 'berth.dev/v1alpha1', kind: 'List', items: withStatus };

@@ -56,7 +56,6 @@ export function resolveProxyConfig(flags: ProxyFlags, env: NodeJS.ProcessEnv = p
     throw new UsageError(`--coalesce: invalid duration "${flags.coalesce}"`);
   }
   const store = storeConfig({ etcdEndpoints: flags.etcdEndpoints, prefix: flags.prefix }, env);
-  const routesPrefix = flags.routesPrefix ?? (env.BERTH_ROUTES_PREFIX || undefined) ?? `${store.prefix}/routes`;
   return {
     confPath,
     listen,
@@ -65,7 +64,7 @@ export function resolveProxyConfig(flags: ProxyFlags, env: NodeJS.ProcessEnv = p
     reloadCmd: flags.reloadCmd ?? env.BERTH_NGINX_RELOAD_CMD ?? 'nginx -s reload',
     ...(flags.nginxPidFile ?? env.BERTH_NGINX_PID_FILE ? { pidFile: flags.nginxPidFile ?? env.BERTH_NGINX_PID_FILE } : {}),
     store,
-    routesPrefix: routesPrefixFrom(routesPrefix, {}),
+    routesPrefix: routesPrefixFrom(flags, env),
   };
 }
 

@@ -38,7 +38,7 @@ export class ControllerProcess {
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly o: ControllerProcessOptions) {
-    const store = new StorePorts(o.etcd);
+    const store = new StorePorts(o.etcd, o.log);
     const cache = new SwarmCache(o.swarm, {
       log: o.log,
       onEventReceived: (type, kept) => o.metrics.dockerEvents.inc({ type, kept: String(kept) }),

@@ -8,14 +8,14 @@ import { envKey, groupKey } from './keys.js';
  * (deleted ones still to clean up), environments still owning Swarm objects, and groups.
  */
 export async function allKeys(resources: ResourceReader, status: StatusWriter, swarm: SwarmApi): Promise<string[]> {
-  const [envNames, statuses, groups, nodes, services] = await Promise.all([
+  const [envNames, statusNames, groups, nodes, services] = await Promise.all([
     resources.listEnvironmentNames(),
-    status.listEnvironmentStatuses(),
+    status.listEnvironmentStatusNames(),
     resources.listGroups(),
     swarm.listNodes(),
     swarm.listServices(),
   ]);
-  const envs = new Set([...envNames, ...statuses.keys()]);
+  const envs = new Set([...envNames, ...statusNames]);
   for (const n of nodes) if (n.labels[LABEL_ENV]) envs.add(n.labels[LABEL_ENV]);
   for (const s of services) if (s.labels[LABEL_ENV]) envs.add(s.labels[LABEL_ENV]);
   return [...[...envs].sort().map(envKey), ...groups.map((g) => groupKey(g.metadata.name))];

@@ -29,7 +29,9 @@ export interface StatusWriter {
   getEnvironmentStatus(name: string): Promise<EnvironmentStatus | undefined>;
   putEnvironmentStatus(name: string, status: EnvironmentStatus): Promise<void>;
   deleteEnvironmentStatus(name: string): Promise<void>;
-  /** Every environment status, in one read. */
+  /** Every environment with a status key, whether or not the value is valid. */
+  listEnvironmentStatusNames(): Promise<string[]>;
+  /** Every valid environment status, in one read. */
   listEnvironmentStatuses(): Promise<Map<string, EnvironmentStatus>>;
   getGroupStatus(name: string): Promise<GroupStatus | undefined>;
   putGroupStatus(name: string, status: GroupStatus): Promise<void>;

@@ -1,6 +1,7 @@
+import type { Logger } from 'pino';
 import type { Environment } from '../api/environment.js';
 import type { EnvironmentGroup } from '../api/group.js';
-import { InvalidInputError } from '../api/errors.js';
+import { InvalidInputError, InvalidStoredValueError } from '../api/errors.js';
 import type { EnvironmentStatus, GroupStatus } from '../api/status.js';
 import type { EtcdClient } from '../store/client.js';
 import { resourcePrefix } from '../store/keys.js';
@@ -10,12 +11,19 @@ import type { PromotionRequest } from '../api/status.js';
 import { clearPromotion, clearPromotions, readPromotion } from '../store/promotions.js';
 import type { PromotionStore, ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
 
-/** The reconcilers' ports over the store engineer's src/store. */
+/**
+ * The reconcilers' ports over src/store. A status read that fails is an error, except a stored
+ * status that is not valid: status is the controller's own derived data, so such a value is
+ * logged and read as absent, and the reconcile's next status write replaces it.
+ */
 export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter, PromotionStore {
   private readonly resources: ResourceStore;
   private readonly statuses: StatusStore;
 
-  constructor(private readonly client: EtcdClient) {
+  constructor(
+    private readonly client: EtcdClient,
+    private readonly log: Logger,
+  ) {
     this.resources = new ResourceStore(client);
     this.statuses = new StatusStore(client);
   }
@@ -40,10 +48,8 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
     return (await this.listTolerantly('EnvironmentGroup')) as EnvironmentGroup[];
   }
 
-  async listEnvironmentNames(): Promise<string[]> {
-    const prefix = resourcePrefix(this.client.prefix, 'Environment');
-    const keys = await this.client.call(`list ${prefix}`, () => this.client.etcd.getAll().prefix(prefix).keys());
-    return keys.map((k) => k.slice(prefix.length)).filter((n) => n && !n.includes('/'));
+  listEnvironmentNames(): Promise<string[]> {
+    return this.client.names(resourcePrefix(this.client.prefix, 'Environment'));
   }
 
   async deleteEnvironment(name: string): Promise<void> {
@@ -51,7 +57,7 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
   }
 
   getEnvironmentStatus(name: string): Promise<EnvironmentStatus | undefined> {
-    return this.statuses.getStatus('Environment', name).catch(() => undefined);
+    return this.statuses.getStatus('Environment', name).catch((err: unknown) => this.invalidAsAbsent(err));
   }
 
   putEnvironmentStatus(name: string, status: EnvironmentStatus): Promise<void> {
@@ -62,12 +68,17 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
     await this.statuses.deleteStatus('Environment', name);
   }
 
+  /** Every environment with a status key, valid or not: a status left behind must still be cleaned up. */
+  listEnvironmentStatusNames(): Promise<string[]> {
+    return this.statuses.listStatusNames('Environment');
+  }
+
   listEnvironmentStatuses(): Promise<Map<string, EnvironmentStatus>> {
     return this.statuses.listStatuses('Environment');
   }
 
   getGroupStatus(name: string): Promise<GroupStatus | undefined> {
-    return this.statuses.getStatus('EnvironmentGroup', name).catch(() => undefined);
+    return this.statuses.getStatus('EnvironmentGroup', name).catch((err: unknown) => this.invalidAsAbsent(err));
   }
 
   putGroupStatus(name: string, status: GroupStatus): Promise<void> {
@@ -88,6 +99,12 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
 
   clearPromotions(env: string): Promise<void> {
     return clearPromotions(this.client, env);
+  }
+
+  private invalidAsAbsent(err: unknown): undefined {
+    if (!(err instanceof InvalidStoredValueError)) throw err;
+    this.log.warn({ key: err.key, err: err.message }, 'stored status is not valid: read as absent, the next status write replaces it');
+    return undefined;
   }
 
   private async listTolerantly(kind: 'Environment' | 'EnvironmentGroup') {

@@ -38,7 +38,7 @@ export function createProxyMetrics(registry = new Registry()): ProxyMetrics {
     }),
     routes: new Gauge({ name: 'berth_proxy_routes', help: 'Routes in the last rendered file', registers }),
     invalidKeys: new Counter({ name: 'berth_proxy_invalid_keys_total', help: 'Route keys skipped because their value would break nginx', registers }),
-    watchRestarts: new Counter({ name: 'berth_proxy_watch_restarts_total', help: 'Route watch re-established (relist)', labelNames: ['reason'], registers }),
+    watchRestarts: new Counter({ name: 'berth_proxy_watch_restarts_total', help: 'Route watch re-established, by reason (disconnected: resumed where it stopped; compacted, canceled: relisted)', labelNames: ['reason'], registers }),
     lastReloadSuccess: new Gauge({ name: 'berth_proxy_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful reload', registers }),
     configGood: new Gauge({ name: 'berth_proxy_config_current', help: '1 when nginx serves the latest route table, 0 when the last check or reload failed', registers }),
   };

@@ -39,6 +39,9 @@ export interface ProxyOptions {
   metrics?: ProxyMetrics;
 }
 
+/** A proxy runs for months: its apply history keeps only this many entries. */
+export const HISTORY_LIMIT = 256;
+
 export type ApplyResult = 'unchanged' | 'reloaded' | 'check_failed' | 'reload_failed' | 'write_failed' | 'rejected_again';
 
 export class NginxProxy {
@@ -52,7 +55,7 @@ export class NginxProxy {
   private stopped = false;
   private rejected: string | undefined;
   private readonly maxDelayMs: number;
-  /** Results of every apply, for tests and the bench. */
+  /** Results of the last HISTORY_LIMIT applies, oldest first, for tests and the bench. */
   readonly history: { at: number; result: ApplyResult }[] = [];
   private synced = false;
   private listeners: ((r: ApplyResult) => void)[] = [];
@@ -121,6 +124,7 @@ export class NginxProxy {
 
   private record(result: ApplyResult): ApplyResult {
     this.history.push({ at: Date.now(), result });
+    if (this.history.length > HISTORY_LIMIT) this.history.shift();
     if (result !== 'unchanged' && result !== 'rejected_again') this.metrics.reloads.inc({ result });
     const ls = this.listeners;
     this.listeners = [];

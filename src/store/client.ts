@@ -42,14 +42,6 @@ const passThrough = {
   onFailure: () => ({ dispose() {} }),
 };
 
-/** Watch reconnect backoff: 100 ms doubling to 2 s (the library default grows to 30 s). */
-class CappedBackoff {
-  constructor(readonly duration = 100) {}
-  next(): CappedBackoff {
-    return new CappedBackoff(Math.min(this.duration * 2, 2_000));
-  }
-}
-
 /**
  * An etcd3 client plus the berth prefix. Single calls go through `call`, which retries a few
  * times with a short backoff and turns every failure into an AdapterError.
@@ -69,10 +61,11 @@ export class EtcdClient {
       hosts: config.endpoints,
       dialTimeout: callTimeoutMs,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+      // Watch streams are reopened by listwatch.ts, which drops a broken watcher: the library's
+      // own watch reconnect (and its backoff) never has a watcher left to serve.
       faultHandling: {
         host: () => passThrough as never,
         global: passThrough as never,
-        watchBackoff: new CappedBackoff() as never,
       },
     };
     this.etcd = new Etcd3(options);
@@ -95,6 +88,12 @@ export class EtcdClient {
     } catch (err) {
       throw this.wrap(operation, err);
     }
+  }
+
+  /** The names of the keys directly under `prefix` (which ends with '/'); deeper keys are left out. */
+  async names(prefix: string): Promise<string[]> {
+    const keys = await this.call(`list ${prefix}`, () => this.etcd.getAll().prefix(prefix).keys());
+    return keys.map((k) => k.slice(prefix.length)).filter((n) => n !== '' && !n.includes('/'));
   }
 
   wrap(operation: string, err: unknown): AdapterError {

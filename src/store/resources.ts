@@ -2,6 +2,7 @@ import { ConflictError, InvalidInputError } from '../api/errors.js';
 import { KINDS, parseResource, type Kind, type Resource } from '../api/resource.js';
 import type { EtcdClient } from './client.js';
 import { parseResourceKey, resourceKey, resourcePrefix } from './keys.js';
+import { canonicalJson } from '../util/canonical-json.js';
 
 export type ApplyResult = 'created' | 'configured' | 'unchanged';
 
@@ -28,15 +29,6 @@ export class GroupInUseError extends ConflictError {
 }
 
 const MAX_CAS_ATTEMPTS = 50;
-
-/** JSON with object keys sorted, so two equal values always compare equal as strings. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
-}
 
 /**
  * What storing `next` over `current` means. Pure: the store and the tests share it.

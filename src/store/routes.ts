@@ -1,11 +1,10 @@
-import type { IKeyValue, Watcher } from 'etcd3';
-import { upstreamName } from '../api/primitives.js';
-import { resourceName, serviceName } from '../api/primitives.js';
-import type { Color } from '../api/status.js';
+import { resourceName, routeServer, serviceName, upstreamName } from '../api/primitives.js';
+import { colorSchema } from '../api/status.js';
 import type { EtcdClient } from './client.js';
-import { normalizePrefix } from './client.js';
+import { DEFAULT_PREFIX, normalizePrefix, storeConfig } from './client.js';
+import { etcdRange } from './etcd-range.js';
+import { listWatch, type ListWatch, type RestartReason } from './listwatch.js';
 import type { Route, RouteWriter } from './routes-contract.js';
-import { Backoff } from '../util/backoff.js';
 
 export type { Route, RouteWriter } from './routes-contract.js';
 
@@ -14,37 +13,23 @@ export type { Route, RouteWriter } from './routes-contract.js';
  *   <routes>/<upstream>/servers/<id>   `host:port`; id = the value with ':' replaced by '-'
  *   <routes>/<upstream>/color          `blue` | `green`
  *   <routes>/<upstream>/owner          `<env>/<service>`
- * `<routes>` is `--routes-prefix` / `BERTH_ROUTES_PREFIX`, default `<BERTH_PREFIX>/routes`
- * (`/berth/routes`).
  */
-export const DEFAULT_ROUTES_PREFIX = '/berth/routes';
-
-export function routesPrefixFrom(
-  flag: string | undefined,
-  env: NodeJS.ProcessEnv = process.env,
-): string {
-  const explicit = flag ?? env.BERTH_ROUTES_PREFIX;
-  if (explicit !== undefined && explicit.trim() !== '') return normalizePrefix(explicit);
-  if (env.BERTH_PREFIX !== undefined && env.BERTH_PREFIX.trim() !== '') return `${normalizePrefix(env.BERTH_PREFIX)}/routes`;
-  return DEFAULT_ROUTES_PREFIX;
-}
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+export const DEFAULT_ROUTES_PREFIX = `${DEFAULT_PREFIX}/routes`;
 
 /**
- * A server value that can be spliced into `server <value> ...;` without changing the config's
- * meaning: IPv4 or host name, `:`, port 1-65535 (no leading zeros). Anything else is never rendered.
+ * Where the route keys live, for every command: `--routes-prefix` over `BERTH_ROUTES_PREFIX` over
+ * `<store prefix>/routes`, the store prefix being `--prefix` over `BERTH_PREFIX` over `/berth`.
+ * An empty value counts as not given.
  */
+export function routesPrefixFrom(flags: { routesPrefix?: string | undefined; prefix?: string | undefined }, env: NodeJS.ProcessEnv = process.env): string {
+  const explicit = [flags.routesPrefix, env.BERTH_ROUTES_PREFIX].find((p) => p !== undefined && p.trim() !== '');
+  if (explicit !== undefined) return normalizePrefix(explicit);
+  return `${storeConfig({ prefix: flags.prefix }, env).prefix}/routes`;
+}
+
+/** A server value that can be spliced into `server <value> ...;` (api/primitives.ts `routeServer`). */
 export function isValidServer(value: string): boolean {
-  const m = /^([^:]+):([1-9]\d{0,4})$/.exec(value);
-  if (!m) return false;
-  const host = m[1]!;
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) return false;
-  // A dotted all-numeric host must be a real IPv4 address, not "999.1.1.1".
-  if (/^[\d.]+$/.test(host)) return IPV4.test(host);
-  return HOSTNAME.test(host);
+  return routeServer.safeParse(value).success;
 }
 
 export function isValidUpstream(name: string): boolean {
@@ -93,18 +78,17 @@ export function decodeRoutes(prefix: string, kvs: Iterable<[string, string]>, on
       route = { upstream, servers: [] };
       byUpstream.set(upstream, route);
     }
-    const r = route;
-    const ensure = () => r;
     if (rest.length === 3 && rest[1] === 'servers' && rest[2] !== '') {
-      if (isValidServer(value)) ensure().servers.push(value);
+      if (isValidServer(value)) route.servers.push(value);
       else onInvalid(key, `invalid server value ${JSON.stringify(value)}`);
     } else if (rest.length === 2 && rest[1] === 'color') {
-      if (value === 'blue' || value === 'green') ensure().color = value as Color;
+      const color = colorSchema.safeParse(value);
+      if (color.success) route.color = color.data;
       else onInvalid(key, `invalid color ${JSON.stringify(value)}`);
     } else if (rest.length === 2 && rest[1] === 'owner') {
       const [env, service, extra] = value.split('/');
       if (extra === undefined && resourceName.safeParse(env).success && serviceName.safeParse(service).success) {
-        ensure().owner = { env: env!, service: service! };
+        route.owner = { env: env!, service: service! };
       } else onInvalid(key, `invalid owner ${JSON.stringify(value)}`);
     }
     // Other keys under a route (confd users may keep their own) are ignored.
@@ -116,12 +100,10 @@ export function decodeRoutes(prefix: string, kvs: Iterable<[string, string]>, on
 
 export interface RouteWatchOptions {
   onInvalid?: InvalidRouteHandler;
-  onRestart?: (reason: 'disconnected' | 'compacted' | 'error', err: Error) => void;
+  onRestart?: (reason: RestartReason, err: Error) => void;
 }
 
-export interface RouteWatch {
-  close(): Promise<void>;
-}
+export type RouteWatch = Pick<ListWatch, 'close'>;
 
 /** RouteWriter over etcd; also lists and watches the full route table (for `berth proxy`). */
 export class RouteStore implements RouteWriter {
@@ -180,103 +162,23 @@ export class RouteStore implements RouteWriter {
   }
 
   async listRoutes(): Promise<Route[]> {
-    return (await this.listAt()).routes;
-  }
-
-  /** The route table and the revision it was read at. */
-  async listAt(): Promise<{ routes: Route[]; revision: string; kvs: Map<string, string> }> {
-    const res = await this.client.call(`get ${this.prefix}/`, () => this.client.etcd.getAll().prefix(`${this.prefix}/`).exec());
-    const kvs = new Map<string, string>();
-    for (const kv of res.kvs) kvs.set(kv.key.toString(), kv.value.toString());
-    return { routes: decodeRoutes(this.prefix, kvs, this.onInvalid), revision: res.header.revision, kvs };
+    const { kvs } = await etcdRange(this.client).list(`${this.prefix}/`);
+    return decodeRoutes(this.prefix, kvs, this.onInvalid);
   }
 
   /**
-   * List + watch: calls `onRoutes` with the full, validated route table first and after every
-   * etcd watch response (one txn = one response = one call). On a broken stream or a compacted
-   * start revision it relists and watches again from the relist's revision, so no change is lost.
+   * List + watch (listwatch.ts): calls `onRoutes` with the full, validated route table first and
+   * after every etcd watch response (one txn = one response = one call). A broken stream resumes
+   * where it stopped; a compacted one relists. Values are validated per table (decodeRoutes),
+   * not per key: a route exists as soon as any key lies under a valid upstream name.
    */
   watchRoutes(onRoutes: (routes: Route[], revision: string) => void, opts: RouteWatchOptions = {}): RouteWatch {
-    return new RouteWatcher(this, this.client, onRoutes, { onInvalid: this.onInvalid, ...opts });
-  }
-}
-
-class RouteWatcher implements RouteWatch {
-  private closed = false;
-  private watcher: Watcher | undefined;
-  private kvs = new Map<string, string>();
-  private last = 0n;
-  private readonly reconnect = new Backoff(100, 2_000);
-
-  constructor(
-    private readonly store: RouteStore,
-    private readonly client: EtcdClient,
-    private readonly onRoutes: (routes: Route[], revision: string) => void,
-    private readonly opts: RouteWatchOptions,
-  ) {
-    void this.relist();
-  }
-
-  private emit(): void {
-    if (this.closed) return;
-    this.onRoutes(decodeRoutes(this.store.prefix, this.kvs, this.opts.onInvalid), this.last.toString());
-  }
-
-  private async relist(): Promise<void> {
-    while (!this.closed) {
-      try {
-        const { revision, kvs } = await this.store.listAt();
-        if (this.closed) return;
-        this.kvs = kvs;
-        this.last = BigInt(revision);
-        this.reconnect.reset();
-        this.emit();
-        this.open();
-        return;
-      } catch {
-        await new Promise((r) => setTimeout(r, this.reconnect.next()));
-      }
-    }
-  }
-
-  private open(): void {
-    if (this.closed) return;
-    const w = this.client.etcd
-      .watch()
-      .prefix(`${this.store.prefix}/`)
-      .startRevision((this.last + 1n).toString())
-      .watcher();
-    this.watcher = w;
-    w.on('data', (res) => {
-      if (this.watcher !== w || res.events.length === 0) return;
-      for (const ev of res.events) this.apply(ev.type, ev.kv);
-      this.emit();
+    const onInvalid = opts.onInvalid ?? this.onInvalid;
+    return listWatch<string>(etcdRange(this.client), {
+      prefix: `${this.prefix}/`,
+      decoder: { owns: () => true, decode: (_key, value) => value },
+      deliver: ({ items, revision }) => onRoutes(decodeRoutes(this.prefix, items, onInvalid), revision),
+      ...(opts.onRestart ? { onRestart: opts.onRestart } : {}),
     });
-    const restart = (reason: 'disconnected' | 'compacted' | 'error', err: Error) => {
-      if (this.watcher !== w) return;
-      this.watcher = undefined;
-      void w.cancel().catch(() => undefined);
-      if (this.closed) return;
-      this.opts.onRestart?.(reason, err);
-      // Relist in every case: the route table is small and a relist can never miss a change.
-      setTimeout(() => void this.relist(), reason === 'compacted' ? 0 : this.reconnect.next());
-    };
-    w.on('disconnected', (err: Error) => restart('disconnected', err));
-    w.on('error', (err: Error) => restart(/compacted/i.test(err.message) ? 'compacted' : 'error', err));
-  }
-
-  private apply(type: 'Put' | 'Delete', kv: IKeyValue): void {
-    const rev = BigInt(kv.mod_revision);
-    if (rev > this.last) this.last = rev;
-    const key = kv.key.toString();
-    if (type === 'Delete') this.kvs.delete(key);
-    else this.kvs.set(key, kv.value.toString());
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    const w = this.watcher;
-    this.watcher = undefined;
-    if (w) await w.cancel().catch(() => undefined);
   }
 }

@@ -1,3 +1,4 @@
+import { InvalidStoredValueError } from '../api/errors.js';
 import { environmentStatusSchema, groupStatusSchema, type EnvironmentStatus, type GroupStatus } from '../api/status.js';
 import { parseWith, type Kind } from '../api/resource.js';
 import type { EtcdClient } from './client.js';
@@ -16,15 +17,19 @@ const SCHEMAS = { Environment: environmentStatusSchema, EnvironmentGroup: groupS
 export class StatusStore {
   constructor(private readonly client: EtcdClient) {}
 
+  /**
+   * The status, or undefined when the key does not exist. Anything else is an error: etcd not
+   * answering (AdapterError), or a stored value that is not a status (InvalidStoredValueError).
+   */
   async getStatus<K extends Kind>(kind: K, name: string): Promise<StatusOf<K> | undefined> {
     const key = statusKey(this.client.prefix, kind, name);
     const value = await this.client.call(`get ${key}`, () => this.client.etcd.get(key).string());
     if (value === null) return undefined;
-    return parseWith(SCHEMAS[kind] as never, JSON.parse(value), `etcd:${key}`) as StatusOf<K>;
+    return decodeStatus(kind, key, value);
   }
 
-  /** Every status of a kind, by resource name. Unreadable values are skipped. */
-  async listStatuses<K extends Kind>(kind: K): Promise<Map<string, StatusOf<K>>> {
+  /** Every status of a kind, by resource name. A value that is not a status is reported to `onInvalid` and left out. */
+  async listStatuses<K extends Kind>(kind: K, onInvalid: (err: InvalidStoredValueError) => void = () => {}): Promise<Map<string, StatusOf<K>>> {
     const prefix = statusPrefix(this.client.prefix, kind);
     const all = await this.client.call(`list ${prefix}`, () => this.client.etcd.getAll().prefix(prefix).strings());
     const out = new Map<string, StatusOf<K>>();
@@ -32,13 +37,18 @@ export class StatusStore {
       const name = key.slice(prefix.length);
       if (name.includes('/')) continue;
       try {
-        const parsed = SCHEMAS[kind].safeParse(JSON.parse(value));
-        if (parsed.success) out.set(name, parsed.data as StatusOf<K>);
-      } catch {
-        /* not JSON: skip */
+        out.set(name, decodeStatus(kind, key, value));
+      } catch (err) {
+        if (!(err instanceof InvalidStoredValueError)) throw err;
+        onInvalid(err);
       }
     }
     return out;
+  }
+
+  /** The names that have a status key, whatever its value. */
+  listStatusNames(kind: Kind): Promise<string[]> {
+    return this.client.names(statusPrefix(this.client.prefix, kind));
   }
 
   async putStatus<K extends Kind>(kind: K, name: string, status: StatusOf<K>): Promise<void> {
@@ -53,4 +63,19 @@ export class StatusStore {
     const res = await this.client.call(`delete ${key}`, () => this.client.etcd.delete().key(key).exec());
     return Number(res.deleted) > 0;
   }
+}
+
+function decodeStatus<K extends Kind>(kind: K, key: string, value: string): StatusOf<K> {
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch (err) {
+    throw new InvalidStoredValueError(key, `not JSON: ${(err as Error).message}`, err);
+  }
+  const parsed = SCHEMAS[kind].safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`).join('; ');
+    throw new InvalidStoredValueError(key, problems, parsed.error);
+  }
+  return parsed.data as StatusOf<K>;
 }

@@ -11,6 +11,7 @@ import {
   swarmServiceName,
 } from './labels.js';
 import type { ObservedService } from './model.js';
+import { canonicalJson } from '../util/canonical-json.js';
 
 export type DockerServiceSpec = Dockerode.ServiceSpec;
 
@@ -117,15 +118,4 @@ function buildUnlabelled(env: string, service: string, spec: ServiceSpec, color?
 /** sha256 over canonical JSON (sorted keys) of everything that determines the Swarm spec. */
 export function specHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 16);
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }

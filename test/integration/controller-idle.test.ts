@@ -6,6 +6,7 @@
  * reconcile beyond its resync and make no Docker call beyond the resync's one list.
  */
 import assert from 'node:assert/strict';
+import type Docker from 'dockerode';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -74,7 +75,7 @@ async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 90_00
 async function removeAll(): Promise<void> {
   await store.delete('Environment', ENV).catch(() => undefined);
   await until('the environment removed', async () => {
-    const services = (await docker.listServices({ filters: { label: [`berth.env=${ENV}`] } } as never)) as unknown[];
+    const services = await docker.listServices({ filters: { label: [`berth.env=${ENV}`] } } as Docker.ServiceListOptions);
     const nodes = (await docker.listNodes()).filter((n) => n.Spec?.Labels?.['berth.env'] === ENV);
     return services.length === 0 && nodes.length === 0 && !(await statuses.getStatus('Environment', ENV).catch(() => undefined));
   });

@@ -2,8 +2,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Route } from '../../src/store/routes-contract.js';
 import { RouteStore } from '../../src/store/routes.js';
-import type { EtcdClient } from '../../src/store/client.js';
+import { createClient, type EtcdClient } from '../../src/store/client.js';
 import { TestEtcd } from '../support/etcd.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { sleep, until } from '../support/proxy-harness.js';
 
 /** RouteStore on a REAL private etcd (127.0.0.1:23794; not the store tests' 23790 nor the lab's 2379). */
@@ -77,15 +78,34 @@ test('watchRoutes relists after its stream breaks (etcd restart) and catches up 
   await w.close();
 });
 
-test('watchRoutes keeps delivering after the history it started from is compacted', async () => {
+test('watchRoutes relists when the revision it must resume from was compacted; a route deleted meanwhile is gone', async () => {
+  // The watcher reads through a proxy that is cut while the history it would resume from is
+  // written and compacted away: it can only catch up by listing again.
+  const proxy = new TcpProxy(23798, etcd.clientPort);
+  await proxy.resume();
+  const reader = createClient({ endpoints: [proxy.endpoint], prefix: '/unused' });
   const store = new RouteStore(client, prefix);
+  await store.setRoute({ upstream: 'c-svc', servers: ['10.0.1.1:80'], owner });
+  await store.setRoute({ upstream: 'd-svc', servers: ['10.0.1.2:80'], owner });
+  const restarts: string[] = [];
   let latest: Route[] = [];
-  const w = store.watchRoutes((r) => (latest = r));
-  await until('listed', () => latest.length > 0);
-  for (let i = 0; i < 5; i++) await store.setRoute({ upstream: 'c-svc', servers: [`10.0.1.${i + 1}:80`], owner });
-  const rev = (await client.etcd.get('x').exec()).header.revision;
-  await client.etcd.kv.compact({ revision: rev, physical: true } as never);
-  await store.setRoute({ upstream: 'c-svc', servers: ['10.0.2.1:80'], owner });
-  await until('sees latest after compaction', () => latest.find((r) => r.upstream === 'c-svc')?.servers[0] === '10.0.2.1:80');
-  await w.close();
+  const w = new RouteStore(reader, prefix).watchRoutes((r) => (latest = r), { onRestart: (reason) => restarts.push(reason) });
+  try {
+    await until('listed', () => latest.some((r) => r.upstream === 'd-svc'));
+    await proxy.cut();
+    await store.deleteRoute('d-svc');
+    for (let i = 0; i < 5; i++) await store.setRoute({ upstream: 'c-svc', servers: [`10.0.2.${i + 1}:80`], owner });
+    const rev = (await client.etcd.get('x').exec()).header.revision;
+    await client.etcd.kv.compact({ revision: rev, physical: true } as never);
+    await proxy.resume();
+    await until('relisted', () => restarts.includes('compacted'), 20_000);
+    await until('caught up', () => latest.find((r) => r.upstream === 'c-svc')?.servers[0] === '10.0.2.5:80');
+    assert.equal(latest.find((r) => r.upstream === 'd-svc'), undefined, 'the route deleted while the watch was away is gone');
+    await store.setRoute({ upstream: 'c-svc', servers: ['10.0.3.1:80'], owner });
+    await until('watching again after the relist', () => latest.find((r) => r.upstream === 'c-svc')?.servers[0] === '10.0.3.1:80');
+  } finally {
+    await w.close();
+    reader.close();
+    await proxy.cut();
+  }
 });

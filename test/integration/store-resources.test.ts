@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { ResourceStore, GroupInUseError } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
-import type { EtcdClient } from '../../src/store/client.js';
+import { pino } from 'pino';
+import { AdapterError, InvalidStoredValueError } from '../../src/api/errors.js';
+import { createClient, type EtcdClient } from '../../src/store/client.js';
+import { StorePorts } from '../../src/reconcile/store-ports.js';
 import { TestEtcd, wipe } from '../support/etcd.js';
 import { env, group } from '../support/fixtures.js';
 
@@ -106,5 +109,39 @@ describe('ResourceStore against a real etcd', () => {
     assert.deepEqual((await statuses.listStatuses('Environment')).get('qa-1'), status);
     assert.equal(await statuses.deleteStatus('Environment', 'qa-1'), true);
     assert.equal(await statuses.getStatus('Environment', 'qa-1'), undefined);
+  });
+
+  it('a status read fails unless the key is absent; the controller reads an invalid status as absent and says so', async () => {
+    const statuses = new StatusStore(client);
+    await client.etcd.put('/berth-test/status/environments/qa-1').value('not json').exec();
+    await client.etcd.put('/berth-test/status/environments/qa-2').value('{"phase":"Nope"}').exec();
+    for (const name of ['qa-1', 'qa-2']) {
+      await assert.rejects(statuses.getStatus('Environment', name), (err: unknown) => {
+        assert.ok(err instanceof InvalidStoredValueError);
+        assert.equal(err.key, `/berth-test/status/environments/${name}`);
+        assert.equal(err.recoverable, false);
+        return true;
+      });
+    }
+    const reported: string[] = [];
+    assert.equal((await statuses.listStatuses('Environment', (err) => reported.push(err.key))).size, 0);
+    assert.deepEqual(reported.sort(), ['/berth-test/status/environments/qa-1', '/berth-test/status/environments/qa-2']);
+    assert.deepEqual((await statuses.listStatusNames('Environment')).sort(), ['qa-1', 'qa-2']);
+
+    const logged: string[] = [];
+    const ports = new StorePorts(client, pino({ level: 'warn' }, { write: (line: string) => logged.push(line) }));
+    assert.equal(await ports.getEnvironmentStatus('qa-1'), undefined);
+    assert.match(logged.join(''), /status\/environments\/qa-1.*stored status is not valid/);
+    assert.deepEqual((await ports.listEnvironmentStatusNames()).sort(), ['qa-1', 'qa-2'], 'a status left behind is still found for cleanup');
+    assert.equal(await ports.getEnvironmentStatus('absent'), undefined);
+
+    const unreachable = createClient({ endpoints: ['http://127.0.0.1:1'], prefix: '/berth-test', callTimeoutMs: 300, retries: 0 });
+    try {
+      const isUnavailable = (err: unknown) => err instanceof AdapterError && !(err instanceof InvalidStoredValueError) && err.recoverable;
+      await assert.rejects(new StatusStore(unreachable).getStatus('Environment', 'qa-1'), isUnavailable);
+      await assert.rejects(new StorePorts(unreachable, pino({ level: 'silent' })).getEnvironmentStatus('qa-1'), isUnavailable, 'never taken for "no status"');
+    } finally {
+      unreachable.close();
+    }
   });
 });

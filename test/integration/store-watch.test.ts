@@ -135,7 +135,7 @@ describe('watchResources against a real etcd', () => {
     }
   });
 
-  it('relists when the revision to resume from was compacted, carrying the final state', async () => {
+  it('relists when the revision to resume from was compacted, carrying the final state; what vanished gets a delete', async () => {
     await store.apply(env('qa-1'));
     await store.apply(env('qa-2'));
     const reader = createClient({ endpoints: [proxy.endpoint], prefix: PREFIX });
@@ -150,8 +150,9 @@ describe('watchResources against a real etcd', () => {
       const rev = (await writer.etcd.get(`${PREFIX}/x`).exec()).header.revision;
       await writer.etcd.kv.compact({ revision: rev, physical: true });
       await proxy.resume();
-      const [relist] = await collect(w, (e) => e.length === 1);
-      assert.equal(relist?.type, 'relist');
+      const events = await collect(w, (e) => e.at(-1)?.type === 'relist');
+      assert.deepEqual(events.map((e) => `${e.type} ${e.type === 'relist' ? '' : e.name}`), ['delete qa-1', 'relist ']);
+      const relist = events.at(-1);
       if (relist?.type !== 'relist') return;
       assert.deepEqual(relist.items.map((r) => r.metadata.name), ['qa-2', 'qa-3']);
       assert.equal(relist.items[0]?.kind === 'Environment' && relist.items[0].spec.nodes, 4);

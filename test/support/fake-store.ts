@@ -44,6 +44,9 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   async deleteEnvironmentStatus(name: string) {
     this.envStatus.delete(name);
   }
+  async listEnvironmentStatusNames() {
+    return [...this.envStatus.keys()];
+  }
   async listEnvironmentStatuses() {
     return structuredClone(this.envStatus);
   }

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { NginxProxy, type RouteSource } from '../../src/routing/proxy.js';
+import { HISTORY_LIMIT, NginxProxy, type RouteSource } from '../../src/routing/proxy.js';
 import type { Route } from '../../src/store/routes-contract.js';
 
 /** NginxProxy with a fake route source and shell commands that log instead of touching nginx. */
@@ -124,4 +124,17 @@ test('stop flushes a pending burst', async () => {
   await s.proxy.stop();
   assert.match(readFileSync(s.conf, 'utf8'), /10\.0\.0\.7:80/);
   s.cleanup();
+});
+
+test('the apply history keeps the last HISTORY_LIMIT results only', async () => {
+  const s = setup();
+  try {
+    assert.equal(await s.proxy.apply(route(['10.0.0.1:80'])), 'reloaded');
+    for (let i = 0; i < HISTORY_LIMIT + 10; i++) await s.proxy.apply(route(['10.0.0.1:80']));
+    assert.equal(s.proxy.history.length, HISTORY_LIMIT);
+    assert.ok(s.proxy.history.every((h) => h.result === 'unchanged'), 'the oldest entry (the reload) went first');
+  } finally {
+    await s.proxy.stop();
+    s.cleanup();
+  }
 });

@@ -87,9 +87,11 @@ test('decodeRoutes validates every key and reports what it skips', () => {
   assert.deepEqual(skipped.sort(), ['/r/Bad Name/servers/a', '/r/qa-1-api/servers/c', '/r/qa-2-api/color', '/r/qa-2-api/owner']);
 });
 
-test('routes prefix: flag over BERTH_ROUTES_PREFIX over BERTH_PREFIX/routes over /berth/routes', () => {
-  assert.equal(routesPrefixFrom(undefined, {}), '/berth/routes');
-  assert.equal(routesPrefixFrom(undefined, { BERTH_PREFIX: '/x' }), '/x/routes');
-  assert.equal(routesPrefixFrom(undefined, { BERTH_PREFIX: '/x', BERTH_ROUTES_PREFIX: '/services/' }), '/services');
-  assert.equal(routesPrefixFrom('svc', { BERTH_ROUTES_PREFIX: '/services' }), '/svc');
+test('routes prefix: flag over BERTH_ROUTES_PREFIX over <store prefix>/routes over /berth/routes', () => {
+  assert.equal(routesPrefixFrom({}, {}), '/berth/routes');
+  assert.equal(routesPrefixFrom({}, { BERTH_PREFIX: '/x' }), '/x/routes');
+  assert.equal(routesPrefixFrom({ prefix: 'y/' }, { BERTH_PREFIX: '/x' }), '/y/routes');
+  assert.equal(routesPrefixFrom({ routesPrefix: '' }, { BERTH_PREFIX: '/x', BERTH_ROUTES_PREFIX: '' }), '/x/routes');
+  assert.equal(routesPrefixFrom({}, { BERTH_PREFIX: '/x', BERTH_ROUTES_PREFIX: '/services/' }), '/services');
+  assert.equal(routesPrefixFrom({ routesPrefix: 'svc' }, { BERTH_ROUTES_PREFIX: '/services' }), '/svc');
 });
