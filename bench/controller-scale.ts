@@ -42,7 +42,9 @@ const socket = join(work, 'sim.sock');
 
 function berthChild(argv: string[], env: NodeJS.ProcessEnv, log: string): ChildProcess {
   const out = openSync(log, 'a');
-  return spawn(process.execPath, ['bin/berth.js', ...argv], { env, stdio: ['ignore', out, out] });
+  // BERTH_BENCH_PROF=1: a V8 CPU profile of each child, written into the kept work dir.
+  const prof = process.env.BERTH_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', work] : [];
+  return spawn(process.execPath, [...prof, 'bin/berth.js', ...argv], { env, stdio: ['ignore', out, out] });
 }
 
 function envDocs(): string {

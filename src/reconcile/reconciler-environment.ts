@@ -81,7 +81,7 @@ export class EnvironmentReconciler {
     if (plan.actions.length > 0) snapshot = await readSnapshot(this.d.swarm, name);
 
     // Blue-green services: their Swarm services and routes move only as bluegreen/ decides.
-    const existingRoutes = (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name);
+    const existingRoutes = await this.ownRoutes(env, previous);
     const { blueGreen, persisted } = await this.reconcileBlueGreen(env, snapshot, existingRoutes, previous, log);
     const blueGreenChanged = [...blueGreen.values()].some((o) => o.changedSwarm);
     const changed = plan.actions.length > 0 || blueGreenChanged;
@@ -167,6 +167,19 @@ export class EnvironmentReconciler {
       blueGreen.set(svc, outcome);
     }
     return { blueGreen, persisted };
+  }
+
+  /**
+   * The routes this environment may own: those its spec names and those its last status
+   * published (a route the spec renamed or dropped, to delete). Read per upstream, so a
+   * reconcile costs the same whatever the number of environments; only the removal of a whole
+   * environment lists every route.
+   */
+  private async ownRoutes(env: Environment, previous: EnvironmentStatus | undefined): Promise<Route[]> {
+    const name = env.metadata.name;
+    const upstreams = Object.entries(env.spec.services).map(([svc, spec]) => routeUpstream(name, svc, spec));
+    for (const s of Object.values(previous?.services ?? {})) if (s.route) upstreams.push(s.route.upstream);
+    return (await this.d.routes.getRoutes(upstreams)).filter((r) => r.owner?.env === name);
   }
 
   private requeueFor(status: EnvironmentStatus, services: Record<string, ServiceStatus>, exp: Date | undefined): number | undefined {

@@ -24,5 +24,8 @@ export interface RouteWriter {
   setRoute(route: Route & { owner: { env: string; service: string } }): Promise<void>;
   /** Removes every key of the route. */
   deleteRoute(upstream: string): Promise<void>;
+  /** Every route under the prefix: a read that grows with the whole installation. */
   listRoutes(): Promise<Route[]>;
+  /** The routes of these upstreams that exist, read one upstream each (a reconcile's own routes). */
+  getRoutes(upstreams: string[]): Promise<Route[]>;
 }

@@ -166,6 +166,12 @@ export class RouteStore implements RouteWriter {
     return decodeRoutes(this.prefix, kvs, this.onInvalid);
   }
 
+  async getRoutes(upstreams: string[]): Promise<Route[]> {
+    const range = etcdRange(this.client);
+    const lists = await Promise.all([...new Set(upstreams)].map((u) => range.list(routeKeys(this.prefix, u).base)));
+    return decodeRoutes(this.prefix, lists.flatMap((l) => l.kvs), this.onInvalid);
+  }
+
   /**
    * List + watch (listwatch.ts): calls `onRoutes` with the full, validated route table first and
    * after every etcd watch response (one txn = one response = one call). A broken stream resumes

@@ -144,8 +144,8 @@ export class SwarmCache implements SwarmApi {
     const listedAt = this.now();
     const tasks = await this.listTasksBatched(services.map((s) => s.id));
     const vanished = [...this.services.values()].filter((s) => !services.some((n) => n.id === s.id));
-    this.nodes = new Map(nodes.map((n) => [n.id, n]));
-    this.services = new Map(services.map((s) => [s.id, s]));
+    this.nodes = new Map(nodes.map((n) => [n.id, deepFreeze(n)]));
+    this.services = new Map(services.map((s) => [s.id, deepFreeze(s)]));
     this.tasks = groupTasks(services, tasks, listedAt);
     // Marks set while the list was on its way may be newer than what it returned: keep them.
     for (const id of startedDirty.nodes) this.dirtyNodes.delete(id);
@@ -222,14 +222,14 @@ export class SwarmCache implements SwarmApi {
   async listNodes(): Promise<ObservedNode[]> {
     await this.synced;
     await this.refreshDirty(this.dirtyNodes, 'node', (id) => this.refreshNode(id));
-    return [...this.nodes.values()].map(clone);
+    return [...this.nodes.values()];
   }
 
   async listServices(env?: string): Promise<ObservedService[]> {
     await this.synced;
     await this.refreshDirty(this.dirtyServices, 'service', (id) => this.refreshService(id));
     const out: ObservedService[] = [];
-    for (const s of this.services.values()) if (env ? s.labels[LABEL_ENV] === env : true) out.push(clone(s));
+    for (const s of this.services.values()) if (env ? s.labels[LABEL_ENV] === env : true) out.push(s);
     return out;
   }
 
@@ -237,7 +237,7 @@ export class SwarmCache implements SwarmApi {
     await this.synced;
     if (this.dirtyServices.has(id)) await this.refreshDirty(new Set([id]), 'service', (x) => this.refreshService(x));
     const s = this.services.get(id);
-    return s && clone(s);
+    return s;
   }
 
   async listTasks(serviceIds: string[]): Promise<ObservedTask[]> {
@@ -261,7 +261,7 @@ export class SwarmCache implements SwarmApi {
         throw err;
       }
     }
-    return serviceIds.flatMap((id) => this.tasks.get(id)?.tasks ?? []).map(clone);
+    return serviceIds.flatMap((id) => this.tasks.get(id)?.tasks ?? []);
   }
 
   // ---- writes: through to Docker, then what they changed is read again ------------------------
@@ -340,14 +340,14 @@ export class SwarmCache implements SwarmApi {
 
   private async refreshNode(id: string): Promise<void> {
     const node = await this.swarm.inspectNode(id);
-    if (node) this.nodes.set(id, node);
+    if (node) this.nodes.set(id, deepFreeze(node));
     else this.nodes.delete(id);
   }
 
   private async refreshService(id: string): Promise<void> {
     const s = await this.swarm.inspectService(id);
     // Only berth's services are held: a foreign one (no berth.env label) is none of its business.
-    if (s && LABEL_ENV in s.labels) this.services.set(id, s);
+    if (s && LABEL_ENV in s.labels) this.services.set(id, deepFreeze(s));
     else {
       this.services.delete(id);
       this.tasks.delete(id);
@@ -381,7 +381,7 @@ export function isSettled(service: ObservedService | undefined, tasks: ObservedT
 
 function groupTasks(services: { id: string }[], tasks: ObservedTask[], listedAt: number): Map<string, TaskEntry> {
   const out = new Map<string, TaskEntry>(services.map((s) => [s.id, { tasks: [], listedAt }]));
-  for (const t of tasks) out.get(t.serviceId)?.tasks.push(t);
+  for (const t of tasks) out.get(t.serviceId)?.tasks.push(deepFreeze(t));
   return out;
 }
 
@@ -400,6 +400,15 @@ function envOfServiceName(name: string | undefined): string | undefined {
   return name.split('_')[0] || undefined;
 }
 
-function clone<T>(x: T): T {
-  return structuredClone(x);
+/**
+ * Objects are handed out as they are held, not copied (copying thousands of nodes on every read
+ * was most of a reconcile's CPU at scale), so they are frozen: a caller that tried to change one
+ * would change every later reader's view of the Swarm, and fails at once instead.
+ */
+function deepFreeze<T>(x: T): T {
+  if (x && typeof x === 'object' && !Object.isFrozen(x)) {
+    for (const v of Object.values(x)) deepFreeze(v);
+    Object.freeze(x);
+  }
+  return x;
 }

@@ -66,6 +66,9 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   async deleteRoute(upstream: string) {
     this.routes.delete(upstream);
   }
+  async getRoutes(upstreams: string[]) {
+    return (await this.listRoutes()).filter((r) => upstreams.includes(r.upstream));
+  }
   async listRoutes() {
     return [...this.routes.values()].map((r) => structuredClone(r));
   }

@@ -109,12 +109,13 @@ export function planNodeClaims(
   const zoneCount = new Map<string, number>();
   for (const n of kept) zoneCount.set(n.labels[zoneLabel] ?? '', (zoneCount.get(n.labels[zoneLabel] ?? '') ?? 0) + 1);
   const candidates = [...free];
+  const preference = new Map(candidates.map((n) => [n.id, rendezvous(env, n)]));
   for (let i = 0; i < room; i++) {
     candidates.sort(
       (a, b) =>
         (zoneCount.get(a.labels[zoneLabel] ?? '') ?? 0) - (zoneCount.get(b.labels[zoneLabel] ?? '') ?? 0) ||
         loadOf(a) - loadOf(b) ||
-        rendezvous(env, a) - rendezvous(env, b) ||
+        preference.get(a.id)! - preference.get(b.id)! ||
         byHostname(a, b),
     );
     const n = candidates.shift()!;
