@@ -205,24 +205,31 @@ export class EnvironmentReconciler {
     return {};
   }
 
+  /**
+   * Applies the plan in its steps: claims (so new tasks can schedule), then services, then
+   * releases. The actions of one step touch different objects, so they go out together: a
+   * reconcile then costs a few round trips, not one per action.
+   */
   private async apply(actions: Action[], log: Logger): Promise<void> {
-    for (const a of actions) {
-      log.info({ action: a.kind, target: describeAction(a), ...('reason' in a ? { reason: a.reason } : {}) }, describeAction(a));
-      switch (a.kind) {
-        case 'claimNode':
-        case 'releaseNode':
-          await this.d.swarm.updateNodeLabels(a.nodeId, a.version, a.labels);
-          break;
-        case 'createService':
-          await this.d.swarm.createService(a.spec);
-          break;
-        case 'updateService':
-          await this.d.swarm.updateService(a.id, a.version, a.spec);
-          break;
-        case 'removeService':
-          await this.d.swarm.removeService(a.id);
-          break;
-      }
+    const step = (a: Action) => (a.kind === 'claimNode' ? 0 : a.kind === 'releaseNode' ? 2 : 1);
+    for (const s of [0, 1, 2]) {
+      await settleAll(actions.filter((a) => step(a) === s).map((a) => this.applyOne(a, log)));
+    }
+  }
+
+  private async applyOne(a: Action, log: Logger): Promise<void> {
+    log.info({ action: a.kind, target: describeAction(a), ...('reason' in a ? { reason: a.reason } : {}) }, describeAction(a));
+    switch (a.kind) {
+      case 'claimNode':
+      case 'releaseNode':
+        return this.d.swarm.updateNodeLabels(a.nodeId, a.version, a.labels);
+      case 'createService':
+        await this.d.swarm.createService(a.spec);
+        return;
+      case 'updateService':
+        return this.d.swarm.updateService(a.id, a.version, a.spec);
+      case 'removeService':
+        return this.d.swarm.removeService(a.id);
     }
   }
 
@@ -231,17 +238,22 @@ export class EnvironmentReconciler {
    * cutovers): write what changed, delete what it no longer has. `existing`: the env's stored routes.
    */
   private async publishRoutes(env: string, routes: Route[], log: Logger, existing: Route[], keep = new Set<string>()): Promise<void> {
-    for (const r of routes) {
-      const cur = existing.find((e) => e.upstream === r.upstream);
-      if (cur && sameRoute(cur, r)) continue;
-      await this.d.routes.setRoute({ ...r, owner: r.owner! });
-      log.info({ upstream: r.upstream, servers: r.servers }, 'route published');
-    }
-    for (const e of existing) {
-      if (keep.has(e.upstream) || routes.some((r) => r.upstream === e.upstream)) continue;
-      await this.d.routes.deleteRoute(e.upstream);
-      log.info({ upstream: e.upstream }, 'route deleted');
-    }
+    const writes = routes
+      .filter((r) => {
+        const cur = existing.find((e) => e.upstream === r.upstream);
+        return !(cur && sameRoute(cur, r));
+      })
+      .map(async (r) => {
+        await this.d.routes.setRoute({ ...r, owner: r.owner! });
+        log.info({ upstream: r.upstream, servers: r.servers }, 'route published');
+      });
+    const deletes = existing
+      .filter((e) => !keep.has(e.upstream) && !routes.some((r) => r.upstream === e.upstream))
+      .map(async (e) => {
+        await this.d.routes.deleteRoute(e.upstream);
+        log.info({ upstream: e.upstream }, 'route deleted');
+      });
+    await settleAll([...writes, ...deletes]);
   }
 
   private observe(env: string, nodes: number, services: Record<string, ServiceStatus>): void {
@@ -274,6 +286,12 @@ function withBlueGreen(status: ServiceStatus, bg: Pick<ServiceStatus, 'pending' 
     ...(bg.pending ? { pending: bg.pending } : {}),
     ...(bg.cutovers && bg.cutovers.length > 0 ? { cutovers: bg.cutovers } : {}),
   };
+}
+
+/** Waits for every one of `work`, then throws the first failure, if any (none is left running). */
+async function settleAll(work: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(work)).find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 /** The soonest of several requeue requests; undefined when none asks for one. */
