@@ -66,6 +66,9 @@ export class SwarmCache implements SwarmApi {
   private readonly dirtyTasks = new Set<string>();
   private readonly listeners = new Set<(c: SwarmChange) => void>();
   private readonly inflight = new Map<string, Promise<void>>();
+  /** When each object was last set or removed outside a relist (`node/ID`, `service/ID`, `tasks/ID`). */
+  private readonly touched = new Map<string, number>();
+  private seq = 0;
   private readonly now: () => number;
   private readonly unsettledMaxAgeMs: number;
   private readonly batch: number;
@@ -140,13 +143,18 @@ export class SwarmCache implements SwarmApi {
       services: new Set(this.dirtyServices),
       tasks: new Set(this.dirtyTasks),
     };
+    const since = this.seq;
     const [nodes, services] = await Promise.all([this.swarm.listNodes(), this.swarm.listServices()]);
     const listedAt = this.now();
     const tasks = await this.listTasksBatched(services.map((s) => s.id));
     const vanished = [...this.services.values()].filter((s) => !services.some((n) => n.id === s.id));
-    this.nodes = new Map(nodes.map((n) => [n.id, deepFreeze(n)]));
-    this.services = new Map(services.map((s) => [s.id, deepFreeze(s)]));
-    this.tasks = groupTasks(services, tasks, listedAt);
+    // An object read again or written while the list was on its way is newer than the list:
+    // it keeps what the cache holds for it (present or removed).
+    const newer = (kind: string, id: string) => (this.touched.get(`${kind}/${id}`) ?? 0) > since;
+    this.nodes = merge(this.nodes, new Map(nodes.map((n) => [n.id, deepFreeze(n)])), (id) => newer('node', id));
+    this.services = merge(this.services, new Map(services.map((s) => [s.id, deepFreeze(s)])), (id) => newer('service', id));
+    this.tasks = merge(this.tasks, groupTasks(services, tasks, listedAt), (id) => newer('tasks', id));
+    for (const key of [...this.touched.keys()]) if ((this.touched.get(key) ?? 0) <= since) this.touched.delete(key);
     // Marks set while the list was on its way may be newer than what it returned: keep them.
     for (const id of startedDirty.nodes) this.dirtyNodes.delete(id);
     for (const id of startedDirty.services) this.dirtyServices.delete(id);
@@ -155,7 +163,11 @@ export class SwarmCache implements SwarmApi {
       this.hasSynced = true;
       this.markSynced();
     }
-    for (const s of vanished) this.notify({ type: 'service', action: 'remove', env: s.labels[LABEL_ENV] });
+    for (const s of vanished) if (!this.services.has(s.id)) this.notify({ type: 'service', action: 'remove', env: s.labels[LABEL_ENV] });
+  }
+
+  private touch(kind: 'node' | 'service' | 'tasks', id: string): void {
+    this.touched.set(`${kind}/${id}`, ++this.seq);
   }
 
   private onEvent(e: SwarmEvent): void {
@@ -255,7 +267,10 @@ export class SwarmCache implements SwarmApi {
       try {
         const fresh = await this.listTasksBatched(stale);
         const byService = groupTasks(stale.map((id) => ({ id })), fresh, listedAt);
-        for (const [id, entry] of byService) this.tasks.set(id, entry);
+        for (const [id, entry] of byService) {
+          this.tasks.set(id, entry);
+          this.touch('tasks', id);
+        }
       } catch (err) {
         for (const id of stale) this.dirtyTasks.add(id);
         throw err;
@@ -303,6 +318,8 @@ export class SwarmCache implements SwarmApi {
     await this.swarm.removeService(id);
     this.services.delete(id);
     this.tasks.delete(id);
+    this.touch('service', id);
+    this.touch('tasks', id);
     this.dirtyServices.delete(id);
     this.dirtyTasks.delete(id);
   }
@@ -342,6 +359,7 @@ export class SwarmCache implements SwarmApi {
     const node = await this.swarm.inspectNode(id);
     if (node) this.nodes.set(id, deepFreeze(node));
     else this.nodes.delete(id);
+    this.touch('node', id);
   }
 
   private async refreshService(id: string): Promise<void> {
@@ -351,7 +369,9 @@ export class SwarmCache implements SwarmApi {
     else {
       this.services.delete(id);
       this.tasks.delete(id);
+      this.touch('tasks', id);
     }
+    this.touch('service', id);
   }
 
   private async listTasksBatched(serviceIds: string[]): Promise<ObservedTask[]> {
@@ -382,6 +402,14 @@ export function isSettled(service: ObservedService | undefined, tasks: ObservedT
 function groupTasks(services: { id: string }[], tasks: ObservedTask[], listedAt: number): Map<string, TaskEntry> {
   const out = new Map<string, TaskEntry>(services.map((s) => [s.id, { tasks: [], listedAt }]));
   for (const t of tasks) out.get(t.serviceId)?.tasks.push(deepFreeze(t));
+  return out;
+}
+
+/** `listed`, except where `keep(id)`: there what `current` holds (or its absence) stands. */
+function merge<V>(current: Map<string, V>, listed: Map<string, V>, keep: (id: string) => boolean): Map<string, V> {
+  const out = new Map<string, V>();
+  for (const [id, v] of listed) if (!keep(id)) out.set(id, v);
+  for (const [id, v] of current) if (keep(id)) out.set(id, v);
   return out;
 }
 

@@ -153,3 +153,25 @@ async function waitFor(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setImmediate(r));
   assert.ok(cond(), 'condition not reached');
 }
+
+test('a relist does not undo what was read or written while its list was on its way', async () => {
+  const { swarm, cache, stop } = await started();
+  // The relist's list of services is answered as it stood when the call was made, but only
+  // after a write and a read have gone through the cache.
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const listServices = swarm.listServices.bind(swarm);
+  swarm.listServices = async (env?: string) => {
+    const answer = await listServices(env);
+    await gate;
+    return answer;
+  };
+  const relisting = cache.relist();
+  const id = await cache.createService(serviceSpec('qa-1', 'late', 1));
+  assert.ok((await cache.listServices('qa-1')).some((s) => s.id === id), 'read back at once');
+  release();
+  await relisting;
+  assert.ok((await cache.listServices('qa-1')).some((s) => s.id === id), 'still there after the older list was applied');
+  assert.equal((await cache.listTasks([id])).length, 1);
+  await stop();
+});
