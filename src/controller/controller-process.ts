@@ -22,6 +22,7 @@ export interface ControllerProcessOptions {
   log: Logger;
   metricsAddr: string;
   resyncMs: number;
+  fullResyncMs: number;
   workers: number;
   reconcileTimeoutMs?: number;
   /** Called when leadership is lost or a runnable dies: the process should exit and restart. */
@@ -41,6 +42,7 @@ export class ControllerProcess {
     const store = new StorePorts(o.etcd, o.log);
     const cache = new SwarmCache(o.swarm, {
       log: o.log,
+      relistEveryMs: o.resyncMs,
       onEventReceived: (type, kept) => o.metrics.dockerEvents.inc({ type, kept: String(kept) }),
     });
     o.metrics.observeSwarmCache(() => cache.size());
@@ -55,6 +57,7 @@ export class ControllerProcess {
         metrics: o.metrics,
         log: o.log,
         resyncMs: o.resyncMs,
+        fullResyncMs: o.fullResyncMs,
         workers: o.workers,
         reconcileTimeoutMs: o.reconcileTimeoutMs,
       }),

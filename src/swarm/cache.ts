@@ -30,7 +30,12 @@ export interface SwarmCacheOptions {
   unsettledTaskMaxAgeMs?: number;
   /** Service ids per task list call: a Docker `filters` query string has to stay short. */
   taskListBatch?: number;
-  /** Waits between attempts of the first list (injected for tests). */
+  /**
+   * The Swarm is listed again this often (and after every events reconnect), announcing what
+   * changed that no event told: task state changes on workers, missed events. 0: never.
+   */
+  relistEveryMs?: number;
+  /** Waits between attempts of the first list, and between relists (injected for tests). */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Every event received, kept or not (berth_docker_events_total). */
   onEventReceived?: (type: string, kept: boolean) => void;
@@ -101,6 +106,21 @@ export class SwarmCache implements SwarmApi {
       }
     }
     if (signal.aborted) return;
+    await Promise.all([this.relistPeriodically(signal), this.followEvents(signal)]);
+  }
+
+  private async relistPeriodically(signal: AbortSignal): Promise<void> {
+    const every = this.o.relistEveryMs ?? 0;
+    if (every <= 0) return;
+    const sleep = this.o.sleep ?? abortableSleep;
+    for (;;) {
+      await sleep(every, signal);
+      if (signal.aborted) return;
+      await this.relist().catch((err: unknown) => this.o.log.warn({ err: (err as Error).message }, 'periodic relist of the Swarm failed'));
+    }
+  }
+
+  private async followEvents(signal: AbortSignal): Promise<void> {
     await this.swarm.watchEvents((e) => this.onEvent(e), signal, () => {
       this.o.log.info('docker event stream reconnected: relisting the Swarm cache');
       this.relist().then(
@@ -144,12 +164,13 @@ export class SwarmCache implements SwarmApi {
       tasks: new Set(this.dirtyTasks),
     };
     const since = this.seq;
-    const [nodes, services] = await Promise.all([this.swarm.listNodes(), this.swarm.listServices()]);
+    // Three calls, whatever the size of the Swarm. Tasks: only those meant to run (a service's
+    // history of shut-down tasks is five times larger and changes nothing berth decides).
+    const [nodes, services, tasks] = await Promise.all([this.swarm.listNodes(), this.swarm.listServices(), this.swarm.listRunningTasks()]);
     const listedAt = this.now();
-    const tasks = await this.listTasksBatched(services.map((s) => s.id));
-    const vanished = [...this.services.values()].filter((s) => !services.some((n) => n.id === s.id));
+    const before = { nodes: this.nodes, services: this.services, tasks: this.tasks };
     // An object read again or written while the list was on its way is newer than the list:
-    // it keeps what the cache holds for it (present or removed).
+    // it keeps what the cache holds for it (present or removed), and was announced already.
     const newer = (kind: string, id: string) => (this.touched.get(`${kind}/${id}`) ?? 0) > since;
     this.nodes = merge(this.nodes, new Map(nodes.map((n) => [n.id, deepFreeze(n)])), (id) => newer('node', id));
     this.services = merge(this.services, new Map(services.map((s) => [s.id, deepFreeze(s)])), (id) => newer('service', id));
@@ -159,11 +180,41 @@ export class SwarmCache implements SwarmApi {
     for (const id of startedDirty.nodes) this.dirtyNodes.delete(id);
     for (const id of startedDirty.services) this.dirtyServices.delete(id);
     for (const id of startedDirty.tasks) this.dirtyTasks.delete(id);
-    if (!this.hasSynced) {
+    const first = !this.hasSynced;
+    if (first) {
       this.hasSynced = true;
       this.markSynced();
+    } else {
+      for (const c of this.changesSince(before)) this.notify(c);
     }
-    for (const s of vanished) if (!this.services.has(s.id)) this.notify({ type: 'service', action: 'remove', env: s.labels[LABEL_ENV] });
+  }
+
+  /**
+   * What a relist found changed that no event had told: a service that appeared, vanished or
+   * changed version, a service whose running tasks differ (a task that died or moved on a
+   * worker raises no event on the manager), a node that changed. These, not every key, are
+   * what a relist enqueues, as an informer's resync delivers only what changed.
+   */
+  private changesSince(before: { nodes: Map<string, ObservedNode>; services: Map<string, ObservedService>; tasks: Map<string, TaskEntry> }): SwarmChange[] {
+    const out: SwarmChange[] = [];
+    const envs = new Set<string>();
+    for (const id of new Set([...before.services.keys(), ...this.services.keys()])) {
+      const a = before.services.get(id);
+      const b = this.services.get(id);
+      const env = (b ?? a)!.labels[LABEL_ENV];
+      if (!env) continue;
+      if (!a || !b) out.push({ type: 'service', action: b ? 'create' : 'remove', env });
+      else if (a.version !== b.version || taskSignature(before.tasks.get(id)) !== taskSignature(this.tasks.get(id))) envs.add(env);
+    }
+    for (const env of envs) out.push({ type: 'service', action: 'update', env });
+    for (const id of new Set([...before.nodes.keys(), ...this.nodes.keys()])) {
+      const a = before.nodes.get(id);
+      const b = this.nodes.get(id);
+      if (a && b && sameExceptClaim(a, b)) {
+        for (const env of new Set([a.labels[LABEL_ENV], b.labels[LABEL_ENV]])) if (env && a.labels[LABEL_ENV] !== b.labels[LABEL_ENV]) out.push({ type: 'node', action: 'update', env });
+      } else out.push({ type: 'node', action: a ? (b ? 'update' : 'remove') : 'create', env: undefined });
+    }
+    return out;
   }
 
   private touch(kind: 'node' | 'service' | 'tasks', id: string): void {
@@ -250,6 +301,11 @@ export class SwarmCache implements SwarmApi {
     if (this.dirtyServices.has(id)) await this.refreshDirty(new Set([id]), 'service', (x) => this.refreshService(x));
     const s = this.services.get(id);
     return s;
+  }
+
+  async listRunningTasks(): Promise<ObservedTask[]> {
+    await this.synced;
+    return [...this.tasks.values()].flatMap((e) => e.tasks.filter((t) => t.desiredState === 'running'));
   }
 
   async listTasks(serviceIds: string[]): Promise<ObservedTask[]> {
@@ -403,6 +459,15 @@ function groupTasks(services: { id: string }[], tasks: ObservedTask[], listedAt:
   const out = new Map<string, TaskEntry>(services.map((s) => [s.id, { tasks: [], listedAt }]));
   for (const t of tasks) out.get(t.serviceId)?.tasks.push(deepFreeze(t));
   return out;
+}
+
+/** What of a service's running tasks a relist compares: which tasks, where, in which state. */
+function taskSignature(entry: TaskEntry | undefined): string {
+  return (entry?.tasks ?? [])
+    .filter((t) => t.desiredState === 'running')
+    .map((t) => `${t.id}:${t.nodeId}:${t.state}`)
+    .sort()
+    .join(',');
 }
 
 /** `listed`, except where `keep(id)`: there what `current` holds (or its absence) stands. */
