@@ -110,17 +110,19 @@ export function planNodeClaims(
   for (const n of kept) zoneCount.set(n.labels[zoneLabel] ?? '', (zoneCount.get(n.labels[zoneLabel] ?? '') ?? 0) + 1);
   const candidates = [...free];
   const preference = new Map(candidates.map((n) => [n.id, rendezvous(env, n)]));
+  const zoneOf = (n: ObservedNode) => n.labels[zoneLabel] ?? '';
+  const better = (a: ObservedNode, b: ObservedNode) =>
+    (zoneCount.get(zoneOf(a)) ?? 0) - (zoneCount.get(zoneOf(b)) ?? 0) ||
+    loadOf(a) - loadOf(b) ||
+    preference.get(a.id)! - preference.get(b.id)! ||
+    byHostname(a, b);
   for (let i = 0; i < room; i++) {
-    candidates.sort(
-      (a, b) =>
-        (zoneCount.get(a.labels[zoneLabel] ?? '') ?? 0) - (zoneCount.get(b.labels[zoneLabel] ?? '') ?? 0) ||
-        loadOf(a) - loadOf(b) ||
-        preference.get(a.id)! - preference.get(b.id)! ||
-        byHostname(a, b),
-    );
-    const n = candidates.shift()!;
+    // The best candidate by one scan (the zone counts change after each pick; a pool holds thousands).
+    let best = 0;
+    for (let c = 1; c < candidates.length; c++) if (better(candidates[c]!, candidates[best]!) < 0) best = c;
+    const n = candidates.splice(best, 1)[0]!;
     claimed.push(n);
-    zoneCount.set(n.labels[zoneLabel] ?? '', (zoneCount.get(n.labels[zoneLabel] ?? '') ?? 0) + 1);
+    zoneCount.set(zoneOf(n), (zoneCount.get(zoneOf(n)) ?? 0) + 1);
     actions.push({ kind: 'claimNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: { ...n.labels, [LABEL_ENV]: env } });
   }
 
