@@ -65,8 +65,7 @@ export class EnvironmentReconciler {
       return this.finalize(name, log);
     }
 
-    const group = await this.d.resources.getGroup(env.spec.group);
-    const previous = await this.d.status.getEnvironmentStatus(name);
+    const [group, previous] = await Promise.all([this.d.resources.getGroup(env.spec.group), this.d.status.getEnvironmentStatus(name)]);
     if (!group) {
       const message = `environmentgroup "${env.spec.group}" not found`;
       const status = blockedStatus(previous, 'Degraded', 'GroupNotFound', message, env.metadata.generation ?? 0, this.d.now());
