@@ -12,7 +12,6 @@ import { watchResources } from '../store/watch.js';
 import type { SwarmApi } from '../swarm/api.js';
 import { SwarmCache } from '../swarm/cache.js';
 import { berthController } from './berth-controller.js';
-import { phaseGauge } from './phase-gauge.js';
 
 export interface ControllerProcessOptions {
   etcd: EtcdClient;
@@ -62,7 +61,6 @@ export class ControllerProcess {
         reconcileTimeoutMs: o.reconcileTimeoutMs,
       }),
     );
-    this.manager.add(phaseGauge({ status: store, metrics: o.metrics, clock: realClock }));
   }
 
   /** Resolves once elected; rejects ("stopped before elected") when stopped while standing by. */

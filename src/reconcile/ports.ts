@@ -31,8 +31,6 @@ export interface StatusWriter {
   deleteEnvironmentStatus(name: string): Promise<void>;
   /** Every environment with a status key, whether or not the value is valid. */
   listEnvironmentStatusNames(): Promise<string[]>;
-  /** Every valid environment status, in one read. */
-  listEnvironmentStatuses(): Promise<Map<string, EnvironmentStatus>>;
   getGroupStatus(name: string): Promise<GroupStatus | undefined>;
   putGroupStatus(name: string, status: GroupStatus): Promise<void>;
   deleteGroupStatus(name: string): Promise<void>;

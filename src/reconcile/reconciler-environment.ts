@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { InvalidInputError, routeUpstream, type Environment, type EnvironmentStatus, type ServiceStatus } from '../api/index.js';
+import { PhaseCount } from '../metrics/phase-count.js';
 import type { BerthMetrics } from '../metrics/registry.js';
 import type { SwarmApi } from '../swarm/api.js';
 import type { SwarmSnapshot } from '../swarm/model.js';
@@ -37,8 +38,11 @@ export class EnvironmentReconciler {
   private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics'>> & { metrics?: BerthMetrics };
   /** Last pre-promotion probe per `<env>/<service>`: the only state kept between reconciles. */
   private readonly probes = new Map<string, ProbeResult>();
+  /** berth_environments{phase}, as this reconciler last decided each environment's phase. */
+  private readonly phases: PhaseCount | undefined;
 
   constructor(deps: EnvironmentReconcilerDeps) {
+    this.phases = deps.metrics && new PhaseCount(deps.metrics.environments);
     const now = deps.now ?? (() => new Date());
     this.d = { now, pollMs: 2_000, blockedRequeueMs: 30_000, probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }), ...deps };
   }
@@ -54,6 +58,7 @@ export class EnvironmentReconciler {
       log.warn({ err: err.message }, 'invalid environment spec');
       const previous = await this.d.status.getEnvironmentStatus(name);
       await this.d.status.putEnvironmentStatus(name, blockedStatus(previous, 'Failed', 'InvalidSpec', err.message, previous?.observedGeneration ?? 0, this.d.now()));
+      this.phases?.set(name, 'Failed');
       return { requeueAfterMs: this.d.blockedRequeueMs };
     }
     if (!env) return this.finalize(name, log);
@@ -70,6 +75,7 @@ export class EnvironmentReconciler {
       const message = `environmentgroup "${env.spec.group}" not found`;
       const status = blockedStatus(previous, 'Degraded', 'GroupNotFound', message, env.metadata.generation ?? 0, this.d.now());
       if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
+      this.phases?.set(name, status.phase);
       log.warn(message);
       return { requeueAfterMs: this.d.blockedRequeueMs };
     }
@@ -113,6 +119,7 @@ export class EnvironmentReconciler {
     const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, changed, cutover, now: this.d.now() });
     if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);
     this.observe(name, status.nodes.length, services);
+    this.phases?.set(name, status.phase);
     if (previous?.phase !== status.phase) log.info({ phase: status.phase, from: previous?.phase }, 'phase changed');
 
     return earliest(this.requeueFor(status, services, exp), ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
@@ -200,6 +207,7 @@ export class EnvironmentReconciler {
     await this.d.promotions.clearPromotions(name);
     if (previous) await this.d.status.deleteEnvironmentStatus(name);
     this.forgetMetrics(name, previous ? Object.keys(previous.services) : []);
+    this.phases?.forget(name);
     if (actions.length > 0) log.info('environment removed');
     return {};
   }

@@ -73,9 +73,6 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
     return this.statuses.listStatusNames('Environment');
   }
 
-  listEnvironmentStatuses(): Promise<Map<string, EnvironmentStatus>> {
-    return this.statuses.listStatuses('Environment');
-  }
 
   getGroupStatus(name: string): Promise<GroupStatus | undefined> {
     return this.statuses.getStatus('EnvironmentGroup', name).catch((err: unknown) => this.invalidAsAbsent(err));

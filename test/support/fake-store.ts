@@ -47,9 +47,6 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   async listEnvironmentStatusNames() {
     return [...this.envStatus.keys()];
   }
-  async listEnvironmentStatuses() {
-    return structuredClone(this.envStatus);
-  }
   async getGroupStatus(name: string) {
     return structuredClone(this.groupStatus.get(name));
   }
