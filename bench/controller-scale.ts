@@ -193,18 +193,21 @@ async function main() {
     console.log(`cold: ${ENVS} envs Ready in ${(coldMs / 1000).toFixed(1)} s (apply ${(applyMs / 1000).toFixed(1)} s), ${coldCalls} Docker calls`);
 
     await sleep(5_000);
-    const idleStart = { stat: procStat(controller.pid!), calls: sum(await scrape(), 'berth_docker_api_requests_total'), at: performance.now() };
+    const startScrape = await scrape();
+    const idleStart = { stat: procStat(controller.pid!), calls: sum(startScrape, 'berth_docker_api_requests_total'), reconciles: sum(startScrape, 'berth_reconciles_total'), at: performance.now() };
     let peakRss = idleStart.stat.rssBytes;
     for (let s = 0; s < IDLE_S; s += 5) {
       await sleep(5_000);
       peakRss = Math.max(peakRss, procStat(controller.pid!).rssBytes);
     }
-    const idleEnd = { stat: procStat(controller.pid!), calls: sum(await scrape(), 'berth_docker_api_requests_total'), at: performance.now() };
+    const endScrape = await scrape();
+    const idleEnd = { stat: procStat(controller.pid!), calls: sum(endScrape, 'berth_docker_api_requests_total'), reconciles: sum(endScrape, 'berth_reconciles_total'), at: performance.now() };
+    const idleReconciles = idleEnd.reconciles - idleStart.reconciles;
     const idleSeconds = (idleEnd.at - idleStart.at) / 1000;
     const ticksPerSecond = 100;
     const idleCpuPct = ((idleEnd.stat.cpuTicks - idleStart.stat.cpuTicks) / ticksPerSecond / idleSeconds) * 100;
     const idleCallsPerMin = ((idleEnd.calls - idleStart.calls) / idleSeconds) * 60;
-    console.log(`idle ${idleSeconds.toFixed(0)} s: CPU ${idleCpuPct.toFixed(2)} %, RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, ${idleCallsPerMin.toFixed(1)} Docker calls/min`);
+    console.log(`idle ${idleSeconds.toFixed(0)} s: CPU ${idleCpuPct.toFixed(2)} %, RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, ${idleCallsPerMin.toFixed(1)} Docker calls/min, ${idleReconciles} reconciles`);
 
     const react = REACTIONS > 0 ? await reactions(etcd, docker, REACTIONS) : [];
     if (react.length) console.log(`reaction: p50 ${pct(react, 50).toFixed(1)} ms, p99 ${pct(react, 99).toFixed(1)} ms`);
@@ -218,7 +221,7 @@ async function main() {
       simLatencyMs: Number(LATENCY_MS),
       workers: Number(WORKERS),
       cold: { readyMs: Math.round(coldMs), applyMs: Math.round(applyMs), dockerCalls: coldCalls, dockerCallsByOperation: coldCallsByOperation, reconciles: coldReconciles, retries: coldRetries },
-      idle: { seconds: Math.round(idleSeconds), cpuPct: Number(idleCpuPct.toFixed(2)), peakRssMiB: Math.round(peakRss / 2 ** 20), dockerCallsPerMin: Number(idleCallsPerMin.toFixed(2)) },
+      idle: { seconds: Math.round(idleSeconds), cpuPct: Number(idleCpuPct.toFixed(2)), peakRssMiB: Math.round(peakRss / 2 ** 20), dockerCallsPerMin: Number(idleCallsPerMin.toFixed(2)), reconciles: idleReconciles },
       reaction: react.length ? { samples: react.length, p50Ms: Number(pct(react, 50).toFixed(1)), p99Ms: Number(pct(react, 99).toFixed(1)) } : undefined,
     };
     mkdirSync(OUT, { recursive: true });

@@ -76,12 +76,26 @@ export function planNodeClaims(
 ): NodeClaimPlan {
   const load = taskLoad(snapshot);
   const loadOf = (n: ObservedNode) => load.get(n.id) ?? 0;
-  const pool = snapshot.nodes.filter((n) => inPool(n, group));
+  // One pass over the Swarm's nodes (thousands, on every reconcile): the pool, what this
+  // environment holds, what others hold, what is free.
+  const pool: ObservedNode[] = [];
+  const heldNow: ObservedNode[] = [];
+  const free: ObservedNode[] = [];
+  let heldByOthers = 0;
+  for (const n of snapshot.nodes) {
+    const owner = n.labels[LABEL_ENV];
+    if (owner === env) heldNow.push(n);
+    if (!inPool(n, group)) continue;
+    pool.push(n);
+    if (owner === undefined) {
+      if (isSchedulable(n)) free.push(n);
+    } else if (owner !== env && isSchedulable(n)) heldByOthers++;
+  }
+  heldNow.sort(byHostname);
   const actions: Action[] = [];
   const release = (n: ObservedNode, reason: string) =>
     actions.push({ kind: 'releaseNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: withoutEnvLabel(n.labels), reason });
 
-  const heldNow = snapshot.nodes.filter((n) => n.labels[LABEL_ENV] === env).sort(byHostname);
   let kept: ObservedNode[] = [];
   for (const n of heldNow) {
     if (!inPool(n, group)) release(n, 'not in the group pool');
@@ -97,12 +111,7 @@ export function planNodeClaims(
     kept = kept.filter((n) => !drop.has(n.id));
   }
 
-  const heldByOthers = pool.filter((n) => {
-    const owner = n.labels[LABEL_ENV];
-    return owner !== undefined && owner !== env && isSchedulable(n);
-  }).length;
   const capacity = Math.max(0, pool.length - group.spec.spare - heldByOthers);
-  const free = pool.filter((n) => n.labels[LABEL_ENV] === undefined && isSchedulable(n));
   const room = Math.max(0, Math.min(desired - kept.length, capacity - kept.length, free.length));
 
   const claimed: ObservedNode[] = [];
