@@ -11,7 +11,7 @@
  *
  * Run (etcd installed; no lab needed):
  *   npm run build && npx tsx bench/controller-scale.ts [--envs 1000] [--nodes 3000] [--idle 300]
- *     [--reactions 50] [--latency-ms 2] [--workers 16] [--out bench/results]
+ *     [--reactions 50] [--latency-ms 2] [--workers 16] [--resync 30s] [--out bench/results]
  * Results: bench/results/controller-scale-<envs>.{json,md}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -33,6 +33,7 @@ const IDLE_S = Number(arg('idle', '300'));
 const REACTIONS = Number(arg('reactions', '50'));
 const LATENCY_MS = arg('latency-ms', '2');
 const WORKERS = arg('workers', '16');
+const RESYNC = arg('resync', '30s');
 const OUT = arg('out', 'bench/results');
 const METRICS_PORT = 19611;
 const PREFIX = '/berth-scale';
@@ -160,7 +161,7 @@ async function main() {
         await sleep(100);
       }
     }
-    const controller = berthChild(['controller', '--metrics-addr', `127.0.0.1:${METRICS_PORT}`, '--workers', WORKERS], env, join(work, 'controller.log'));
+    const controller = berthChild(['controller', '--metrics-addr', `127.0.0.1:${METRICS_PORT}`, '--workers', WORKERS, '--resync', RESYNC], env, join(work, 'controller.log'));
     children.push(controller);
     for (let i = 0; i < 200; i++) {
       try {
@@ -220,6 +221,7 @@ async function main() {
       servicesPerEnv: SERVICES,
       simLatencyMs: Number(LATENCY_MS),
       workers: Number(WORKERS),
+      resync: RESYNC,
       cold: { readyMs: Math.round(coldMs), applyMs: Math.round(applyMs), dockerCalls: coldCalls, dockerCallsByOperation: coldCallsByOperation, reconciles: coldReconciles, retries: coldRetries },
       idle: { seconds: Math.round(idleSeconds), cpuPct: Number(idleCpuPct.toFixed(2)), peakRssMiB: Math.round(peakRss / 2 ** 20), dockerCallsPerMin: Number(idleCallsPerMin.toFixed(2)), reconciles: idleReconciles },
       reaction: react.length ? { samples: react.length, p50Ms: Number(pct(react, 50).toFixed(1)), p99Ms: Number(pct(react, 99).toFixed(1)) } : undefined,
