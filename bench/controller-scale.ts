@@ -35,7 +35,9 @@ const LATENCY_MS = arg('latency-ms', '2');
 const WORKERS = arg('workers', '16');
 const RESYNC = arg('resync', '30s');
 const OUT = arg('out', 'bench/results');
-const METRICS_PORT = 19611;
+/** Shifts the private etcd's and the controller's ports, so that two runs can go side by side. */
+const PORT_OFFSET = Number(arg('port-offset', '0'));
+const METRICS_PORT = 19611 + PORT_OFFSET;
 const PREFIX = '/berth-scale';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const work = mkdtempSync(join(tmpdir(), 'berth-scale-'));
@@ -145,7 +147,7 @@ async function reactions(etcd: TestEtcd, docker: Docker, count: number): Promise
 }
 
 async function main() {
-  const etcd = new TestEtcd({ clientPort: 23795, peerPort: 23805 });
+  const etcd = new TestEtcd({ clientPort: 23795 + PORT_OFFSET, peerPort: 23805 + PORT_OFFSET });
   await etcd.start();
   const children: ChildProcess[] = [];
   const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, BERTH_ETCD_ENDPOINTS: etcd.endpoint, BERTH_PREFIX: PREFIX };
