@@ -28,6 +28,7 @@ export interface BerthControllerDeps {
   resyncSpreadMs?: number;
   workers: number;
   reconcileTimeoutMs?: number;
+  stallTimeoutMs?: number;
 }
 
 /**
@@ -63,6 +64,7 @@ export function berthController(d: BerthControllerDeps): Controller {
     workers: d.workers,
     clock: d.clock,
     reconcileTimeoutMs: d.reconcileTimeoutMs,
+    stallTimeoutMs: d.stallTimeoutMs,
     metrics: d.metrics,
     log: d.log,
   });
