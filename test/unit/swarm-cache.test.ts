@@ -153,3 +153,16 @@ async function waitFor(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setImmediate(r));
   assert.ok(cond(), 'condition not reached');
 }
+
+test('a second run (a new term of leadership) lists again before serving reads: what changed in between is seen', async () => {
+  const { swarm, cache, stop } = await started();
+  await stop();
+  swarm.scaleByHand('qa-1_api', 5); // changed by another leader while this process did not follow events
+  const again = new AbortController();
+  const running = cache.run(again.signal);
+  assert.equal(cache.isSynced(), false, 'unsynced until the new list is in');
+  const [svc] = await cache.listServices('qa-1');
+  assert.equal(svc!.replicas, 5);
+  again.abort();
+  await running;
+});
