@@ -113,7 +113,9 @@ export class Manager {
     this.o.metrics.leader.set(1);
     this.o.log.info({ identity: this.identity }, 'elected leader');
     const leading = new RunnableGroup(this.failed);
-    for (const r of this.leaderRunnables) leading.start(r);
+    this.leadership.within(term, () => {
+      for (const r of this.leaderRunnables) leading.start(r);
+    });
     elected();
 
     await new Promise<void>((resolve) => {

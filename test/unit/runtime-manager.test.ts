@@ -200,3 +200,39 @@ test('a runnable that fails is fatal', async () => {
   await started;
   await manager.stop();
 });
+
+test('a reconcile abandoned in one term stays fenced by that term, even once the next term has begun', async () => {
+  const election = new FakeLeaderElection();
+  const metrics = createMetrics();
+  const manager = new Manager({ election, log: silentLog, metrics, onFatal: () => {} });
+  const source = new FakeSource('etcd');
+  let resume: () => void = () => {};
+  const writes: string[] = [];
+  const reconciler = {
+    kindOf: () => 'Environment',
+    async reconcile(key: string) {
+      if (key === 'env/blocked') await new Promise<void>((r) => (resume = r)); // a call hung past the term
+      try {
+        writes.push(`${key} with term ${manager.leadership.token().createRevision}`);
+      } catch (err) {
+        writes.push(`${key} refused: ${(err as Error).name}`);
+      }
+    },
+  };
+  manager.add(new Controller({ name: 'test', sources: [source], reconciler, workers: 1, clock: new FakeClock(), metrics, log: silentLog }));
+  const started = manager.start();
+  election.win();
+  await started;
+  source.push('env/blocked');
+  await settle();
+  election.lose();
+  await settle();
+  election.win();
+  await settle();
+  source.push('env/fresh');
+  await settle();
+  resume();
+  await settle();
+  assert.deepEqual(writes, ['env/fresh with term 2', 'env/blocked refused: NotLeaderError']);
+  await manager.stop();
+});
