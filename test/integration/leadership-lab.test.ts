@@ -122,10 +122,11 @@ async function healthz(c: Controller): Promise<{ status: number; body: string }>
   return { status: res.status, body: await res.text() };
 }
 
-async function service(): Promise<{ image: string; version: number } | undefined> {
-  const list = (await docker.listServices({ filters: { name: [SERVICE] } } as never)) as unknown as Array<{ Spec: { Name: string; TaskTemplate: { ContainerSpec: { Image: string } } }; Version: { Index: number } }>;
+/** The service's image and its spec as JSON (its version also moves with Swarm's own update status). */
+async function service(): Promise<{ image: string; spec: string } | undefined> {
+  const list = (await docker.listServices({ filters: { name: [SERVICE] } } as never)) as unknown as Array<{ Spec: { Name: string; TaskTemplate: { ContainerSpec: { Image: string } } } }>;
   const s = list.find((x) => x.Spec.Name === SERVICE);
-  return s && { image: s.Spec.TaskTemplate.ContainerSpec.Image, version: s.Version.Index };
+  return s && { image: s.Spec.TaskTemplate.ContainerSpec.Image, spec: JSON.stringify(s.Spec) };
 }
 
 async function runs(tag: 'v1' | 'v2'): Promise<boolean> {
@@ -225,12 +226,12 @@ test('(1) two controllers, the leader paused past its lease: the standby takes o
   } finally {
     leader.child.kill('SIGCONT');
   }
-  const version = (await service())!.version;
+  const spec = (await service())!.spec;
   await until('1: the ex-leader stepped down', async () => !(await leads(leader)), 20_000);
   await sleep(10_000);
   assert.ok(alive(leader) && alive(standby), 'both processes still run');
   assert.equal(await mutations(leader), before, 'the resumed ex-leader issued no Docker mutation');
-  assert.equal((await service())!.version, version, 'and the service was not changed after the resume');
+  assert.equal((await service())!.spec, spec, 'and the service\'s spec was not changed after the resume');
   assert.equal(await leads(leader), false);
   assert.equal(await leads(standby), true, 'exactly one leads');
   assert.match(readFileSync(LOG, 'utf8'), /leadership lost/);
