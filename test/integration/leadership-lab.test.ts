@@ -235,6 +235,8 @@ test('(1) two controllers, the leader paused past its lease: the standby takes o
   assert.equal(await leads(leader), false);
   assert.equal(await leads(standby), true, 'exactly one leads');
   assert.match(readFileSync(LOG, 'utf8'), /leadership lost/);
+  const exLeaderLines = readFileSync(LOG, 'utf8').split('\n').filter((l) => l.includes(`"pid":${leader.child.pid},`));
+  figures['1: reconciles of the ex-leader stopped by the fence after resume'] = exLeaderLines.filter((l) => l.includes('not the leader')).length;
 });
 
 test('(2) etcd paused 30 s: both controllers survive, exactly one leads afterwards, a change made after it resumes converges', async () => {
