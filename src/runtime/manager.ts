@@ -118,11 +118,8 @@ export class Manager {
     });
     elected();
 
-    await new Promise<void>((resolve) => {
-      if (term.signal.aborted || this.stopping.signal.aborted) return resolve();
-      term.signal.addEventListener('abort', () => resolve(), { once: true });
-      this.stopping.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    const ended = AbortSignal.any([term.signal, this.stopping.signal]);
+    if (!ended.aborted) await new Promise((resolve) => ended.addEventListener('abort', resolve, { once: true }));
 
     this.o.metrics.leader.set(0);
     if (term.signal.aborted) {
