@@ -80,3 +80,15 @@ export class ConflictError extends Error {
     this.name = 'ConflictError';
   }
 }
+
+/**
+ * A write refused because this process does not hold leadership (any more): the leader key in
+ * etcd is gone or another's, or the lease is not known to be held for long enough to issue a
+ * Docker mutation. Retrying cannot help; the reconcile stops and the process campaigns again.
+ */
+export class NotLeaderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotLeaderError';
+  }
+}

@@ -4,7 +4,7 @@ import { parseDuration } from '../api/duration.js';
 import { metrics } from '../metrics/registry.js';
 import { ControllerProcess } from '../controller/controller-process.js';
 import { createClient, storeConfig } from '../store/client.js';
-import { RouteStore, routesPrefixFrom } from '../store/routes.js';
+import { routesPrefixFrom } from '../store/routes.js';
 import { DockerodeSwarm } from '../swarm/dockerode-swarm.js';
 import { runAction, UsageError } from './run.js';
 import { handleShutdownSignals } from './signals.js';
@@ -19,6 +19,9 @@ interface ControllerFlags {
   fullResync: string;
   workers: string;
   reconcileTimeout: string;
+  dockerTimeout: string;
+  stallTimeout: string;
+  drainTimeout: string;
 }
 
 export function registerControllerCommand(program: Command): void {
@@ -30,7 +33,10 @@ export function registerControllerCommand(program: Command): void {
       .option('--resync <duration>', 'how often the Swarm is listed again; environments whose Swarm objects changed are reconciled', '30s')
       .option('--full-resync <duration>', 'how often every environment and group is reconciled, changed or not', '10m')
       .option('--workers <n>', 'concurrent reconciles', '2')
-      .option('--reconcile-timeout <duration>', 'deadline of one reconcile; one that runs longer is retried with backoff', '2m'),
+      .option('--reconcile-timeout <duration>', 'deadline of one reconcile; one that runs longer is retried with backoff', '2m')
+      .option('--docker-timeout <duration>', 'deadline of one Docker API call, retries included', '10s')
+      .option('--stall-timeout <duration>', '/healthz fails when the controller has had work this long without one reconcile succeeding', '3m')
+      .option('--drain-timeout <duration>', 'on SIGTERM, running reconciles get this long to finish before they are abandoned', '30s'),
   ).action(runAction(async (flags: ControllerFlags) => runController(flags)));
 }
 
@@ -38,7 +44,12 @@ async function runController(flags: ControllerFlags): Promise<number> {
   const resyncMs = durationFlag('--resync', flags.resync);
   const fullResyncMs = durationFlag('--full-resync', flags.fullResync);
   const reconcileTimeoutMs = durationFlag('--reconcile-timeout', flags.reconcileTimeout);
-  if (reconcileTimeoutMs <= 0) throw new UsageError('--reconcile-timeout must be longer than 0');
+  const dockerTimeoutMs = durationFlag('--docker-timeout', flags.dockerTimeout);
+  const stallTimeoutMs = durationFlag('--stall-timeout', flags.stallTimeout);
+  const drainTimeoutMs = durationFlag('--drain-timeout', flags.drainTimeout);
+  for (const [flag, ms] of [['--reconcile-timeout', reconcileTimeoutMs], ['--docker-timeout', dockerTimeoutMs], ['--stall-timeout', stallTimeoutMs]] as const) {
+    if (ms <= 0) throw new UsageError(`${flag} must be longer than 0`);
+  }
   const workers = Number(flags.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
 
@@ -50,15 +61,16 @@ async function runController(flags: ControllerFlags): Promise<number> {
   const swarm = new DockerodeSwarm({
     onApiError: (operation) => m.dockerApiErrors.inc({ operation }),
     onApiRequest: (operation) => m.dockerApiRequests.inc({ operation }),
+    onApiTimeout: (operation) => m.dockerApiTimeouts.inc({ operation }),
+    timeoutMs: dockerTimeoutMs,
   });
-  const routes = new RouteStore(etcd, routesPrefixFrom(flags));
 
   let fatal: unknown;
   const shutdown = handleShutdownSignals(log);
   const controller = new ControllerProcess({
     etcd,
     swarm,
-    routes,
+    routesPrefix: routesPrefixFrom(flags),
     metrics: m,
     log,
     metricsAddr: flags.metricsAddr,
@@ -66,6 +78,8 @@ async function runController(flags: ControllerFlags): Promise<number> {
     fullResyncMs,
     workers,
     reconcileTimeoutMs,
+    stallTimeoutMs,
+    drainTimeoutMs,
     onFatal: (err) => {
       fatal = err;
       shutdown.trigger();
@@ -83,6 +97,9 @@ async function runController(flags: ControllerFlags): Promise<number> {
     await controller.stop().catch(() => undefined);
     etcd.close();
     shutdown.dispose();
+    // Requests abandoned on a hung dockerd may still hold sockets: they must not keep a stopped
+    // controller alive past its drain.
+    setTimeout(() => process.exit(), 2_000).unref();
   }
   await starting;
   if (fatal) {

@@ -29,6 +29,7 @@ export interface BerthControllerDeps {
   fullResyncMs: number;
   workers: number;
   reconcileTimeoutMs?: number;
+  stallTimeoutMs?: number;
 }
 
 /**
@@ -53,6 +54,7 @@ export function berthController(d: BerthControllerDeps): Controller {
     workers: d.workers,
     clock: d.clock,
     reconcileTimeoutMs: d.reconcileTimeoutMs,
+    stallTimeoutMs: d.stallTimeoutMs,
     metrics: d.metrics,
     log: d.log,
   });

@@ -7,16 +7,17 @@ import { realClock } from '../runtime/clock.js';
 import { EtcdLeaderElection } from '../runtime/leader-etcd.js';
 import { Manager } from '../runtime/manager.js';
 import type { EtcdClient } from '../store/client.js';
-import type { RouteWriter } from '../store/routes-contract.js';
+import { RouteStore } from '../store/routes.js';
 import { watchResources } from '../store/watch.js';
 import type { SwarmApi } from '../swarm/api.js';
 import { SwarmCache } from '../swarm/cache.js';
+import { FencedSwarm } from '../swarm/fenced-swarm.js';
 import { berthController } from './berth-controller.js';
 
 export interface ControllerProcessOptions {
   etcd: EtcdClient;
   swarm: SwarmApi;
-  routes: RouteWriter;
+  routesPrefix: string;
   metrics: BerthMetrics;
   log: Logger;
   metricsAddr: string;
@@ -24,13 +25,20 @@ export interface ControllerProcessOptions {
   fullResyncMs: number;
   workers: number;
   reconcileTimeoutMs?: number;
-  /** Called when leadership is lost or a runnable dies: the process should exit and restart. */
+  stallTimeoutMs?: number;
+  drainTimeoutMs?: number;
+  /** Leader lease TTL, seconds. */
+  leaseTtlSeconds?: number;
+  /** Called when a runnable dies: the process should exit and restart. Losing leadership is not fatal. */
   onFatal: (err: unknown) => void;
 }
 
 /**
  * `berth controller`: a metrics server that always runs, and a manager that campaigns for
- * leadership over etcd and, once leader, runs berth's controller and the phase gauge.
+ * leadership over etcd and, while leader, runs berth's controller and the phase gauge. Every
+ * write the controller makes is fenced by the manager's current leadership: etcd writes
+ * compare the leader key (a fenced client), Docker mutations need the lease held (FencedSwarm
+ * under the cache, so no write path can skip it).
  */
 export class ControllerProcess {
   private readonly manager: Manager;
@@ -38,19 +46,26 @@ export class ControllerProcess {
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly o: ControllerProcessOptions) {
-    const store = new StorePorts(o.etcd, o.log);
-    const cache = new SwarmCache(o.swarm, {
+    this.manager = new Manager({
+      election: new EtcdLeaderElection(o.etcd, { log: o.log, ...(o.leaseTtlSeconds ? { ttlSeconds: o.leaseTtlSeconds } : {}) }),
+      log: o.log,
+      metrics: o.metrics,
+      onFatal: o.onFatal,
+      ...(o.drainTimeoutMs !== undefined ? { drainTimeoutMs: o.drainTimeoutMs } : {}),
+    });
+    const fenced = o.etcd.fenced(this.manager.leadership);
+    const store = new StorePorts(fenced, o.log);
+    const cache = new SwarmCache(new FencedSwarm(o.swarm, this.manager.leadership), {
       log: o.log,
       relistEveryMs: o.resyncMs,
       onEventReceived: (type, kept) => o.metrics.dockerEvents.inc({ type, kept: String(kept) }),
     });
     o.metrics.observeSwarmCache(() => cache.size());
-    this.manager = new Manager({ election: new EtcdLeaderElection(o.etcd), log: o.log, metrics: o.metrics, onFatal: o.onFatal });
     this.manager.add(
       berthController({
         swarm: cache,
         store,
-        routes: o.routes,
+        routes: new RouteStore(fenced, o.routesPrefix),
         watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
         clock: realClock,
         metrics: o.metrics,
@@ -59,6 +74,7 @@ export class ControllerProcess {
         fullResyncMs: o.fullResyncMs,
         workers: o.workers,
         reconcileTimeoutMs: o.reconcileTimeoutMs,
+        stallTimeoutMs: o.stallTimeoutMs,
       }),
     );
   }
@@ -77,8 +93,9 @@ export class ControllerProcess {
   }
 
   /**
-   * Graceful stop: take no new keys, let running reconciles finish, stop the sources, resign
-   * leadership (a standby takes over at once instead of after the lease TTL), close the server.
+   * Graceful stop: /readyz turns false, take no new keys, let running reconciles finish (up to
+   * the drain timeout, then abandon them), stop the sources, resign leadership (a standby takes
+   * over at once instead of after the lease TTL), close the server.
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {

@@ -22,6 +22,7 @@ export interface BerthMetrics {
   etcdWatchRestarts: Counter;
   dockerApiErrors: Counter<'operation'>;
   dockerApiRequests: Counter<'operation'>;
+  dockerApiTimeouts: Counter<'operation'>;
   dockerEvents: Counter<'type' | 'kept'>;
   /** Reports the Swarm cache's size at every scrape (berth_swarm_cache_objects{kind}). */
   observeSwarmCache: (size: () => Record<'nodes' | 'services' | 'tasks', number>) => void;
@@ -68,6 +69,7 @@ export function createMetrics(registry: Registry = new Registry()): BerthMetrics
     etcdWatchRestarts: new Counter({ name: 'berth_etcd_watch_restarts_total', help: 'etcd watches re-established after an error', registers: r }),
     dockerApiErrors: new Counter({ name: 'berth_docker_api_errors_total', help: 'Failed Docker API calls by operation', labelNames: ['operation'], registers: r }),
     dockerApiRequests: new Counter({ name: 'berth_docker_api_requests_total', help: 'Docker API requests by operation, failed or not', labelNames: ['operation'], registers: r }),
+    dockerApiTimeouts: new Counter({ name: 'berth_docker_api_timeouts_total', help: 'Docker API calls abandoned at their deadline (--docker-timeout), by operation', labelNames: ['operation'], registers: r }),
     dockerEvents: new Counter({
       name: 'berth_docker_events_total',
       help: 'Docker events received by type; kept=false: dropped as unable to change anything berth acts on (healthcheck execs)',

@@ -4,6 +4,8 @@ import type { Registry } from 'prom-client';
 export interface HealthProbe {
   /** /readyz: leader elected (or standing by as a follower) and sources synced. */
   ready(): boolean;
+  /** /healthz: why the work loop is stalled (answered 500 with the reason), or undefined. */
+  stalled?(): string | undefined;
 }
 
 /** Parses `--metrics-addr`: `:9464`, `127.0.0.1:9464`, `[::1]:9464`. */
@@ -14,7 +16,7 @@ export function parseListenAddr(addr: string): { host: string | undefined; port:
   return { host, port: Number(m[3]) };
 }
 
-/** /metrics, /healthz (the process answers), /readyz (see HealthProbe). */
+/** /metrics, /healthz (the process answers and its work loop progresses), /readyz (see HealthProbe). */
 export async function startMetricsServer(addr: string, registry: Registry, probe: HealthProbe): Promise<Server> {
   const { host, port } = parseListenAddr(addr);
   const server = createServer((req, res) => {
@@ -31,8 +33,9 @@ export async function startMetricsServer(addr: string, registry: Registry, probe
         },
       );
     } else if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
+      const stalled = probe.stalled?.();
+      res.writeHead(stalled ? 500 : 200, { 'content-type': 'text/plain' });
+      res.end(stalled ? `stalled: ${stalled}\n` : 'ok\n');
     } else if (path === '/readyz') {
       const ok = probe.ready();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });

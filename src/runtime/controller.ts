@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { BerthMetrics } from '../metrics/registry.js';
 import { realClock, type Clock } from './clock.js';
 import { reconcileHandler, type HandlerDeps, type Reconciler } from './handler.js';
+import { DEFAULT_STALL_TIMEOUT_MS, ProgressMonitor } from './progress.js';
 import { WorkQueue } from './queue.js';
 import type { Runnable } from './runnable.js';
 import type { Source } from './source.js';
@@ -17,64 +18,87 @@ export interface ControllerOptions {
   clock?: Clock;
   /** A reconcile's signal aborts after this long and the key is retried with backoff. */
   reconcileTimeoutMs?: number;
+  /** /healthz fails when the loop has had work this long without a reconcile succeeding. */
+  stallTimeoutMs?: number;
 }
 
 export const DEFAULT_RECONCILE_TIMEOUT_MS = 120_000;
 
 /**
  * Sources feed one work queue; workers take its keys through reconcileHandler. Runs until its
- * signal aborts: then the workers take no new key at once, running reconciles finish, and the
- * sources stop. A source that fails fails the controller (and so the manager).
+ * signal aborts: then the workers take no new key at once, running reconciles finish (or are
+ * abandoned when `abandon` aborts), and the sources stop. A source that fails fails the
+ * controller (and so the manager). Each run (each term of leadership) starts from a fresh
+ * queue and fresh sources: what the last leader knew is listed again.
  */
 export class Controller implements Runnable {
   readonly name: string;
-  readonly queue: WorkQueue;
-  private readonly handler: HandlerDeps;
-  private readonly synced = new Set<string>();
+  private readonly clock: Clock;
+  private current: { queue: WorkQueue; synced: Set<string>; progress: ProgressMonitor } | undefined;
 
   constructor(private readonly o: ControllerOptions) {
     this.name = o.name;
-    const clock = o.clock ?? realClock;
-    this.queue = new WorkQueue({
+    this.clock = o.clock ?? realClock;
+  }
+
+  /** The queue of the running term (a test may feed it directly). */
+  get queue(): WorkQueue {
+    if (!this.current) throw new Error(`controller ${this.name} is not running`);
+    return this.current.queue;
+  }
+
+  /** Every source has delivered its first full view. */
+  ready(): boolean {
+    const synced = this.current?.synced;
+    return this.o.sources.every((s) => synced?.has(s.name));
+  }
+
+  stalled(): string | undefined {
+    return this.current?.progress.stalled();
+  }
+
+  async run(signal: AbortSignal, abandon?: AbortSignal): Promise<void> {
+    const { o, clock } = this;
+    const queue = new WorkQueue({
       clock,
       onDepthChange: (d) => o.metrics.workqueueDepth.set(d),
       onRetry: () => o.metrics.workqueueRetries.inc(),
     });
-    this.handler = {
-      queue: this.queue,
+    const synced = new Set<string>();
+    const progress = new ProgressMonitor(clock, o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS, () => queue.busySince);
+    this.current = { queue, synced, progress };
+    const handler: HandlerDeps = {
+      queue,
       reconciler: o.reconciler,
       clock,
       timeoutMs: o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS,
       metrics: o.metrics,
       log: o.log,
+      ...(abandon ? { abandon } : {}),
     };
-  }
 
-  /** Every source has delivered its first full view. */
-  ready(): boolean {
-    return this.o.sources.every((s) => this.synced.has(s.name));
-  }
-
-  async run(signal: AbortSignal): Promise<void> {
     const stop = new AbortController();
-    const drained = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => void this.queue.shutdown().then(resolve), { once: true }));
+    const drained = new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => void queue.shutdown().then(resolve), { once: true }));
     const onAbort = () => stop.abort();
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) stop.abort();
 
     let failure: unknown;
-    const sources = this.o.sources.map((s) =>
-      s.run(this.queue, stop.signal, () => this.synced.add(s.name)).catch((err: unknown) => {
+    const sources = o.sources.map((s) =>
+      s.run(queue, stop.signal, () => synced.add(s.name)).catch((err: unknown) => {
         if (stop.signal.aborted) return;
-        this.o.log.error({ controller: this.name, source: s.name, err: (err as Error).message }, 'source failed');
+        o.log.error({ controller: this.name, source: s.name, err: (err as Error).message }, 'source failed');
         failure = err;
         stop.abort();
       }),
     );
-    const workers = runWorkers(this.queue, this.o.workers, (key) => reconcileHandler(this.handler, key));
+    const workers = runWorkers(queue, o.workers, async (key) => {
+      if ((await reconcileHandler(handler, key)) !== 'error') progress.succeeded();
+    });
     await drained;
     await Promise.all([workers, ...sources]);
     signal.removeEventListener('abort', onAbort);
+    o.metrics.workqueueDepth.set(0);
     if (failure) throw failure;
   }
 }

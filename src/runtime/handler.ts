@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { AdapterError } from '../api/errors.js';
+import { AdapterError, NotLeaderError } from '../api/errors.js';
 import type { BerthMetrics } from '../metrics/registry.js';
 import type { Clock } from './clock.js';
 import type { WorkQueue } from './queue.js';
@@ -45,13 +45,18 @@ export interface HandlerDeps {
   timeoutMs: number;
   metrics: Pick<BerthMetrics, 'reconcilesTotal' | 'reconcileDuration'>;
   log: Logger;
+  /**
+   * Aborts every running reconcile at once (leadership lost, or the drain timed out): its
+   * signal aborts and the worker stops waiting for it. What it still does is fenced.
+   */
+  abandon?: AbortSignal;
 }
 
 /**
  * One reconcile of one key, and the one place that maps its outcome to what the queue does
  * and what the metrics count (controller-runtime's reconcileHandler):
  *   thrown error (or deadline passed) → addRateLimited, result=error;
- *   TerminalError → forget, result=terminal, no retry;
+ *   TerminalError or NotLeaderError → forget, result=terminal, no retry;
  *   result with requeueAfterMs → forget + addAfter, result=requeue_after;
  *   otherwise → forget, result=success.
  * It never throws; the caller calls queue.done(key).
@@ -61,9 +66,19 @@ export async function reconcileHandler(d: HandlerDeps, key: string): Promise<Rec
   const started = d.clock.now();
   const deadline = new AbortController();
   const timer = d.clock.setTimer(() => deadline.abort(new DeadlineExceededError(key, d.timeoutMs)), d.timeoutMs);
+  // The deadline only aborts the signal: the reconcile's own calls have deadlines too, and
+  // a worker that stopped waiting would let the key run twice at once.
+  const abandoned = new AbortController();
+  const onAbandon = () => {
+    const reason = d.abandon?.reason ?? new NotLeaderError(`reconcile of ${key} abandoned`);
+    abandoned.abort(reason);
+    deadline.abort(reason);
+  };
+  if (d.abandon?.aborted) onAbandon();
+  else d.abandon?.addEventListener('abort', onAbandon, { once: true });
   let outcome: ReconcileOutcome;
   try {
-    const result = await d.reconciler.reconcile(key, deadline.signal);
+    const result = await Promise.race([d.reconciler.reconcile(key, deadline.signal), rejectOnAbort(abandoned.signal)]);
     deadline.signal.throwIfAborted();
     d.queue.forget(key);
     if (result?.requeueAfterMs !== undefined) {
@@ -73,7 +88,11 @@ export async function reconcileHandler(d: HandlerDeps, key: string): Promise<Rec
   } catch (thrown) {
     // Whatever a reconcile that ran out of time throws, the deadline is why it failed.
     const err = deadline.signal.aborted ? (deadline.signal.reason as Error) : (thrown as Error);
-    if (err instanceof TerminalError) {
+    if (err instanceof NotLeaderError) {
+      d.queue.forget(key);
+      d.log.warn({ key, err: err.message }, 'reconcile stopped: not the leader');
+      outcome = 'terminal';
+    } else if (err instanceof TerminalError) {
       d.queue.forget(key);
       d.log.error({ key, err: err.message }, 'reconcile failed terminally; not retrying');
       outcome = 'terminal';
@@ -85,8 +104,20 @@ export async function reconcileHandler(d: HandlerDeps, key: string): Promise<Rec
     }
   } finally {
     d.clock.clearTimer(timer);
+    d.abandon?.removeEventListener('abort', onAbandon);
   }
   d.metrics.reconcilesTotal.inc({ kind, result: outcome });
   d.metrics.reconcileDuration.observe({ kind }, (d.clock.now() - started) / 1000);
   return outcome;
+}
+
+/**
+ * Rejects with the signal's reason once it aborts: an abandoned reconcile releases its worker
+ * even if it ignores its signal (a call hung on a paused dockerd); its writes are fenced.
+ */
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
 }

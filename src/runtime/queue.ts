@@ -30,6 +30,7 @@ export class WorkQueue {
   private waiters: Array<(key: string | undefined) => void> = [];
   private stopping = false;
   private drained: Array<() => void> = [];
+  private busyFrom: number | undefined;
 
   constructor(opts: WorkQueueOptions = {}) {
     this.opts = opts;
@@ -46,11 +47,20 @@ export class WorkQueue {
     return this.stopping;
   }
 
+  /**
+   * Since when the queue has had work: a key queued, being processed, or failed and waiting to
+   * be retried. undefined while idle (keys only waiting for a requeue-after are not work yet).
+   */
+  get busySince(): number | undefined {
+    return this.busyFrom;
+  }
+
   add(key: string): void {
     if (this.stopping || this.dirty.has(key)) return;
     this.dirty.add(key);
     if (this.processing.has(key)) return; // queued again by done()
     this.enqueue(key);
+    this.trackBusy();
   }
 
   /** Adds the key after `ms`; of several pending delays for one key the earliest wins. */
@@ -74,6 +84,7 @@ export class WorkQueue {
     this.failures.set(key, n + 1);
     this.opts.onRetry?.(key);
     this.addAfter(key, this.backoffFor(n));
+    this.trackBusy();
   }
 
   backoffFor(failures: number): number {
@@ -87,6 +98,7 @@ export class WorkQueue {
   /** A success: the next failure starts from the base delay again. */
   forget(key: string): void {
     this.failures.delete(key);
+    this.trackBusy();
   }
 
   /** Next key to process; undefined once the queue shuts down. */
@@ -106,6 +118,7 @@ export class WorkQueue {
     this.processing.delete(key);
     if (this.dirty.has(key) && !this.stopping) this.enqueue(key);
     if (this.stopping && this.processing.size === 0) this.fireDrained();
+    this.trackBusy();
   }
 
   /**
@@ -137,6 +150,12 @@ export class WorkQueue {
   private take(key: string): void {
     this.dirty.delete(key);
     this.processing.add(key);
+  }
+
+  private trackBusy(): void {
+    const busy = this.order.length > 0 || this.processing.size > 0 || this.failures.size > 0;
+    if (!busy) this.busyFrom = undefined;
+    else this.busyFrom ??= this.clock.now();
   }
 
   private fireDrained(): void {

@@ -1,6 +1,7 @@
-import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import { Etcd3, isRecoverableError, type ComparatorBuilder, type DeleteBuilder, type IOptions, type PutBuilder } from 'etcd3';
 import pRetry, { AbortError } from 'p-retry';
-import { AdapterError } from '../api/errors.js';
+import { AdapterError, NotLeaderError } from '../api/errors.js';
+import { staleFence, type Fence } from './fence.js';
 
 /** Where berth's resources live: the etcd endpoints and the key prefix (default `/berth`). */
 export interface StoreConfig {
@@ -44,18 +45,32 @@ const passThrough = {
 
 /**
  * An etcd3 client plus the berth prefix. Single calls go through `call`, which retries a few
- * times with a short backoff and turns every failure into an AdapterError.
+ * times with a short backoff and turns every failure into an AdapterError. Every unary call has
+ * a deadline (`callTimeoutMs`), so a paused etcd fails calls instead of hanging them.
+ *
+ * Writes go through `put`, `delete` and `txn`: on a client made by `fenced()` (the controller's)
+ * each is a transaction that also compares the leader key, and a failed compare throws
+ * NotLeaderError. The CLI's client is not fenced.
  */
 export class EtcdClient {
   readonly etcd: Etcd3;
   readonly prefix: string;
   readonly endpoints: string[];
   private readonly retries: number;
+  private readonly fence: Fence | undefined;
 
-  constructor(config: StoreConfig) {
+  constructor(
+    private readonly config: StoreConfig,
+    shared?: { etcd: Etcd3; fence: Fence },
+  ) {
     this.prefix = normalizePrefix(config.prefix);
     this.endpoints = config.endpoints;
     this.retries = config.retries ?? 2;
+    this.fence = shared?.fence;
+    if (shared) {
+      this.etcd = shared.etcd;
+      return;
+    }
     const callTimeoutMs = config.callTimeoutMs ?? 1_500;
     const options: IOptions = {
       hosts: config.endpoints,
@@ -69,6 +84,64 @@ export class EtcdClient {
       },
     };
     this.etcd = new Etcd3(options);
+  }
+
+  /** The same connection, with every write fenced by `fence`. Closing stays the original's job. */
+  fenced(fence: Fence): EtcdClient {
+    return new EtcdClient(this.config, { etcd: this.etcd, fence });
+  }
+
+  /** A single put; fenced on a fenced client. */
+  async put(operation: string, op: PutBuilder): Promise<void> {
+    if (!this.fence) {
+      await this.call(operation, () => op.exec());
+      return;
+    }
+    await this.fencedCommit(operation, this.leaderCompare(this.fence).then(op));
+  }
+
+  /** A single delete (a key or a prefix); returns how many keys went. Fenced on a fenced client. */
+  async delete(operation: string, op: DeleteBuilder): Promise<number> {
+    if (!this.fence) return Number((await this.call(operation, () => op.exec())).deleted);
+    const res = await this.fencedCommit(operation, this.leaderCompare(this.fence).then(op));
+    return Number(res.responses[0]?.response_delete_range?.deleted ?? 0);
+  }
+
+  /**
+   * Starts a transaction with its first compare (`etcd.if`); on a fenced client the leader key
+   * is compared too. A transaction that then fails has either lost its own compares or the
+   * fence: the caller asks `checkFence` which.
+   */
+  txn(key: string, column: 'Create' | 'Mod' | 'Value' | 'Version', cmp: '==' | '!=' | '<' | '>', value: string | number): ComparatorBuilder {
+    const first = this.etcd.if(key, column, cmp, value);
+    if (!this.fence) return first;
+    const token = this.fence.token();
+    return first.and(token.key, 'Create', '==', token.createRevision);
+  }
+
+  /** After a failed `txn`: throws NotLeaderError when the leader key is no longer ours. */
+  async checkFence(operation: string): Promise<void> {
+    if (!this.fence) return;
+    const token = this.fence.token();
+    const res = await this.call(`get ${token.key}`, () => this.etcd.get(token.key).exec());
+    if (res.kvs[0]?.create_revision === token.createRevision) return;
+    const err = staleFence(operation, token);
+    this.fence.lost(err);
+    throw err;
+  }
+
+  private leaderCompare(fence: Fence): ComparatorBuilder {
+    const token = fence.token();
+    return this.etcd.if(token.key, 'Create', '==', token.createRevision);
+  }
+
+  private async fencedCommit(operation: string, txn: ComparatorBuilder) {
+    const fence = this.fence!;
+    const res = await this.call(operation, () => txn.commit());
+    if (res.succeeded) return res;
+    const err = staleFence(operation, fence.token());
+    fence.lost(err);
+    throw err;
   }
 
   /** Runs one etcd call with retries; `operation` names it in errors (`get /berth/groups/x`). */
@@ -96,8 +169,8 @@ export class EtcdClient {
     return keys.map((k) => k.slice(prefix.length)).filter((n) => n !== '' && !n.includes('/'));
   }
 
-  wrap(operation: string, err: unknown): AdapterError {
-    if (err instanceof AdapterError) return err;
+  wrap(operation: string, err: unknown): AdapterError | NotLeaderError {
+    if (err instanceof AdapterError || err instanceof NotLeaderError) return err;
     const cause = err instanceof Error ? err : new Error(String(err));
     const recoverable = isRecoverableError(cause);
     const detail = (cause.message.split('\n')[0] ?? cause.message).replace(/\.? *Resolution note:.*$/, '');

@@ -25,16 +25,16 @@ export async function readPromotion(client: EtcdClient, env: string, service: st
 
 export async function writePromotion(client: EtcdClient, env: string, service: string, request: PromotionRequest): Promise<void> {
   const key = promotionKey(client.prefix, env, service);
-  await client.call(`put ${key}`, () => client.etcd.put(key).value(JSON.stringify(request)).exec());
+  await client.put(`put ${key}`, client.etcd.put(key).value(JSON.stringify(request)));
 }
 
 export async function clearPromotion(client: EtcdClient, env: string, service: string): Promise<void> {
   const key = promotionKey(client.prefix, env, service);
-  await client.call(`delete ${key}`, () => client.etcd.delete().key(key).exec());
+  await client.delete(`delete ${key}`, client.etcd.delete().key(key));
 }
 
 /** Every request of an environment, when the environment is gone. */
 export async function clearPromotions(client: EtcdClient, env: string): Promise<void> {
   const prefix = `${client.prefix}/promotions/${env}/`;
-  await client.call(`delete ${prefix}`, () => client.etcd.delete().prefix(prefix).exec());
+  await client.delete(`delete ${prefix}`, client.etcd.delete().prefix(prefix));
 }

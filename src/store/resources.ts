@@ -185,11 +185,12 @@ export class ResourceStore {
       const value = JSON.stringify(outcome.resource);
       const res = await this.client.call(`put ${key}`, () => {
         const txn = stored
-          ? this.client.etcd.if(key, 'Mod', '==', stored.modRevision)
-          : this.client.etcd.if(key, 'Create', '==', 0);
+          ? this.client.txn(key, 'Mod', '==', stored.modRevision)
+          : this.client.txn(key, 'Create', '==', 0);
         return txn.then(this.client.etcd.put(key).value(value)).commit();
       });
       if (res.succeeded) return outcome;
+      await this.client.checkFence(`put ${key}`);
       await jitter(attempt);
     }
     throw new ConflictError(`${kind} "${name}": gave up after ${MAX_CAS_ATTEMPTS} concurrent modifications`);
@@ -206,7 +207,6 @@ export class ResourceStore {
       if (users.length > 0) throw new GroupInUseError(name, users);
     }
     const key = resourceKey(this.prefix, kind, name);
-    const res = await this.client.call(`delete ${key}`, () => this.client.etcd.delete().key(key).exec());
-    return Number(res.deleted) > 0;
+    return (await this.client.delete(`delete ${key}`, this.client.etcd.delete().key(key))) > 0;
   }
 }

@@ -142,7 +142,7 @@ export class RouteStore implements RouteWriter {
       const puts = [...desired].filter(([k, v]) => current.get(k)?.value !== v);
       if (stale.length === 0 && puts.length === 0) return;
       // Optimistic concurrency: the txn applies only if no key we read or write changed since.
-      let txn = this.client.etcd.if(keys.owner, 'Mod', '==', Number(current.get(keys.owner)?.mod ?? 0));
+      let txn = this.client.txn(keys.owner, 'Mod', '==', Number(current.get(keys.owner)?.mod ?? 0));
       for (const k of new Set([...stale, ...puts.map(([k2]) => k2)])) {
         if (k !== keys.owner) txn = txn.and(k, 'Mod', '==', Number(current.get(k)?.mod ?? 0));
       }
@@ -152,13 +152,14 @@ export class RouteStore implements RouteWriter {
       );
       const out = await this.client.call(`txn ${keys.base}`, () => txn.commit());
       if (out.succeeded) return;
+      await this.client.checkFence(`txn ${keys.base}`);
       if (attempt >= 4) throw new Error(`route ${upstream}: concurrent modification, gave up after ${attempt + 1} attempts`);
     }
   }
 
   async deleteRoute(upstream: string): Promise<void> {
     const keys = routeKeys(this.prefix, upstream);
-    await this.client.call(`delete ${keys.base}`, () => this.client.etcd.delete().prefix(keys.base).exec());
+    await this.client.delete(`delete ${keys.base}`, this.client.etcd.delete().prefix(keys.base));
   }
 
   async listRoutes(): Promise<Route[]> {

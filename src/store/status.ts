@@ -10,7 +10,7 @@ const SCHEMAS = { Environment: environmentStatusSchema, EnvironmentGroup: groupS
 
 /**
  * Status beside each resource, under `<prefix>/status/<plural>/<name>`. Only the controller
- * writes it (`putStatus` is a plain put: one writer, the leader). Deleting a resource does NOT
+ * writes it (one writer, the leader; its client fences every write). Deleting a resource does NOT
  * delete its status: the controller removes the status with `deleteStatus` once it has cleaned
  * up what the resource owned, so `berth get` can show `Terminating` meanwhile.
  */
@@ -54,14 +54,13 @@ export class StatusStore {
   async putStatus<K extends Kind>(kind: K, name: string, status: StatusOf<K>): Promise<void> {
     const key = statusKey(this.client.prefix, kind, name);
     const valid = parseWith(SCHEMAS[kind] as never, status, `status of ${name}`);
-    await this.client.call(`put ${key}`, () => this.client.etcd.put(key).value(JSON.stringify(valid)).exec());
+    await this.client.put(`put ${key}`, this.client.etcd.put(key).value(JSON.stringify(valid)));
   }
 
   /** Returns whether a status existed. */
   async deleteStatus(kind: Kind, name: string): Promise<boolean> {
     const key = statusKey(this.client.prefix, kind, name);
-    const res = await this.client.call(`delete ${key}`, () => this.client.etcd.delete().key(key).exec());
-    return Number(res.deleted) > 0;
+    return (await this.client.delete(`delete ${key}`, this.client.etcd.delete().key(key))) > 0;
   }
 }
 

@@ -98,9 +98,14 @@ export class SwarmCache implements SwarmApi {
 
   /**
    * Lists, then follows events until `signal` aborts; relists after every reconnect. The first
-   * list is retried with capped backoff: Docker may not be up yet.
+   * list is retried with capped backoff: Docker may not be up yet. Each run (each term of
+   * leadership) starts unsynced from a fresh list: no event was followed in between.
    */
   async run(signal: AbortSignal): Promise<void> {
+    if (this.hasSynced) {
+      this.hasSynced = false;
+      this.synced = new Promise((r) => (this.markSynced = r));
+    }
     const retry = new Backoff(500, 30_000);
     while (!signal.aborted && !this.hasSynced) {
       try {

@@ -1,4 +1,5 @@
 import Docker from 'dockerode';
+import { AdapterError } from '../api/errors.js';
 import type { SwarmApi, SwarmEvent } from './api.js';
 import { LABEL_ENV } from './labels.js';
 import type { ObservedNode, ObservedService, ObservedTask } from './model.js';
@@ -9,6 +10,7 @@ import { abortableSleep, childSignal } from '../util/abortable-sleep.js';
 import { Backoff } from '../util/backoff.js';
 
 const MAX_RECONNECT_DELAY_MS = 30_000;
+export const DEFAULT_DOCKER_TIMEOUT_MS = 10_000;
 
 export interface DockerodeSwarmOptions {
   /** Defaults to a client configured from DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH (docker-modem). */
@@ -16,6 +18,10 @@ export interface DockerodeSwarmOptions {
   onApiError?: (operation: string) => void;
   /** Every request made, failed or not (berth_docker_api_requests_total). */
   onApiRequest?: (operation: string) => void;
+  /** A call that ran past its deadline (also counted by onApiError). */
+  onApiTimeout?: (operation: string) => void;
+  /** Deadline of one call, retries included (not of the event stream), ms. */
+  timeoutMs?: number;
   retries?: number;
   /** First delay before reconnecting the events stream; doubles up to 30 s while Docker is unreachable. */
   reconnectDelayMs?: number;
@@ -32,22 +38,40 @@ export class DockerodeSwarm implements SwarmApi {
     this.opts = opts;
   }
 
-  private call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * One call with its retries, under one deadline: the request is aborted when it passes (a
+   * paused dockerd accepts the connection and never answers), and the call is abandoned even
+   * if the request ignores the abort.
+   */
+  private async call<T>(operation: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const timeoutMs = this.opts.timeoutMs ?? DEFAULT_DOCKER_TIMEOUT_MS;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    const abandoned = new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(new Error('deadline passed')), { once: true }));
+    abandoned.catch(() => undefined);
     const counted = () => {
       this.opts.onApiRequest?.(operation);
-      return fn();
+      return Promise.race([fn(deadline.signal), abandoned]);
     };
-    return withRetry(operation, counted, { retries: this.opts.retries ?? 2, onError: this.opts.onApiError });
+    try {
+      return await withRetry(operation, counted, { retries: this.opts.retries ?? 2, onError: this.opts.onApiError });
+    } catch (err) {
+      if (!deadline.signal.aborted) throw err;
+      this.opts.onApiTimeout?.(operation);
+      throw new AdapterError(operation, `Docker did not answer within ${timeoutMs} ms`, { cause: err, recoverable: true });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async listNodes(): Promise<ObservedNode[]> {
-    const nodes = await this.call('listNodes', () => this.docker.listNodes());
+    const nodes = await this.call('listNodes', (abortSignal) => this.docker.listNodes({ abortSignal }));
     return nodes.map(toObservedNode);
   }
 
   async inspectNode(id: string): Promise<ObservedNode | undefined> {
     try {
-      return toObservedNode(await this.call('inspectNode', () => this.docker.getNode(id).inspect()));
+      return toObservedNode(await this.call('inspectNode', (abortSignal) => this.docker.getNode(id).inspect({ abortSignal })));
     } catch (err) {
       if (statusCodeOf((err as Error).cause) === 404) return undefined;
       throw err;
@@ -55,23 +79,23 @@ export class DockerodeSwarm implements SwarmApi {
   }
 
   async updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void> {
-    await this.call('updateNode', async () => {
+    await this.call('updateNode', async (abortSignal) => {
       // The update replaces the whole node spec: keep role and availability as they are.
-      const current = await this.docker.getNode(id).inspect();
+      const current = await this.docker.getNode(id).inspect({ abortSignal });
       const spec = { ...(current.Spec ?? {}), Labels: labels };
-      await this.docker.getNode(id).update({ _query: { version }, _body: spec } as never);
+      await this.docker.getNode(id).update({ _query: { version }, _body: spec, abortSignal } as never);
     });
   }
 
   async listServices(env?: string): Promise<ObservedService[]> {
     const label = env ? `${LABEL_ENV}=${env}` : LABEL_ENV;
-    const services = await this.call('listServices', () => this.docker.listServices({ filters: { label: [label] } } as Docker.ServiceListOptions));
+    const services = await this.call('listServices', (abortSignal) => this.docker.listServices({ filters: { label: [label] }, abortSignal } as Docker.ServiceListOptions));
     return services.map(toObservedService);
   }
 
   async inspectService(id: string): Promise<ObservedService | undefined> {
     try {
-      const s = await this.call('inspectService', () => this.docker.getService(id).inspect());
+      const s = await this.call('inspectService', (abortSignal) => this.docker.getService(id).inspect({ abortSignal }));
       return toObservedService(s);
     } catch (err) {
       if (statusCodeOf((err as Error).cause) === 404) return undefined;
@@ -80,25 +104,25 @@ export class DockerodeSwarm implements SwarmApi {
   }
 
   async createService(spec: DockerServiceSpec): Promise<string> {
-    const created = await this.call('createService', () => this.docker.createService(spec));
+    const created = await this.call('createService', (abortSignal) => this.docker.createService({ ...spec, abortSignal } as never));
     return (created as unknown as { id: string }).id;
   }
 
   async updateService(id: string, version: number, spec: DockerServiceSpec): Promise<void> {
-    await this.call('updateService', () => this.docker.getService(id).update({ _query: { version }, _body: spec } as never));
+    await this.call('updateService', (abortSignal) => this.docker.getService(id).update({ _query: { version }, _body: spec, abortSignal } as never));
   }
 
   async scaleService(id: string, version: number, replicas: number): Promise<void> {
-    await this.call('updateService', async () => {
-      const current = await this.docker.getService(id).inspect();
+    await this.call('updateService', async (abortSignal) => {
+      const current = await this.docker.getService(id).inspect({ abortSignal });
       const spec = { ...(current.Spec ?? {}), Mode: { Replicated: { Replicas: replicas } } };
-      await this.docker.getService(id).update({ _query: { version }, _body: spec } as never);
+      await this.docker.getService(id).update({ _query: { version }, _body: spec, abortSignal } as never);
     });
   }
 
   async removeService(id: string): Promise<void> {
     try {
-      await this.call('removeService', () => this.docker.getService(id).remove());
+      await this.call('removeService', (abortSignal) => this.docker.getService(id).remove({ abortSignal }));
     } catch (err) {
       if (statusCodeOf((err as Error).cause) === 404) return;
       throw err;
@@ -107,7 +131,7 @@ export class DockerodeSwarm implements SwarmApi {
 
   async listTasks(serviceIds: string[]): Promise<ObservedTask[]> {
     if (serviceIds.length === 0) return [];
-    const tasks = await this.call('listTasks', () => this.docker.listTasks({ filters: { service: serviceIds } }));
+    const tasks = await this.call('listTasks', (abortSignal) => this.docker.listTasks({ filters: { service: serviceIds }, abortSignal } as object));
     return tasks.map(toObservedTask);
   }
 

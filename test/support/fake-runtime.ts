@@ -1,7 +1,9 @@
 import { pino } from 'pino';
 import { createMetrics, type BerthMetrics } from '../../src/metrics/registry.js';
 import type { HandlerDeps, ReconcileResult, Reconciler } from '../../src/runtime/handler.js';
-import type { LeaderElection } from '../../src/runtime/leader.js';
+import { NotLeaderError } from '../../src/api/errors.js';
+import type { LeaderElection, Leadership } from '../../src/runtime/leader.js';
+import type { FenceToken } from '../../src/store/fence.js';
 import type { WorkQueue } from '../../src/runtime/queue.js';
 import type { Enqueue, Source } from '../../src/runtime/source.js';
 import type { FakeClock } from './fake-clock.js';
@@ -33,31 +35,71 @@ export async function metricValue(metric: { get(): Promise<{ values: { labels: o
   return match?.value ?? 0;
 }
 
-/** A leader election the test decides: win() elects, lose() takes the lease away. */
-export class FakeLeaderElection implements LeaderElection {
-  readonly identity = 'test-replica';
+/** One term of a FakeLeaderElection: lose() ends it; `held` says whether the lease still covers a mutation. */
+export class FakeLeadership implements Leadership {
+  private readonly ended = new AbortController();
+  held = true;
   resigned = false;
-  private elected: (() => void) | undefined;
-  private lost: ((err: Error) => void) | undefined;
 
-  elect(signal: AbortSignal, onLost: (err: Error) => void): Promise<void> {
-    this.lost = onLost;
-    return new Promise((resolve, reject) => {
-      this.elected = resolve;
-      signal.addEventListener('abort', () => reject(new Error('stopped before elected')), { once: true });
-    });
+  constructor(readonly fenceToken: FenceToken) {}
+
+  get signal(): AbortSignal {
+    return this.ended.signal;
   }
 
-  win(): void {
-    this.elected?.();
+  token(): FenceToken {
+    if (this.ended.signal.aborted) throw new NotLeaderError('term ended');
+    return this.fenceToken;
   }
 
-  lose(err = new Error('lease lost')): void {
-    this.lost?.(err);
+  lost(err: NotLeaderError): void {
+    this.ended.abort(err);
+  }
+
+  assertHeld(operation: string): void {
+    if (this.ended.signal.aborted || !this.held) throw new NotLeaderError(`${operation}: lease not held`);
   }
 
   async resign(): Promise<void> {
     this.resigned = true;
+    this.ended.abort(new NotLeaderError('resigned'));
+  }
+}
+
+/** A leader election the test decides: win() elects, lose() ends the term; every campaign is recorded. */
+export class FakeLeaderElection implements LeaderElection {
+  readonly identity = 'test-replica';
+  campaigns = 0;
+  terms: FakeLeadership[] = [];
+  private elect: ((term: FakeLeadership) => void) | undefined;
+
+  campaign(signal: AbortSignal): Promise<Leadership> {
+    this.campaigns++;
+    return new Promise((resolve, reject) => {
+      this.elect = resolve;
+      signal.addEventListener('abort', () => reject(new Error('stopped before elected')), { once: true });
+    });
+  }
+
+  /** Elects the pending campaign; the term's fence token carries the term's number. */
+  win(): FakeLeadership {
+    const term = new FakeLeadership({ key: '/berth/leader/election/controller/1', createRevision: String(this.terms.length + 1) });
+    this.terms.push(term);
+    this.elect?.(term);
+    return term;
+  }
+
+  lose(err = new NotLeaderError('lease lost')): void {
+    this.current?.lost(err);
+  }
+
+  get current(): FakeLeadership | undefined {
+    return this.terms.at(-1);
+  }
+
+  /** The last term resigned (a graceful stop gives the lease up). */
+  get resigned(): boolean {
+    return this.current?.resigned ?? false;
   }
 }
 
@@ -116,6 +158,8 @@ export class FakeSource implements Source {
 /** A reconciler that records the keys it ran; a key listed in `hold` waits until release(key). */
 export class RecordingReconciler implements Reconciler {
   ran: string[] = [];
+  /** The signal each key's last reconcile got. */
+  signals = new Map<string, AbortSignal>();
   private readonly held = new Map<string, () => void>();
 
   constructor(private readonly hold: string[] = []) {}
@@ -124,8 +168,9 @@ export class RecordingReconciler implements Reconciler {
     return 'Environment';
   }
 
-  async reconcile(key: string): Promise<void> {
+  async reconcile(key: string, signal: AbortSignal): Promise<void> {
     this.ran.push(key);
+    this.signals.set(key, signal);
     if (this.hold.includes(key)) await new Promise<void>((r) => this.held.set(key, r));
   }
 

@@ -47,3 +47,20 @@ test('/metrics has every berth metric; /healthz; /readyz follows the probe', asy
     server.closeAllConnections();
   }
 });
+
+test('/healthz answers 500 with the reason while the probe reports a stall', async () => {
+  const m = createMetrics();
+  let stalled: string | undefined;
+  const server = await startMetricsServer('127.0.0.1:0', m.registry, { ready: () => true, stalled: () => stalled });
+  try {
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    stalled = 'berth: no reconcile succeeded for 200 s';
+    const res = await fetch(`${base}/healthz`);
+    assert.equal(res.status, 500);
+    assert.match(await res.text(), /stalled: berth: no reconcile succeeded for 200 s/);
+  } finally {
+    server.close();
+    server.closeAllConnections();
+  }
+});

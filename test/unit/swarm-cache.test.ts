@@ -204,5 +204,18 @@ test('the periodic relist announces only what changed without an event: a task t
   await relist();
   assert.deepEqual(changes, [{ type: 'service', action: 'update', env: 'qa-1' }]);
   stop.abort();
+    await running;
+});
+
+test('a second run (a new term of leadership) lists again before serving reads: what changed in between is seen', async () => {
+  const { swarm, cache, stop } = await started();
+  await stop();
+  swarm.scaleByHand('qa-1_api', 5); // changed by another leader while this process did not follow events
+  const again = new AbortController();
+  const running = cache.run(again.signal);
+  assert.equal(cache.isSynced(), false, 'unsynced until the new list is in');
+  const [svc] = await cache.listServices('qa-1');
+  assert.equal(svc!.replicas, 5);
+  again.abort();
   await running;
 });
