@@ -98,6 +98,11 @@ export const environmentStatusSchema = z.strictObject({
   conditions: z.array(conditionSchema),
   nodes: z.array(heldNodeSchema),
   services: z.record(z.string(), serviceStatusSchema),
+  /**
+   * When the controller first saw the environment, by its own clock: `ttl` counts from here, not
+   * from `metadata.creationTimestamp`, which `berth apply` stamps with the client's clock.
+   */
+  firstObservedAt: z.string().optional(),
   expiresAt: z.string().optional(),
   updatedAt: z.string(),
 });

@@ -40,9 +40,19 @@ export function serviceStatus(spec: ServiceSpec, service: ObservedService | unde
   };
 }
 
-export function expiresAt(env: Environment): Date | undefined {
-  if (!env.spec.ttl || !env.metadata.creationTimestamp) return undefined;
-  return new Date(Date.parse(env.metadata.creationTimestamp) + parseDuration(env.spec.ttl));
+/**
+ * When the controller first saw the environment: kept from its last status, else `now`. A status
+ * lost (or written by an older berth) restarts the count, so an environment never expires early.
+ */
+export function firstObservedAt(previous: EnvironmentStatus | undefined, now: Date): Date {
+  const at = previous?.firstObservedAt ? Date.parse(previous.firstObservedAt) : NaN;
+  return Number.isNaN(at) ? now : new Date(at);
+}
+
+/** `ttl` after the controller first saw the environment (server time, whatever the client's clock). */
+export function expiresAt(env: Environment, firstObserved: Date): Date | undefined {
+  if (!env.spec.ttl) return undefined;
+  return new Date(firstObserved.getTime() + parseDuration(env.spec.ttl));
 }
 
 export interface EnvironmentObservation {
@@ -137,13 +147,15 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
         },
     o.now,
   );
-  const exp = expiresAt(o.env);
+  const firstObserved = firstObservedAt(o.previous, o.now);
+  const exp = expiresAt(o.env, firstObserved);
   return {
     observedGeneration: o.env.metadata.generation ?? 0,
     phase,
     conditions,
     nodes: o.heldNodes.map((n) => ({ id: n.id, hostname: n.hostname, addr: n.addr, state: n.state })),
     services: o.services,
+    firstObservedAt: firstObserved.toISOString(),
     ...(exp ? { expiresAt: exp.toISOString() } : {}),
     updatedAt: o.now.toISOString(),
   };
@@ -165,6 +177,7 @@ export function blockedStatus(
     conditions,
     nodes: previous?.nodes ?? [],
     services: previous?.services ?? {},
+    firstObservedAt: firstObservedAt(previous, now).toISOString(),
     updatedAt: now.toISOString(),
   };
 }

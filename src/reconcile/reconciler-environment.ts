@@ -6,7 +6,7 @@ import type { SwarmSnapshot } from '../swarm/model.js';
 import { LABEL_SERVICE, swarmServiceName } from '../swarm/labels.js';
 import { readSnapshot } from '../swarm/snapshot.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
-import { blockedStatus, environmentStatus, expiresAt, sameStatus, serviceStatus } from './env-status.js';
+import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
 import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, type Action } from './planner/index.js';
 import type { PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from './ports.js';
 import type { ReconcileResult } from '../runtime/handler.js';
@@ -58,7 +58,8 @@ export class EnvironmentReconciler {
     }
     if (!env) return this.finalize(name, log);
 
-    const exp = expiresAt(env);
+    const previous = await this.d.status.getEnvironmentStatus(name);
+    const exp = expiresAt(env, firstObservedAt(previous, this.d.now()));
     if (exp && exp.getTime() <= this.d.now().getTime()) {
       log.info({ expiresAt: exp.toISOString() }, 'ttl expired: deleting environment');
       await this.d.resources.deleteEnvironment(name);
@@ -66,7 +67,6 @@ export class EnvironmentReconciler {
     }
 
     const group = await this.d.resources.getGroup(env.spec.group);
-    const previous = await this.d.status.getEnvironmentStatus(name);
     if (!group) {
       const message = `environmentgroup "${env.spec.group}" not found`;
       const status = blockedStatus(previous, 'Degraded', 'GroupNotFound', message, env.metadata.generation ?? 0, this.d.now());

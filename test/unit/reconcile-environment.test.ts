@@ -116,6 +116,33 @@ test('TTL expired → the environment is deleted from etcd and cleaned up', asyn
   assert.equal(store.envStatus.has('tmp'), false);
 });
 
+test('ttl counts from when the controller first saw the environment, not from the client\'s creationTimestamp', async () => {
+  const { swarm, store, r, now } = setup();
+  // `berth apply` ran on a machine whose clock is two days behind.
+  store.envs.set('tmp', env('tmp', 1, { ttl: '1h' }, { creationTimestamp: '2029-12-30T00:00:00Z' }));
+  await r.reconcile('tmp');
+  assert.equal(store.envs.has('tmp'), true, 'not expired on sight');
+  assert.equal(store.envStatus.get('tmp')?.firstObservedAt, '2030-01-01T00:00:00.000Z');
+  assert.equal(store.envStatus.get('tmp')?.expiresAt, '2030-01-01T01:00:00.000Z');
+  now.t = new Date('2030-01-01T00:59:59Z');
+  await r.reconcile('tmp');
+  assert.equal(store.envs.has('tmp'), true);
+  assert.equal(store.envStatus.get('tmp')?.firstObservedAt, '2030-01-01T00:00:00.000Z', 'kept across reconciles');
+  now.t = new Date('2030-01-01T01:00:00Z');
+  await r.reconcile('tmp');
+  assert.equal(store.envs.has('tmp'), false, 'deleted once ttl has passed by the controller\'s clock');
+  assert.equal(swarm.services.length, 0);
+});
+
+test('a ttl of a year asks to be looked at again in a year, not sooner', async () => {
+  const { store, r } = setup();
+  store.envs.set('long', env('long', 2, { ttl: '365d' }));
+  await r.reconcile('long');
+  const res = await r.reconcile('long');
+  assert.equal(store.envStatus.get('long')?.phase, 'Ready');
+  assert.equal(res.requeueAfterMs, 365 * 86_400_000);
+});
+
 test('a blue-green service is deployed as <env>_<service>_blue and routed with colour blue', async () => {
   const { swarm, store, r } = setup();
   store.envs.set('bg', env('bg', 1, { services: { web: { image: '10.77.0.1:5000/web:v1', replicas: 1, ports: [{ target: 8080 }], strategy: { type: 'blueGreen' } } } as never }));
