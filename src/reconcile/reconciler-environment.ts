@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { InvalidInputError, routeUpstream, type Environment, type EnvironmentStatus, type ServiceStatus } from '../api/index.js';
+import { InvalidInputError, InvalidStoredResourceError, routeUpstream, type Environment, type EnvironmentStatus, type ServiceStatus } from '../api/index.js';
 import type { BerthMetrics } from '../metrics/registry.js';
 import type { SwarmApi } from '../swarm/api.js';
 import type { SwarmSnapshot } from '../swarm/model.js';
@@ -9,7 +9,7 @@ import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type 
 import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
 import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, type Action } from './planner/index.js';
 import type { PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from './ports.js';
-import type { ReconcileResult } from '../runtime/handler.js';
+import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
 export interface EnvironmentReconcilerDeps {
   swarm: SwarmApi;
@@ -37,6 +37,8 @@ export class EnvironmentReconciler {
   private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics'>> & { metrics?: BerthMetrics };
   /** Last pre-promotion probe per `<env>/<service>`: the only state kept between reconciles. */
   private readonly probes = new Map<string, ProbeResult>();
+  /** The etcd revision of each environment's invalid spec already reported (reportInvalid). */
+  private readonly reportedInvalid = new Map<string, string>();
 
   constructor(deps: EnvironmentReconcilerDeps) {
     const now = deps.now ?? (() => new Date());
@@ -50,12 +52,9 @@ export class EnvironmentReconciler {
       env = await this.d.resources.getEnvironment(name);
     } catch (err) {
       if (!(err instanceof InvalidInputError)) throw err;
-      // Terminal: retrying cannot fix a bad spec; `berth apply` of a good one raises a watch event.
-      log.warn({ err: err.message }, 'invalid environment spec');
-      const previous = await this.d.status.getEnvironmentStatus(name);
-      await this.d.status.putEnvironmentStatus(name, blockedStatus(previous, 'Failed', 'InvalidSpec', err.message, previous?.observedGeneration ?? 0, this.d.now()));
-      return { requeueAfterMs: this.d.blockedRequeueMs };
+      return this.reportInvalid(name, err);
     }
+    this.reportedInvalid.delete(name);
     if (!env) return this.finalize(name, log);
 
     const previous = await this.d.status.getEnvironmentStatus(name);
@@ -117,6 +116,23 @@ export class EnvironmentReconciler {
     if (previous?.phase !== status.phase) log.info({ phase: status.phase, from: previous?.phase }, 'phase changed');
 
     return earliest(this.requeueFor(status, services, exp), ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
+  }
+
+  /**
+   * A stored spec that does not pass the schema: the services keep running as they are, the
+   * status says Failed/InvalidSpec, and the reconcile fails terminally (logged once by the
+   * runtime, never retried) — once per revision of the bad value. Later passes over the same
+   * revision (one per Docker event of its services, or a resync) change and log nothing; the
+   * write that fixes the value raises a watch event.
+   */
+  private async reportInvalid(name: string, err: InvalidInputError): Promise<ReconcileResult> {
+    const revision = err instanceof InvalidStoredResourceError ? err.revision : undefined;
+    if (revision !== undefined && this.reportedInvalid.get(name) === revision) return {};
+    const previous = await this.d.status.getEnvironmentStatus(name);
+    const status = blockedStatus(previous, 'Failed', 'InvalidSpec', err.message, previous?.observedGeneration ?? 0, this.d.now());
+    if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
+    if (revision !== undefined) this.reportedInvalid.set(name, revision);
+    throw new TerminalError(`invalid environment spec${revision !== undefined ? ` (etcd revision ${revision})` : ''}: ${err.message}`, { cause: err });
   }
 
   /**

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { AdapterError, InvalidInputError, environmentSchema, groupSchema, type Environment } from '../../src/api/index.js';
+import { AdapterError, InvalidInputError, InvalidStoredResourceError, environmentSchema, groupSchema, type Environment } from '../../src/api/index.js';
 import { EnvironmentReconciler } from '../../src/reconcile/reconciler-environment.js';
+import { TerminalError } from '../../src/runtime/handler.js';
 import { GroupReconciler } from '../../src/reconcile/reconciler-group.js';
 import { FakeStore } from '../support/fake-store.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
@@ -67,16 +68,49 @@ test('a Docker failure is thrown (retried by the queue) and the next pass conver
   assert.equal(swarm.services.length, 1);
 });
 
-test('invalid spec → Failed, not thrown; missing group → Degraded; both re-checked slowly', async () => {
+test('missing group → Degraded, re-checked slowly', async () => {
   const { store, r } = setup();
-  store.invalid.set('bad', new InvalidInputError([{ path: 'spec.nodes', message: 'must be a whole number' }]));
-  assert.deepEqual(await r.reconcile('bad'), { requeueAfterMs: 30_000 });
-  assert.equal(store.envStatus.get('bad')?.phase, 'Failed');
   store.envs.set('orphan', env('orphan', 1, { group: 'nope' }));
   assert.deepEqual(await r.reconcile('orphan'), { requeueAfterMs: 30_000 });
   const st = store.envStatus.get('orphan')!;
   assert.equal(st.phase, 'Degraded');
   assert.equal(st.conditions.find((c) => c.type === 'Ready')?.reason, 'GroupNotFound');
+});
+
+test('an invalid stored spec: services left running, Failed/InvalidSpec, a terminal error once per revision of the value', async () => {
+  const { swarm, store, r } = setup();
+  store.envs.set('qa', env('qa', 2));
+  await r.reconcile('qa');
+  await r.reconcile('qa');
+  const services = JSON.stringify(swarm.services);
+  let statusWrites = 0;
+  const put = store.putEnvironmentStatus.bind(store);
+  store.putEnvironmentStatus = async (name, s) => {
+    statusWrites++;
+    return put(name, s);
+  };
+  const invalidAt = (revision: string) =>
+    new InvalidStoredResourceError(new InvalidInputError([{ path: '', message: 'not JSON: Unexpected token' }], { file: 'etcd:/berth/environments/qa', document: 1 }), revision);
+  store.envs.delete('qa');
+  store.invalid.set('qa', invalidAt('41'));
+  const calls = swarm.calls.length;
+
+  await assert.rejects(r.reconcile('qa'), (err: Error) => err instanceof TerminalError && /revision 41/.test(err.message));
+  const st = store.envStatus.get('qa')!;
+  assert.equal(st.phase, 'Failed');
+  assert.equal(st.conditions.find((c) => c.type === 'Ready')?.reason, 'InvalidSpec');
+  assert.deepEqual(Object.keys(st.services), ['web'], 'the last observed services stay in the status');
+  assert.equal(statusWrites, 1);
+  // Every Docker event of its services runs the key again: nothing is written, logged or thrown.
+  for (let i = 0; i < 5; i++) assert.deepEqual(await r.reconcile('qa'), {});
+  assert.equal(statusWrites, 1, 'one status write for the revision');
+
+  store.invalid.set('qa', invalidAt('42')); // another bad write: reported again
+  await assert.rejects(r.reconcile('qa'), TerminalError);
+  assert.deepEqual(await r.reconcile('qa'), {});
+
+  assert.deepEqual(swarm.calls.slice(calls).filter((c) => !c.startsWith('list')), [], 'no Swarm change while the spec is invalid');
+  assert.equal(JSON.stringify(swarm.services), services);
 });
 
 test('short of nodes → Degraded with NodesShort: missing N of M', async () => {
