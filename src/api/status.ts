@@ -88,9 +88,22 @@ export const serviceStatusSchema = z.strictObject({
     .strictObject({ color: colorSchema, image: z.string(), since: z.string(), state: pendingStateSchema })
     .optional(),
   cutovers: z.array(cutoverRecordSchema).optional(),
+  /** rolling: Swarm rolled back the update to this spec; berth does not issue it again until the spec changes. */
+  rolledBack: z
+    .strictObject({
+      /** berth.spec-hash of the spec Swarm rolled back from. */
+      specHash: z.string(),
+      image: z.string(),
+      /** Swarm's UpdateStatus.Message. */
+      message: z.string(),
+      /** Swarm's UpdateStatus.StartedAt of the rollback: one record per rollback. */
+      since: z.string(),
+    })
+    .optional(),
 });
 export type ServiceStatus = z.infer<typeof serviceStatusSchema>;
 export type PendingAttempt = NonNullable<ServiceStatus['pending']>;
+export type RolledBack = NonNullable<ServiceStatus['rolledBack']>;
 
 export const environmentStatusSchema = z.strictObject({
   observedGeneration: z.number().int(),

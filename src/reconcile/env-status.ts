@@ -81,8 +81,9 @@ const CUTOVER_READINESS: Record<BlueGreenState, 'moving' | 'waiting' | 'abandone
 };
 
 /**
- * Phase and conditions. Degraded: the pool cannot supply the nodes (NodesShort), or a blue-green
- * cutover was abandoned while the old colour keeps serving (CutoverAbandoned). Ready: every node
+ * Phase and conditions. Degraded: the pool cannot supply the nodes (NodesShort), a blue-green
+ * cutover was abandoned while the old colour keeps serving (CutoverAbandoned), or Swarm rolled a
+ * rolling update back (RolledBack). Ready: every node
  * held, every service running its desired replicas, every blue-green route on a converged colour.
  * Progressing: on the way there.
  */
@@ -128,13 +129,21 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
       o.now,
     );
   }
+  const rolledBack = Object.entries(o.services).flatMap(([n, s]) =>
+    s.rolledBack ? [`${n}: Swarm rolled back the update to ${s.rolledBack.image} (${s.rolledBack.message}); not retried until the spec changes`] : [],
+  );
+  conditions =
+    rolledBack.length === 0
+      ? conditions.filter((c) => c.type !== 'RolledBack')
+      : setCondition(conditions, { type: 'RolledBack', status: 'True', reason: 'UpdateRolledBack', message: rolledBack.join('; ') }, o.now);
   const phase: Phase =
-    missing > 0 || abandoned.length > 0
+    missing > 0 || abandoned.length > 0 || rolledBack.length > 0
       ? 'Degraded'
       : lagging.length > 0 || o.changed || moving.length > 0 || waiting.length > 0
         ? 'Progressing'
         : 'Ready';
-  const degradedWhy = [...(missing > 0 ? [`NodesShort: missing ${missing} of ${desired}`] : []), ...abandoned.map((c) => c.message)].join('; ');
+  const degradedWhy = [...(missing > 0 ? [`NodesShort: missing ${missing} of ${desired}`] : []), ...abandoned.map((c) => c.message), ...rolledBack].join('; ');
+  const degradedReason = missing > 0 ? 'Degraded' : abandoned.length > 0 ? 'CutoverAbandoned' : 'UpdateRolledBack';
   conditions = setCondition(
     conditions,
     phase === 'Ready'
@@ -142,7 +151,7 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
       : {
           type: 'Ready',
           status: 'False',
-          reason: phase === 'Degraded' && missing === 0 ? 'CutoverAbandoned' : phase,
+          reason: phase === 'Degraded' ? degradedReason : phase,
           message: phase === 'Degraded' ? degradedWhy : 'converging',
         },
     o.now,

@@ -7,7 +7,7 @@ import { LABEL_SERVICE, swarmServiceName } from '../swarm/labels.js';
 import { readSnapshot } from '../swarm/snapshot.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
 import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
-import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, type Action } from './planner/index.js';
+import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, rolledBackUpdates, type Action } from './planner/index.js';
 import type { PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from './ports.js';
 import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
@@ -75,7 +75,7 @@ export class EnvironmentReconciler {
     }
 
     let snapshot = await readSnapshot(this.d.swarm, name);
-    const plan = planEnvironment(env, group, snapshot);
+    const plan = planEnvironment(env, group, snapshot, rolledBackUpdates(env, ownedServices(name, snapshot.services), previous));
     await this.apply(plan.actions, log);
     if (plan.actions.length > 0) snapshot = await readSnapshot(this.d.swarm, name);
 
@@ -87,6 +87,7 @@ export class EnvironmentReconciler {
     if (blueGreenChanged) snapshot = await readSnapshot(this.d.swarm, name);
 
     const nodesById = new Map(snapshot.nodes.map((n) => [n.id, n]));
+    const rolledBack = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
     const services: Record<string, ServiceStatus> = {};
     const routes: Route[] = [];
     for (const [svc, spec] of Object.entries(env.spec.services)) {
@@ -103,6 +104,7 @@ export class EnvironmentReconciler {
         routes.push(route);
         status.route = { upstream: route.upstream, servers: route.servers };
       }
+      if (rolledBack[svc]) status.rolledBack = rolledBack[svc];
       services[svc] = status;
     }
     const keep = new Set([...blueGreen].flatMap(([, o]) => (o.route ? [o.route.upstream] : [])));

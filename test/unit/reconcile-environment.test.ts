@@ -196,3 +196,54 @@ test('group status counts pool nodes and claims', async () => {
   assert.equal(gs.poolNodes, 3);
   assert.deepEqual(gs.claims, { qa: 2 });
 });
+
+test('Swarm rolls a rolling update back: RolledBack, phase Degraded, the same spec never issued again until it changes', async () => {
+  const { swarm, store, r } = setup();
+  const at = (image: string, generation: number) => env('qa', 2, { services: { web: { image, replicas: 2, ports: [{ target: 8080 }], placement: { maxPerNode: 1 } } } as never }, { generation });
+  store.envs.set('qa', at('10.77.0.1:5000/web:v1', 3));
+  await r.reconcile('qa');
+  await r.reconcile('qa');
+  store.envs.set('qa', at('10.77.0.1:5000/web:broken', 4));
+  await r.reconcile('qa');
+  assert.equal(swarm.services[0]?.image, '10.77.0.1:5000/web:broken', 'the update was issued');
+  await r.reconcile('qa');
+  swarm.rollBack('qa_web', '2030-01-01T00:00:10Z');
+  const updates = () => swarm.calls.filter((c) => c === 'updateService').length;
+  const before = updates();
+
+  for (let i = 0; i < 5; i++) await r.reconcile('qa');
+  assert.equal(updates(), before, 'the rolled-back spec is not issued again');
+  assert.equal(swarm.services[0]?.image, '10.77.0.1:5000/web:v1', 'Swarm\'s rollback stands');
+  const st = store.envStatus.get('qa')!;
+  assert.equal(st.phase, 'Degraded');
+  const cond = st.conditions.find((c) => c.type === 'RolledBack');
+  assert.equal(cond?.status, 'True');
+  assert.match(cond!.message, /web: Swarm rolled back the update to 10\.77\.0\.1:5000\/web:broken/);
+  assert.equal(st.conditions.find((c) => c.type === 'Ready')?.reason, 'UpdateRolledBack');
+  assert.equal(st.services.web?.rolledBack?.image, '10.77.0.1:5000/web:broken');
+  assert.equal(st.services.web?.image, '10.77.0.1:5000/web:v1', 'the status shows what runs');
+
+  store.envs.set('qa', at('10.77.0.1:5000/web:v2', 5));
+  await r.reconcile('qa');
+  assert.equal(updates(), before + 1, 'a changed spec is issued, once');
+  await r.reconcile('qa');
+  const after = store.envStatus.get('qa')!;
+  assert.equal(after.phase, 'Ready');
+  assert.equal(after.conditions.some((c) => c.type === 'RolledBack'), false);
+  assert.equal(after.services.web?.rolledBack, undefined);
+});
+
+test('a rollback seen only after the spec changed again is of an older spec: the new spec is issued', async () => {
+  const { swarm, store, r } = setup();
+  const at = (image: string, generation: number) => env('qa', 2, { services: { web: { image, replicas: 2, ports: [{ target: 8080 }], placement: { maxPerNode: 1 } } } as never }, { generation });
+  store.envs.set('qa', at('10.77.0.1:5000/web:v1', 3));
+  await r.reconcile('qa');
+  await r.reconcile('qa');
+  store.envs.set('qa', at('10.77.0.1:5000/web:broken', 4));
+  await r.reconcile('qa');
+  swarm.rollBack('qa_web', '2030-01-01T00:00:10Z');
+  store.envs.set('qa', at('10.77.0.1:5000/web:v2', 5)); // applied before berth looked again
+  await r.reconcile('qa');
+  assert.equal(swarm.services[0]?.image, '10.77.0.1:5000/web:v2');
+  assert.equal(store.envStatus.get('qa')?.conditions.some((c) => c.type === 'RolledBack'), false);
+});
