@@ -29,6 +29,20 @@ export class InvalidInputError extends Error {
   }
 }
 
+/**
+ * A stored resource that does not pass its schema (a raw write: etcdctl, an older berth).
+ * `revision` is the key's etcd mod_revision: one bad write, however often it is read.
+ */
+export class InvalidStoredResourceError extends InvalidInputError {
+  readonly revision: string;
+
+  constructor(cause: InvalidInputError, revision: string) {
+    super(cause.problems, cause.location);
+    this.name = 'InvalidStoredResourceError';
+    this.revision = revision;
+  }
+}
+
 export function formatProblems(problems: FieldProblem[], location?: InputLocation): string {
   if (location?.document === 0) return problems.map((p) => `${location.file}: ${p.message}`).join('\n');
   const where = location ? `${location.file}:${location.document}: ` : '';

@@ -4,8 +4,9 @@ import { labels, resourceName } from './primitives.js';
 export const API_VERSION = 'berth.dev/v1alpha1';
 
 /**
- * `generation` and `creationTimestamp` are owned by the store: `berth apply` ignores what the
- * user wrote there (as kubectl does) and the store sets them.
+ * `generation`, `creationTimestamp` and `specHash` are owned by the store: `berth apply` ignores
+ * what the user wrote there (as kubectl does) and the store sets them. `specHash` is the hash of
+ * the spec that `generation` counts; a stored spec that no longer matches it was written raw.
  */
 export const metadataSchema = z.strictObject({
   name: resourceName,
@@ -13,5 +14,6 @@ export const metadataSchema = z.strictObject({
   annotations: z.record(z.string().max(253), z.string().max(4096)).optional(),
   generation: z.number().int().min(1).optional(),
   creationTimestamp: z.string().optional(),
+  specHash: z.string().max(64).optional(),
 });
 export type Metadata = z.infer<typeof metadataSchema>;

@@ -88,9 +88,22 @@ export const serviceStatusSchema = z.strictObject({
     .strictObject({ color: colorSchema, image: z.string(), since: z.string(), state: pendingStateSchema })
     .optional(),
   cutovers: z.array(cutoverRecordSchema).optional(),
+  /** rolling: Swarm rolled back the update to this spec; berth does not issue it again until the spec changes. */
+  rolledBack: z
+    .strictObject({
+      /** berth.spec-hash of the spec Swarm rolled back from. */
+      specHash: z.string(),
+      image: z.string(),
+      /** Swarm's UpdateStatus.Message. */
+      message: z.string(),
+      /** Swarm's UpdateStatus.StartedAt of the rollback: one record per rollback. */
+      since: z.string(),
+    })
+    .optional(),
 });
 export type ServiceStatus = z.infer<typeof serviceStatusSchema>;
 export type PendingAttempt = NonNullable<ServiceStatus['pending']>;
+export type RolledBack = NonNullable<ServiceStatus['rolledBack']>;
 
 export const environmentStatusSchema = z.strictObject({
   observedGeneration: z.number().int(),
@@ -98,6 +111,11 @@ export const environmentStatusSchema = z.strictObject({
   conditions: z.array(conditionSchema),
   nodes: z.array(heldNodeSchema),
   services: z.record(z.string(), serviceStatusSchema),
+  /**
+   * When the controller first saw the environment, by its own clock: `ttl` counts from here, not
+   * from `metadata.creationTimestamp`, which `berth apply` stamps with the client's clock.
+   */
+  firstObservedAt: z.string().optional(),
   expiresAt: z.string().optional(),
   updatedAt: z.string(),
 });

@@ -48,6 +48,7 @@ export function describeEnvironment(env: Environment, status: EnvironmentStatus 
     lines.push(`    Strategy:    ${spec.strategy.type}${spec.strategy.type === 'blueGreen' ? ` (drain ${spec.strategy.drain}, autoPromote ${spec.strategy.autoPromote})` : ''}`);
     if (s?.activeColor) lines.push(`    Color:       ${s.activeColor}`);
     if (s?.pending) lines.push(`    Pending:     ${s.pending.color} ${s.pending.image} ${s.pending.state} since ${s.pending.since}`);
+    if (s?.rolledBack) lines.push(`    RolledBack:  ${s.rolledBack.image} by Swarm at ${s.rolledBack.since} (${s.rolledBack.message}); held until the spec changes`);
     lines.push(`    Endpoints:   ${s && s.endpoints.length > 0 ? s.endpoints.join(', ') : '<none>'}`);
     const port = routePort(spec);
     if (port !== undefined) {

@@ -40,9 +40,19 @@ export function serviceStatus(spec: ServiceSpec, service: ObservedService | unde
   };
 }
 
-export function expiresAt(env: Environment): Date | undefined {
-  if (!env.spec.ttl || !env.metadata.creationTimestamp) return undefined;
-  return new Date(Date.parse(env.metadata.creationTimestamp) + parseDuration(env.spec.ttl));
+/**
+ * When the controller first saw the environment: kept from its last status, else `now`. A status
+ * lost (or written by an older berth) restarts the count, so an environment never expires early.
+ */
+export function firstObservedAt(previous: EnvironmentStatus | undefined, now: Date): Date {
+  const at = previous?.firstObservedAt ? Date.parse(previous.firstObservedAt) : NaN;
+  return Number.isNaN(at) ? now : new Date(at);
+}
+
+/** `ttl` after the controller first saw the environment (server time, whatever the client's clock). */
+export function expiresAt(env: Environment, firstObserved: Date): Date | undefined {
+  if (!env.spec.ttl) return undefined;
+  return new Date(firstObserved.getTime() + parseDuration(env.spec.ttl));
 }
 
 export interface EnvironmentObservation {
@@ -71,8 +81,9 @@ const CUTOVER_READINESS: Record<BlueGreenState, 'moving' | 'waiting' | 'abandone
 };
 
 /**
- * Phase and conditions. Degraded: the pool cannot supply the nodes (NodesShort), or a blue-green
- * cutover was abandoned while the old colour keeps serving (CutoverAbandoned). Ready: every node
+ * Phase and conditions. Degraded: the pool cannot supply the nodes (NodesShort), a blue-green
+ * cutover was abandoned while the old colour keeps serving (CutoverAbandoned), or Swarm rolled a
+ * rolling update back (RolledBack). Ready: every node
  * held, every service running its desired replicas, every blue-green route on a converged colour.
  * Progressing: on the way there.
  */
@@ -118,13 +129,21 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
       o.now,
     );
   }
+  const rolledBack = Object.entries(o.services).flatMap(([n, s]) =>
+    s.rolledBack ? [`${n}: Swarm rolled back the update to ${s.rolledBack.image} (${s.rolledBack.message}); not retried until the spec changes`] : [],
+  );
+  conditions =
+    rolledBack.length === 0
+      ? conditions.filter((c) => c.type !== 'RolledBack')
+      : setCondition(conditions, { type: 'RolledBack', status: 'True', reason: 'UpdateRolledBack', message: rolledBack.join('; ') }, o.now);
   const phase: Phase =
-    missing > 0 || abandoned.length > 0
+    missing > 0 || abandoned.length > 0 || rolledBack.length > 0
       ? 'Degraded'
       : lagging.length > 0 || o.changed || moving.length > 0 || waiting.length > 0
         ? 'Progressing'
         : 'Ready';
-  const degradedWhy = [...(missing > 0 ? [`NodesShort: missing ${missing} of ${desired}`] : []), ...abandoned.map((c) => c.message)].join('; ');
+  const degradedWhy = [...(missing > 0 ? [`NodesShort: missing ${missing} of ${desired}`] : []), ...abandoned.map((c) => c.message), ...rolledBack].join('; ');
+  const degradedReason = missing > 0 ? 'Degraded' : abandoned.length > 0 ? 'CutoverAbandoned' : 'UpdateRolledBack';
   conditions = setCondition(
     conditions,
     phase === 'Ready'
@@ -132,18 +151,20 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
       : {
           type: 'Ready',
           status: 'False',
-          reason: phase === 'Degraded' && missing === 0 ? 'CutoverAbandoned' : phase,
+          reason: phase === 'Degraded' ? degradedReason : phase,
           message: phase === 'Degraded' ? degradedWhy : 'converging',
         },
     o.now,
   );
-  const exp = expiresAt(o.env);
+  const firstObserved = firstObservedAt(o.previous, o.now);
+  const exp = expiresAt(o.env, firstObserved);
   return {
     observedGeneration: o.env.metadata.generation ?? 0,
     phase,
     conditions,
     nodes: o.heldNodes.map((n) => ({ id: n.id, hostname: n.hostname, addr: n.addr, state: n.state })),
     services: o.services,
+    firstObservedAt: firstObserved.toISOString(),
     ...(exp ? { expiresAt: exp.toISOString() } : {}),
     updatedAt: o.now.toISOString(),
   };
@@ -165,6 +186,7 @@ export function blockedStatus(
     conditions,
     nodes: previous?.nodes ?? [],
     services: previous?.services ?? {},
+    firstObservedAt: firstObservedAt(previous, now).toISOString(),
     updatedAt: now.toISOString(),
   };
 }

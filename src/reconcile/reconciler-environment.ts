@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { InvalidInputError, routeUpstream, type Environment, type EnvironmentStatus, type ServiceStatus } from '../api/index.js';
+import { InvalidInputError, InvalidStoredResourceError, routeUpstream, type Environment, type EnvironmentStatus, type ServiceStatus } from '../api/index.js';
 import { PhaseCount } from '../metrics/phase-count.js';
 import type { BerthMetrics } from '../metrics/registry.js';
 import type { SwarmApi } from '../swarm/api.js';
@@ -7,10 +7,10 @@ import type { SwarmSnapshot } from '../swarm/model.js';
 import { LABEL_SERVICE, swarmServiceName } from '../swarm/labels.js';
 import { readSnapshot } from '../swarm/snapshot.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
-import { blockedStatus, environmentStatus, expiresAt, sameStatus, serviceStatus } from './env-status.js';
-import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, type Action } from './planner/index.js';
+import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
+import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, rolledBackUpdates, type Action } from './planner/index.js';
 import type { PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from './ports.js';
-import type { ReconcileResult } from '../runtime/handler.js';
+import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
 export interface EnvironmentReconcilerDeps {
   swarm: SwarmApi;
@@ -40,6 +40,8 @@ export class EnvironmentReconciler {
   private readonly probes = new Map<string, ProbeResult>();
   /** berth_environments{phase}, as this reconciler last decided each environment's phase. */
   private readonly phases: PhaseCount | undefined;
+  /** The etcd revision of each environment's invalid spec already reported (reportInvalid). */
+  private readonly reportedInvalid = new Map<string, string>();
 
   constructor(deps: EnvironmentReconcilerDeps) {
     this.phases = deps.metrics && new PhaseCount(deps.metrics.environments);
@@ -54,23 +56,20 @@ export class EnvironmentReconciler {
       env = await this.d.resources.getEnvironment(name);
     } catch (err) {
       if (!(err instanceof InvalidInputError)) throw err;
-      // Terminal: retrying cannot fix a bad spec; `berth apply` of a good one raises a watch event.
-      log.warn({ err: err.message }, 'invalid environment spec');
-      const previous = await this.d.status.getEnvironmentStatus(name);
-      await this.d.status.putEnvironmentStatus(name, blockedStatus(previous, 'Failed', 'InvalidSpec', err.message, previous?.observedGeneration ?? 0, this.d.now()));
-      this.phases?.set(name, 'Failed');
-      return { requeueAfterMs: this.d.blockedRequeueMs };
+      return this.reportInvalid(name, err);
     }
+    this.reportedInvalid.delete(name);
     if (!env) return this.finalize(name, log);
 
-    const exp = expiresAt(env);
+    const previous = await this.d.status.getEnvironmentStatus(name);
+    const exp = expiresAt(env, firstObservedAt(previous, this.d.now()));
     if (exp && exp.getTime() <= this.d.now().getTime()) {
       log.info({ expiresAt: exp.toISOString() }, 'ttl expired: deleting environment');
       await this.d.resources.deleteEnvironment(name);
       return this.finalize(name, log);
     }
 
-    const [group, previous] = await Promise.all([this.d.resources.getGroup(env.spec.group), this.d.status.getEnvironmentStatus(name)]);
+    const group = await this.d.resources.getGroup(env.spec.group);
     if (!group) {
       const message = `environmentgroup "${env.spec.group}" not found`;
       const status = blockedStatus(previous, 'Degraded', 'GroupNotFound', message, env.metadata.generation ?? 0, this.d.now());
@@ -81,7 +80,7 @@ export class EnvironmentReconciler {
     }
 
     let snapshot = await readSnapshot(this.d.swarm, name);
-    const plan = planEnvironment(env, group, snapshot);
+    const plan = planEnvironment(env, group, snapshot, rolledBackUpdates(env, ownedServices(name, snapshot.services), previous));
     await this.apply(plan.actions, log);
     if (plan.actions.length > 0) snapshot = await readSnapshot(this.d.swarm, name);
 
@@ -93,6 +92,7 @@ export class EnvironmentReconciler {
     if (blueGreenChanged) snapshot = await readSnapshot(this.d.swarm, name);
 
     const nodesById = new Map(snapshot.nodes.map((n) => [n.id, n]));
+    const rolledBack = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
     const services: Record<string, ServiceStatus> = {};
     const routes: Route[] = [];
     for (const [svc, spec] of Object.entries(env.spec.services)) {
@@ -109,6 +109,7 @@ export class EnvironmentReconciler {
         routes.push(route);
         status.route = { upstream: route.upstream, servers: route.servers };
       }
+      if (rolledBack[svc]) status.rolledBack = rolledBack[svc];
       services[svc] = status;
     }
     const keep = new Set([...blueGreen].flatMap(([, o]) => (o.route ? [o.route.upstream] : [])));
@@ -123,6 +124,24 @@ export class EnvironmentReconciler {
     if (previous?.phase !== status.phase) log.info({ phase: status.phase, from: previous?.phase }, 'phase changed');
 
     return earliest(this.requeueFor(status, services, exp), ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
+  }
+
+  /**
+   * A stored spec that does not pass the schema: the services keep running as they are, the
+   * status says Failed/InvalidSpec, and the reconcile fails terminally (logged once by the
+   * runtime, never retried) — once per revision of the bad value. Later passes over the same
+   * revision (one per Docker event of its services, or a resync) change and log nothing; the
+   * write that fixes the value raises a watch event.
+   */
+  private async reportInvalid(name: string, err: InvalidInputError): Promise<ReconcileResult> {
+    const revision = err instanceof InvalidStoredResourceError ? err.revision : undefined;
+    if (revision !== undefined && this.reportedInvalid.get(name) === revision) return {};
+    const previous = await this.d.status.getEnvironmentStatus(name);
+    const status = blockedStatus(previous, 'Failed', 'InvalidSpec', err.message, previous?.observedGeneration ?? 0, this.d.now());
+    if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
+    this.phases?.set(name, 'Failed');
+    if (revision !== undefined) this.reportedInvalid.set(name, revision);
+    throw new TerminalError(`invalid environment spec${revision !== undefined ? ` (etcd revision ${revision})` : ''}: ${err.message}`, { cause: err });
   }
 
   /**

@@ -1,11 +1,39 @@
 /** Time, injected so backoff, requeue-after, deadlines and periodic loops are tested in zero real time. */
 export interface Clock {
   now(): number;
+  /** Calls `fn` once after `ms`, however long (see withLongTimers); realClock does. */
   setTimer(fn: () => void, ms: number): unknown;
   clearTimer(handle: unknown): void;
 }
 
-export const realClock: Clock = {
+/**
+ * The longest delay Node's setTimeout takes (2^31-1 ms, about 24.8 days). A longer one is not
+ * refused: it fires after 1 ms (TimeoutOverflowWarning), so a requeue for a 30-day ttl would
+ * spin the reconcile loop.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * `base` with timers of any length: a delay past MAX_TIMER_MS is waited out in chunks of at most
+ * that, each re-arming the next, so the callback fires once, when the whole delay has passed.
+ */
+export function withLongTimers(base: Clock): Clock {
+  return {
+    now: () => base.now(),
+    setTimer(fn, ms) {
+      const handle: { current?: unknown } = {};
+      const arm = (left: number) => {
+        const chunk = Math.min(left, MAX_TIMER_MS);
+        handle.current = base.setTimer(() => (left > chunk ? arm(left - chunk) : fn()), chunk);
+      };
+      arm(ms);
+      return handle;
+    },
+    clearTimer: (handle) => base.clearTimer((handle as { current?: unknown }).current),
+  };
+}
+
+const nodeTimers: Clock = {
   now: () => Date.now(),
   setTimer: (fn, ms) => {
     const t = setTimeout(fn, ms);
@@ -15,6 +43,8 @@ export const realClock: Clock = {
   },
   clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
 };
+
+export const realClock: Clock = withLongTimers(nodeTimers);
 
 /**
  * Waits `ms` on `clock`, or less when `signal` aborts; never rejects. The abort listener goes

@@ -1,4 +1,5 @@
-import { ConflictError, InvalidInputError } from '../api/errors.js';
+import { createHash } from 'node:crypto';
+import { ConflictError, InvalidInputError, InvalidStoredResourceError } from '../api/errors.js';
 import { KINDS, parseResource, type Kind, type Resource } from '../api/resource.js';
 import type { EtcdClient } from './client.js';
 import { parseResourceKey, resourceKey, resourcePrefix } from './keys.js';
@@ -30,18 +31,39 @@ export class GroupInUseError extends ConflictError {
 
 const MAX_CAS_ATTEMPTS = 50;
 
+/** The hash `metadata.specHash` records: of the spec as canonical JSON. */
+export function resourceSpecHash(spec: unknown): string {
+  return createHash('sha256').update(canonicalJson(spec)).digest('hex').slice(0, 16);
+}
+
+/**
+ * The resource as stored at `modRevision`, with the generation its spec really has. `berth apply`
+ * records the hash of the spec that its generation counts; a spec that does not match it (or a
+ * value with no hash or generation at all) was written raw — etcdctl, confd-era tooling, a berth
+ * from before the hash — and its generation is the key's mod_revision. etcd revisions only grow
+ * and every apply is a write, so that number is above any generation the key had: generation,
+ * and with it `observedGeneration`, still only ever rises.
+ */
+export function withStoredGeneration<R extends Resource>(resource: R, modRevision: string): R {
+  const { generation, specHash } = resource.metadata;
+  if (generation !== undefined && specHash === resourceSpecHash(resource.spec)) return resource;
+  return { ...resource, metadata: { ...resource.metadata, generation: Number(modRevision) } };
+}
+
 /**
  * What storing `next` over `current` means. Pure: the store and the tests share it.
  * - no current: created, generation 1, creationTimestamp now
  * - spec differs: configured, generation + 1
  * - only labels/annotations differ: configured, same generation
  * - otherwise unchanged
- * What the user wrote in generation / creationTimestamp is ignored.
+ * What the user wrote in generation / creationTimestamp / specHash is ignored; specHash is set to
+ * the stored spec's.
  */
 export function planApply<R extends Resource>(current: R | undefined, next: R, now: Date): ApplyOutcome<R> {
   const userMeta = { ...next.metadata };
   delete userMeta.generation;
   delete userMeta.creationTimestamp;
+  userMeta.specHash = resourceSpecHash(next.spec);
   if (!current) {
     return {
       result: 'created',
@@ -95,10 +117,13 @@ export class ResourceStore {
     const res = await this.client.call(`get ${key}`, () => this.client.etcd.get(key).exec());
     const kv = res.kvs[0];
     if (!kv) return undefined;
-    return {
-      resource: decodeResource(kind, key, kv.value.toString()) as Extract<Resource, { kind: K }>,
-      modRevision: kv.mod_revision,
-    };
+    let resource: Resource;
+    try {
+      resource = decodeResource(kind, key, kv.value.toString());
+    } catch (err) {
+      throw err instanceof InvalidInputError ? new InvalidStoredResourceError(err, kv.mod_revision) : err;
+    }
+    return { resource: withStoredGeneration(resource, kv.mod_revision) as Extract<Resource, { kind: K }>, modRevision: kv.mod_revision };
   }
 
   async get<K extends Kind>(kind: K, name: string): Promise<Extract<Resource, { kind: K }> | undefined> {
@@ -127,7 +152,7 @@ export class ResourceStore {
       const key = kv.key.toString();
       if (!parseResourceKey(this.prefix, key)) continue; // deeper keys are not resources
       try {
-        items.push(decodeResource(kind, key, kv.value.toString()));
+        items.push(withStoredGeneration(decodeResource(kind, key, kv.value.toString()), kv.mod_revision));
       } catch (err) {
         if (!onInvalid) throw err;
         onInvalid(key, err as Error);

@@ -36,6 +36,23 @@ export interface ObservedService {
   /** Task template env (`KEY=VALUE` strings), for debugging drift. */
   createdAt: string;
   updatedAt: string;
+  /** Swarm's account of the service's last update (Docker's UpdateStatus), when it had one. */
+  updateStatus?: ServiceUpdateStatus;
+}
+
+/** Docker's UpdateStatus.State. `rollback_*`: Swarm is putting back, or has put back, the spec before the update. */
+export type ServiceUpdateState = 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed';
+
+export interface ServiceUpdateStatus {
+  state: ServiceUpdateState;
+  message: string;
+  /** When this update (or rollback) began: tells one rollback from the next. */
+  startedAt: string;
+}
+
+/** Whether Swarm rolled (or is rolling) the service's last update back. */
+export function isRollback(status: ServiceUpdateStatus | undefined): boolean {
+  return status !== undefined && status.state.startsWith('rollback_');
 }
 
 /** Swarm task states, in the order a task passes through them. */

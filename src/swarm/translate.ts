@@ -1,4 +1,6 @@
-import type { NodeAvailability, NodeState, ObservedNode, ObservedService, ObservedTask, PublishedPort, TaskState } from './model.js';
+import type { NodeAvailability, NodeState, ObservedNode, ObservedService, ObservedTask, PublishedPort, ServiceUpdateState, TaskState } from './model.js';
+
+const UPDATE_STATES: ServiceUpdateState[] = ['updating', 'paused', 'completed', 'rollback_started', 'rollback_paused', 'rollback_completed'];
 
 /* Docker API objects → the observed model. Docker's JSON is loosely typed, so every field is read defensively. */
 
@@ -34,6 +36,9 @@ export function toObservedService(s: Json): ObservedService {
     image: spec.TaskTemplate?.ContainerSpec?.Image ?? '',
     createdAt: s.CreatedAt ?? '',
     updatedAt: s.UpdatedAt ?? '',
+    ...(UPDATE_STATES.includes(s.UpdateStatus?.State)
+      ? { updateStatus: { state: s.UpdateStatus.State, message: s.UpdateStatus.Message ?? '', startedAt: s.UpdateStatus.StartedAt ?? '' } }
+      : {}),
   };
 }
 

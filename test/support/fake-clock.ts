@@ -1,6 +1,9 @@
-import type { Clock } from '../../src/runtime/clock.js';
+import { MAX_TIMER_MS, type Clock } from '../../src/runtime/clock.js';
 
-/** A clock that only moves when the test calls advance(); timers fire in due order. */
+/**
+ * A clock that only moves when the test calls advance(); timers fire in due order. Like Node's
+ * setTimeout, a delay above MAX_TIMER_MS fires after 1 ms, so a test on this clock sees the overflow.
+ */
 export class FakeClock implements Clock {
   private time = 0;
   private seq = 0;
@@ -12,7 +15,7 @@ export class FakeClock implements Clock {
 
   setTimer(fn: () => void, ms: number): unknown {
     const id = ++this.seq;
-    this.timers.set(id, { at: this.time + ms, fn });
+    this.timers.set(id, { at: this.time + (ms > MAX_TIMER_MS ? 1 : ms), fn });
     return id;
   }
 

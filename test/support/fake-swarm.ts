@@ -32,6 +32,7 @@ export class FakeSwarm implements SwarmApi {
   /** Tasks of services running one of these images never pass their healthcheck (stay `starting`). */
   unhealthyImages = new Set<string>();
   private seq = 0;
+  private readonly previousSpecs = new Map<string, DockerServiceSpec>();
   private readonly watchers = new Set<{ onEvent: (e: SwarmEvent) => void; onReconnect: (() => void) | undefined }>();
   private failures = new Map<string, AdapterError[]>();
 
@@ -99,7 +100,17 @@ export class FakeSwarm implements SwarmApi {
     const s = this.services.find((x) => x.id === id);
     if (!s) throw new AdapterError('updateService', 'no such service', { recoverable: false });
     if (s.version !== version) throw new AdapterError('updateService', 'update out of sequence', { recoverable: false });
+    this.previousSpecs.set(id, s.spec);
+    delete s.updateStatus;
     Object.assign(s, fromSpec(spec), { spec, version: s.version + 1 });
+  }
+
+  /** Swarm's automatic rollback of the last update (FailureAction rollback): the spec before it is back. */
+  rollBack(name: string, startedAt: string, message = 'update rolled back due to failure or early termination of task'): void {
+    const s = this.services.find((x) => x.name === name)!;
+    const previous = this.previousSpecs.get(s.id)!;
+    this.previousSpecs.delete(s.id); // as Swarm: no PreviousSpec after an automatic rollback
+    Object.assign(s, fromSpec(previous), { spec: previous, version: s.version + 1, updateStatus: { state: 'rollback_completed', message, startedAt } });
   }
 
   async scaleService(id: string, version: number, replicas: number): Promise<void> {

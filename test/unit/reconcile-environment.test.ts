@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { AdapterError, InvalidInputError, environmentSchema, groupSchema, type Environment } from '../../src/api/index.js';
+import { AdapterError, InvalidInputError, InvalidStoredResourceError, environmentSchema, groupSchema, type Environment } from '../../src/api/index.js';
 import { EnvironmentReconciler } from '../../src/reconcile/reconciler-environment.js';
+import { TerminalError } from '../../src/runtime/handler.js';
 import { GroupReconciler } from '../../src/reconcile/reconciler-group.js';
 import { FakeStore } from '../support/fake-store.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
@@ -69,16 +70,49 @@ test('a Docker failure is thrown (retried by the queue) and the next pass conver
   assert.equal(swarm.services.length, 1);
 });
 
-test('invalid spec → Failed, not thrown; missing group → Degraded; both re-checked slowly', async () => {
+test('missing group → Degraded, re-checked slowly', async () => {
   const { store, r } = setup();
-  store.invalid.set('bad', new InvalidInputError([{ path: 'spec.nodes', message: 'must be a whole number' }]));
-  assert.deepEqual(await r.reconcile('bad'), { requeueAfterMs: 30_000 });
-  assert.equal(store.envStatus.get('bad')?.phase, 'Failed');
   store.envs.set('orphan', env('orphan', 1, { group: 'nope' }));
   assert.deepEqual(await r.reconcile('orphan'), { requeueAfterMs: 30_000 });
   const st = store.envStatus.get('orphan')!;
   assert.equal(st.phase, 'Degraded');
   assert.equal(st.conditions.find((c) => c.type === 'Ready')?.reason, 'GroupNotFound');
+});
+
+test('an invalid stored spec: services left running, Failed/InvalidSpec, a terminal error once per revision of the value', async () => {
+  const { swarm, store, r } = setup();
+  store.envs.set('qa', env('qa', 2));
+  await r.reconcile('qa');
+  await r.reconcile('qa');
+  const services = JSON.stringify(swarm.services);
+  let statusWrites = 0;
+  const put = store.putEnvironmentStatus.bind(store);
+  store.putEnvironmentStatus = async (name, s) => {
+    statusWrites++;
+    return put(name, s);
+  };
+  const invalidAt = (revision: string) =>
+    new InvalidStoredResourceError(new InvalidInputError([{ path: '', message: 'not JSON: Unexpected token' }], { file: 'etcd:/berth/environments/qa', document: 1 }), revision);
+  store.envs.delete('qa');
+  store.invalid.set('qa', invalidAt('41'));
+  const calls = swarm.calls.length;
+
+  await assert.rejects(r.reconcile('qa'), (err: Error) => err instanceof TerminalError && /revision 41/.test(err.message));
+  const st = store.envStatus.get('qa')!;
+  assert.equal(st.phase, 'Failed');
+  assert.equal(st.conditions.find((c) => c.type === 'Ready')?.reason, 'InvalidSpec');
+  assert.deepEqual(Object.keys(st.services), ['web'], 'the last observed services stay in the status');
+  assert.equal(statusWrites, 1);
+  // Every Docker event of its services runs the key again: nothing is written, logged or thrown.
+  for (let i = 0; i < 5; i++) assert.deepEqual(await r.reconcile('qa'), {});
+  assert.equal(statusWrites, 1, 'one status write for the revision');
+
+  store.invalid.set('qa', invalidAt('42')); // another bad write: reported again
+  await assert.rejects(r.reconcile('qa'), TerminalError);
+  assert.deepEqual(await r.reconcile('qa'), {});
+
+  assert.deepEqual(swarm.calls.slice(calls).filter((c) => !c.startsWith('list')), [], 'no Swarm change while the spec is invalid');
+  assert.equal(JSON.stringify(swarm.services), services);
 });
 
 test('short of nodes → Degraded with NodesShort: missing N of M', async () => {
@@ -118,6 +152,33 @@ test('TTL expired → the environment is deleted from etcd and cleaned up', asyn
   assert.equal(store.envStatus.has('tmp'), false);
 });
 
+test('ttl counts from when the controller first saw the environment, not from the client\'s creationTimestamp', async () => {
+  const { swarm, store, r, now } = setup();
+  // `berth apply` ran on a machine whose clock is two days behind.
+  store.envs.set('tmp', env('tmp', 1, { ttl: '1h' }, { creationTimestamp: '2029-12-30T00:00:00Z' }));
+  await r.reconcile('tmp');
+  assert.equal(store.envs.has('tmp'), true, 'not expired on sight');
+  assert.equal(store.envStatus.get('tmp')?.firstObservedAt, '2030-01-01T00:00:00.000Z');
+  assert.equal(store.envStatus.get('tmp')?.expiresAt, '2030-01-01T01:00:00.000Z');
+  now.t = new Date('2030-01-01T00:59:59Z');
+  await r.reconcile('tmp');
+  assert.equal(store.envs.has('tmp'), true);
+  assert.equal(store.envStatus.get('tmp')?.firstObservedAt, '2030-01-01T00:00:00.000Z', 'kept across reconciles');
+  now.t = new Date('2030-01-01T01:00:00Z');
+  await r.reconcile('tmp');
+  assert.equal(store.envs.has('tmp'), false, 'deleted once ttl has passed by the controller\'s clock');
+  assert.equal(swarm.services.length, 0);
+});
+
+test('a ttl of a year asks to be looked at again in a year, not sooner', async () => {
+  const { store, r } = setup();
+  store.envs.set('long', env('long', 2, { ttl: '365d' }));
+  await r.reconcile('long');
+  const res = await r.reconcile('long');
+  assert.equal(store.envStatus.get('long')?.phase, 'Ready');
+  assert.equal(res.requeueAfterMs, 365 * 86_400_000);
+});
+
 test('a blue-green service is deployed as <env>_<service>_blue and routed with colour blue', async () => {
   const { swarm, store, r } = setup();
   store.envs.set('bg', env('bg', 1, { services: { web: { image: '10.77.0.1:5000/web:v1', replicas: 1, ports: [{ target: 8080 }], strategy: { type: 'blueGreen' } } } as never }));
@@ -155,4 +216,55 @@ test('berth_environments{phase} follows the phases the reconciler decides, and f
   await r.reconcile('qa');
   assert.equal(await count('Ready'), 0);
   assert.equal(await count('Progressing'), 1);
+});
+
+test('Swarm rolls a rolling update back: RolledBack, phase Degraded, the same spec never issued again until it changes', async () => {
+  const { swarm, store, r } = setup();
+  const at = (image: string, generation: number) => env('qa', 2, { services: { web: { image, replicas: 2, ports: [{ target: 8080 }], placement: { maxPerNode: 1 } } } as never }, { generation });
+  store.envs.set('qa', at('10.77.0.1:5000/web:v1', 3));
+  await r.reconcile('qa');
+  await r.reconcile('qa');
+  store.envs.set('qa', at('10.77.0.1:5000/web:broken', 4));
+  await r.reconcile('qa');
+  assert.equal(swarm.services[0]?.image, '10.77.0.1:5000/web:broken', 'the update was issued');
+  await r.reconcile('qa');
+  swarm.rollBack('qa_web', '2030-01-01T00:00:10Z');
+  const updates = () => swarm.calls.filter((c) => c === 'updateService').length;
+  const before = updates();
+
+  for (let i = 0; i < 5; i++) await r.reconcile('qa');
+  assert.equal(updates(), before, 'the rolled-back spec is not issued again');
+  assert.equal(swarm.services[0]?.image, '10.77.0.1:5000/web:v1', 'Swarm\'s rollback stands');
+  const st = store.envStatus.get('qa')!;
+  assert.equal(st.phase, 'Degraded');
+  const cond = st.conditions.find((c) => c.type === 'RolledBack');
+  assert.equal(cond?.status, 'True');
+  assert.match(cond!.message, /web: Swarm rolled back the update to 10\.77\.0\.1:5000\/web:broken/);
+  assert.equal(st.conditions.find((c) => c.type === 'Ready')?.reason, 'UpdateRolledBack');
+  assert.equal(st.services.web?.rolledBack?.image, '10.77.0.1:5000/web:broken');
+  assert.equal(st.services.web?.image, '10.77.0.1:5000/web:v1', 'the status shows what runs');
+
+  store.envs.set('qa', at('10.77.0.1:5000/web:v2', 5));
+  await r.reconcile('qa');
+  assert.equal(updates(), before + 1, 'a changed spec is issued, once');
+  await r.reconcile('qa');
+  const after = store.envStatus.get('qa')!;
+  assert.equal(after.phase, 'Ready');
+  assert.equal(after.conditions.some((c) => c.type === 'RolledBack'), false);
+  assert.equal(after.services.web?.rolledBack, undefined);
+});
+
+test('a rollback seen only after the spec changed again is of an older spec: the new spec is issued', async () => {
+  const { swarm, store, r } = setup();
+  const at = (image: string, generation: number) => env('qa', 2, { services: { web: { image, replicas: 2, ports: [{ target: 8080 }], placement: { maxPerNode: 1 } } } as never }, { generation });
+  store.envs.set('qa', at('10.77.0.1:5000/web:v1', 3));
+  await r.reconcile('qa');
+  await r.reconcile('qa');
+  store.envs.set('qa', at('10.77.0.1:5000/web:broken', 4));
+  await r.reconcile('qa');
+  swarm.rollBack('qa_web', '2030-01-01T00:00:10Z');
+  store.envs.set('qa', at('10.77.0.1:5000/web:v2', 5)); // applied before berth looked again
+  await r.reconcile('qa');
+  assert.equal(swarm.services[0]?.image, '10.77.0.1:5000/web:v2');
+  assert.equal(store.envStatus.get('qa')?.conditions.some((c) => c.type === 'RolledBack'), false);
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { MAX_TIMER_MS, withLongTimers } from '../../src/runtime/clock.js';
 import { reconcileHandler } from '../../src/runtime/handler.js';
 import { WorkQueue } from '../../src/runtime/queue.js';
 import { runWorkers } from '../../src/runtime/workers.js';
@@ -147,4 +148,34 @@ test('shutdown stops handing out keys and waits for running ones', async () => {
   q.done(a!);
   await stopping;
   assert.equal(drained, true);
+});
+
+test('a delay past setTimeout\'s limit (a 30-day ttl) fires once, when due, not after 1 ms', () => {
+  const DAY = 86_400_000;
+  const overflowing = new FakeClock();
+  const spinning = new WorkQueue({ clock: overflowing });
+  spinning.addAfter('ttl', 30 * DAY);
+  overflowing.advance(1);
+  assert.equal(spinning.depth, 1, 'the fake clock overflows as Node does: the bare timer fires at once');
+
+  const clock = new FakeClock();
+  const q = new WorkQueue({ clock: withLongTimers(clock) });
+  q.addAfter('ttl', 30 * DAY);
+  clock.advance(30 * DAY - 1);
+  assert.equal(q.depth, 0, 'still waiting one millisecond before the end');
+  clock.advance(1);
+  assert.equal(q.depth, 1, 'queued when the 30 days have passed');
+  assert.equal(clock.pendingTimers, 0, 'and nothing is left armed');
+});
+
+test('a long timer can be cleared between its chunks', () => {
+  const clock = new FakeClock();
+  const long = withLongTimers(clock);
+  let fired = 0;
+  const handle = long.setTimer(() => fired++, 3 * MAX_TIMER_MS);
+  clock.advance(MAX_TIMER_MS + 10); // into the second chunk
+  long.clearTimer(handle);
+  clock.advance(3 * MAX_TIMER_MS);
+  assert.equal(fired, 0);
+  assert.equal(clock.pendingTimers, 0);
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { storeConfig, normalizePrefix } from '../../src/store/client.js';
 import { parseResourceKey, resourceKey, statusKey } from '../../src/store/keys.js';
-import { planApply } from '../../src/store/resources.js';
+import { planApply, resourceSpecHash, withStoredGeneration } from '../../src/store/resources.js';
 import { env } from '../support/fixtures.js';
 
 describe('store: config and keys', () => {
@@ -40,5 +40,36 @@ describe('store: planApply', () => {
     assert.deepEqual([spec.result, spec.resource.metadata.generation, spec.resource.metadata.creationTimestamp], ['configured', 2, now.toISOString()]);
     const label = planApply(current, env('qa-1', { labels: { a: 'b' } }), now);
     assert.deepEqual([label.result, label.resource.metadata.generation], ['configured', 1]);
+  });
+});
+
+describe('store: the generation of a raw write', () => {
+  const now = new Date('2030-01-01T00:00:00Z');
+  it('berth apply records the hash of the spec its generation counts; the user\'s is ignored', () => {
+    const e = env();
+    e.metadata.specHash = 'forged';
+    const created = planApply(undefined, e, now).resource;
+    assert.equal(created.metadata.specHash, resourceSpecHash(created.spec));
+    const edited = planApply(created, env('qa-1', { nodes: 5 }), now).resource;
+    assert.equal(edited.metadata.specHash, resourceSpecHash(edited.spec));
+  });
+  it('a value berth applied keeps its generation', () => {
+    const stored = planApply(undefined, env(), now).resource;
+    assert.equal(withStoredGeneration(stored, '812').metadata.generation, 1);
+  });
+  it('a spec edited raw (hash no longer matches) takes the key\'s mod_revision as its generation', () => {
+    const stored = planApply(undefined, env(), now).resource;
+    const raw = { ...stored, spec: { ...stored.spec, nodes: 4 } };
+    assert.equal(withStoredGeneration(raw, '812').metadata.generation, 812);
+    // berth apply of a further change counts on from there, so generation only ever rises.
+    const next = planApply(withStoredGeneration(raw, '812'), env('qa-1', { nodes: 6 }), now).resource;
+    assert.equal(next.metadata.generation, 813);
+    assert.equal(withStoredGeneration(next, '815').metadata.generation, 813);
+  });
+  it('a value written with no generation or no hash (confd-era tooling, an older berth) counts as raw', () => {
+    const bare = env();
+    assert.equal(withStoredGeneration(bare, '40').metadata.generation, 40);
+    const legacy = { ...bare, metadata: { ...bare.metadata, generation: 3 } };
+    assert.equal(withStoredGeneration(legacy, '41').metadata.generation, 41);
   });
 });

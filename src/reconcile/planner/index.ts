@@ -1,5 +1,6 @@
 import type { Environment } from '../../api/environment.js';
 import type { EnvironmentGroup } from '../../api/group.js';
+import type { RolledBack } from '../../api/status.js';
 import type { SwarmSnapshot } from '../../swarm/model.js';
 import type { Action } from './actions.js';
 import { planNodeClaims, planReleaseAll, type NodeClaimPlan } from './nodes.js';
@@ -23,11 +24,14 @@ export function zoneLabelOf(env: Environment): string {
   return 'zone';
 }
 
-/** Desired environment + its group + the whole Swarm as observed → what to change. Pure. */
-export function planEnvironment(env: Environment, group: EnvironmentGroup, snapshot: SwarmSnapshot): EnvironmentPlan {
+/**
+ * Desired environment + its group + the whole Swarm as observed → what to change. Pure.
+ * `rolledBack` (rolledBackUpdates): the rolling services whose spec Swarm rolled back, left as they run.
+ */
+export function planEnvironment(env: Environment, group: EnvironmentGroup, snapshot: SwarmSnapshot, rolledBack: Record<string, RolledBack> = {}): EnvironmentPlan {
   const name = env.metadata.name;
   const nodes = planNodeClaims(name, env.spec.nodes, group, snapshot, zoneLabelOf(env));
-  const services = planRollingServices(name, env.spec.services, ownedServices(name, snapshot.services));
+  const services = planRollingServices(name, env.spec.services, ownedServices(name, snapshot.services), rolledBack);
   const claims = nodes.actions.filter((a) => a.kind === 'claimNode');
   const releases = nodes.actions.filter((a) => a.kind === 'releaseNode');
   return { nodes, actions: [...claims, ...services, ...releases] };

@@ -1,6 +1,7 @@
-import type { ServiceSpec } from '../../api/environment.js';
+import type { Environment, ServiceSpec } from '../../api/environment.js';
+import type { EnvironmentStatus, RolledBack } from '../../api/status.js';
 import { LABEL_COLOR, LABEL_ENV, LABEL_SERVICE, LABEL_SPEC_HASH, swarmServiceName } from '../../swarm/labels.js';
-import type { ObservedService } from '../../swarm/model.js';
+import { isRollback, type ObservedService } from '../../swarm/model.js';
 import { buildServiceSpec, runsVersion, type DockerServiceSpec } from '../../swarm/service-spec.js';
 import type { Action, UpdateReason } from './actions.js';
 
@@ -14,15 +15,55 @@ export function ownedServices(env: string, services: ObservedService[]): Observe
  * this berth service; normally one or none. A duplicate (a controller killed between create and
  * its next look) is removed, the oldest one kept.
  */
-function planService(env: string, service: string, spec: ServiceSpec, candidates: ObservedService[]): Action[] {
+function planService(env: string, service: string, spec: ServiceSpec, candidates: ObservedService[], rolledBack: RolledBack | undefined): Action[] {
   const desired = buildServiceSpec(env, service, spec);
   const name = desired.Name!;
   if (candidates.length === 0) return [{ kind: 'createService', env, service, name, spec: desired }];
-  const [keep, ...dupes] = [...candidates].sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
+  const [keep, ...dupes] = oldestFirst(candidates);
   const actions: Action[] = dupes.map((d) => ({ kind: 'removeService', env, service, name: d.name, id: d.id, reason: 'duplicate' }));
+  // Swarm rolled this very spec back: issuing it again would only be rolled back again.
+  const held = rolledBack !== undefined && rolledBack.specHash === desired.Labels?.[LABEL_SPEC_HASH];
   const reason = updateReason(desired, spec.replicas, keep!);
-  if (reason) actions.push({ kind: 'updateService', env, service, name, id: keep!.id, version: keep!.version, spec: desired, reason });
+  if (reason && !held) actions.push({ kind: 'updateService', env, service, name, id: keep!.id, version: keep!.version, spec: desired, reason });
   return actions;
+}
+
+function oldestFirst(services: ObservedService[]): ObservedService[] {
+  return [...services].sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
+}
+
+/** The owned Swarm services that are the rolling berth service `service`: the uncoloured one, or the one with its name (labels may be tampered). */
+function rollingCandidates(env: string, service: string, owned: ObservedService[]): { current: ObservedService[]; mine: ObservedService[] } {
+  const mine = owned.filter((s) => s.labels[LABEL_SERVICE] === service);
+  const expectedName = swarmServiceName(env, service);
+  return { mine, current: mine.filter((s) => s.labels[LABEL_COLOR] === undefined || s.name === expectedName) };
+}
+
+/**
+ * The rolling services whose update Swarm rolled back, with the spec it rolled back from, which
+ * berth then does not issue again until the spec changes. Swarm keeps no trace of that spec
+ * (after an automatic rollback, Spec is the old one again and PreviousSpec is gone), so it is the
+ * spec berth wanted when it first saw the rollback, provided berth had already acted on that
+ * spec (the last status observed this generation): a spec changed since is one Swarm never ran.
+ * The record lives in the status as long as the same rollback (same StartedAt) does.
+ */
+export function rolledBackUpdates(env: Environment, owned: ObservedService[], previous: EnvironmentStatus | undefined): Record<string, RolledBack> {
+  const name = env.metadata.name;
+  const out: Record<string, RolledBack> = {};
+  for (const [service, spec] of Object.entries(env.spec.services)) {
+    if (spec.strategy.type !== 'rolling') continue;
+    const observed = oldestFirst(rollingCandidates(name, service, owned).current)[0];
+    const update = observed?.updateStatus;
+    if (!observed || !update || !isRollback(update)) continue;
+    const desired = buildServiceSpec(name, service, spec);
+    if (runsVersion(observed, desired)) continue; // rolled back to what the spec asks for
+    const known = previous?.services[service]?.rolledBack;
+    if (known && known.since === update.startedAt) out[service] = { ...known, message: update.message };
+    else if (previous?.observedGeneration === env.metadata.generation) {
+      out[service] = { specHash: desired.Labels![LABEL_SPEC_HASH]!, image: spec.image, message: update.message, since: update.startedAt };
+    }
+  }
+  return out;
 }
 
 /**
@@ -47,18 +88,20 @@ function updateReason(desired: DockerServiceSpec, replicas: number, observed: Ob
  * An owned service whose berth.service is no longer in the spec is removed; a service without
  * berth's label is never looked at, whatever its name.
  */
-export function planRollingServices(env: string, services: Record<string, ServiceSpec>, owned: ObservedService[]): Action[] {
+export function planRollingServices(
+  env: string,
+  services: Record<string, ServiceSpec>,
+  owned: ObservedService[],
+  rolledBack: Record<string, RolledBack> = {},
+): Action[] {
   const actions: Action[] = [];
   for (const [name, spec] of Object.entries(services).sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (spec.strategy.type !== 'rolling') continue;
-    const mine = owned.filter((s) => s.labels[LABEL_SERVICE] === name);
-    const expectedName = swarmServiceName(env, name);
-    // The rolling service is the uncoloured one, or the one with its name (labels may be tampered).
-    const current = mine.filter((s) => s.labels[LABEL_COLOR] === undefined || s.name === expectedName);
+    const { mine, current } = rollingCandidates(env, name, owned);
     // A coloured leftover (the service was blue-green before) goes once the rolling one exists.
     const leftovers = current.length > 0 ? mine.filter((s) => !current.includes(s)) : [];
     for (const s of leftovers) actions.push({ kind: 'removeService', env, service: name, name: s.name, id: s.id, reason: 'strategy changed to rolling' });
-    actions.push(...planService(env, name, spec, current));
+    actions.push(...planService(env, name, spec, current, rolledBack[name]));
   }
   for (const s of owned) {
     const service = s.labels[LABEL_SERVICE];
