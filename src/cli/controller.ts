@@ -18,6 +18,7 @@ interface ControllerFlags {
   resync: string;
   workers: string;
   reconcileTimeout: string;
+  proxyWait: string;
 }
 
 export function registerControllerCommand(program: Command): void {
@@ -28,7 +29,8 @@ export function registerControllerCommand(program: Command): void {
       .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz', ':9464')
       .option('--resync <duration>', 'full resync period', '30s')
       .option('--workers <n>', 'concurrent reconciles', '2')
-      .option('--reconcile-timeout <duration>', 'deadline of one reconcile; one that runs longer is retried with backoff', '2m'),
+      .option('--reconcile-timeout <duration>', 'deadline of one reconcile; one that runs longer is retried with backoff', '2m')
+      .option('--proxy-wait <duration>', 'how long a registered berth proxy that has not applied a cutover holds the old colour\'s drain (then ProxyLagging)', '5m'),
   ).action(runAction(async (flags: ControllerFlags) => runController(flags)));
 }
 
@@ -36,6 +38,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
   const resyncMs = durationFlag('--resync', flags.resync);
   const reconcileTimeoutMs = durationFlag('--reconcile-timeout', flags.reconcileTimeout);
   if (reconcileTimeoutMs <= 0) throw new UsageError('--reconcile-timeout must be longer than 0');
+  const proxyWaitMs = durationFlag('--proxy-wait', flags.proxyWait);
   const workers = Number(flags.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
 
@@ -62,6 +65,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
     resyncMs,
     workers,
     reconcileTimeoutMs,
+    proxyWaitMs,
     onFatal: (err) => {
       fatal = err;
       shutdown.trigger();

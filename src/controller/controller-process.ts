@@ -8,6 +8,7 @@ import { EtcdLeaderElection } from '../runtime/leader-etcd.js';
 import { Manager } from '../runtime/manager.js';
 import type { EtcdClient } from '../store/client.js';
 import type { RouteWriter } from '../store/routes-contract.js';
+import { ProxyAckStore } from '../store/proxies.js';
 import { watchResources } from '../store/watch.js';
 import type { SwarmApi } from '../swarm/api.js';
 import { SwarmCache } from '../swarm/cache.js';
@@ -24,6 +25,8 @@ export interface ControllerProcessOptions {
   resyncMs: number;
   workers: number;
   reconcileTimeoutMs?: number;
+  /** `--proxy-wait` (default 5 min). */
+  proxyWaitMs?: number;
   /** Called when leadership is lost or a runnable dies: the process should exit and restart. */
   onFatal: (err: unknown) => void;
 }
@@ -50,6 +53,8 @@ export class ControllerProcess {
         swarm: cache,
         store,
         routes: o.routes,
+        proxies: new ProxyAckStore(o.etcd, o.log),
+        ...(o.proxyWaitMs !== undefined ? { proxyWaitMs: o.proxyWaitMs } : {}),
         watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
         clock: realClock,
         metrics: o.metrics,
