@@ -40,8 +40,8 @@ export function registerProxyCommand(program: Command): void {
     .option('--nginx-conf <path>', 'the nginx file to write, included inside http {} by the main config (env BERTH_NGINX_CONF)')
     .option('--listen <addr>', `listen address of each route's server block (env BERTH_NGINX_LISTEN, default ${DEFAULT_LISTEN})`)
     .option('--check-cmd <cmd>', 'checks the whole nginx config (env BERTH_NGINX_CHECK_CMD, default "nginx -t")')
-    .option('--reload-cmd <cmd>', 'reloads nginx gracefully (env BERTH_NGINX_RELOAD_CMD, default "nginx -s reload")')
-    .option('--nginx-pid-file <path>', 'nginx pid file: when set, a reload counts as done once the old workers stopped accepting (env BERTH_NGINX_PID_FILE)')
+    .option('--reload-cmd <cmd>', 'reloads nginx gracefully when no --nginx-pid-file is given (env BERTH_NGINX_RELOAD_CMD, default "nginx -s reload")')
+    .option('--nginx-pid-file <path>', 'nginx pid file: when set, the reload is a SIGHUP to the master (instead of --reload-cmd) and counts as done once the old workers stopped accepting (env BERTH_NGINX_PID_FILE)')
     .option('--coalesce <duration>', 'the first change applies at once; changes within this window of it go together into the next reload', '300ms')
     .option('--proxy-id <id>', 'name of this proxy\'s registration <prefix>/proxies/<id>, where it acknowledges what nginx serves (env BERTH_PROXY_ID, default the host name)')
     .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz ("" to disable)', ':9465'),

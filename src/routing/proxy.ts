@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Route } from '../store/routes-contract.js';
 import type { RouteWatch, RouteWatchOptions } from '../store/routes.js';
-import { nginxWorkers, oldWorkersRetired, readOrUndefined, runShell, writeAtomic } from './nginx-process.js';
+import { nginxMaster, nginxWorkers, oldWorkersRetired, readOrUndefined, runShell, writeAtomic } from './nginx-process.js';
 import { composeNginx, renderBlocks } from './nginx-render.js';
 import { createProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 
@@ -292,17 +292,31 @@ export class NginxProxy {
     else await fsp.rm(this.opts.confPath, { force: true });
   }
 
-  /** Graceful reload, confirmed (with a pid file) once the old workers stopped accepting. */
+  /**
+   * Graceful reload, confirmed (with a pid file) once the old workers stopped accepting. With the
+   * pid file, the master gets SIGHUP directly (what `nginx -s reload` sends, without starting a
+   * second nginx that parses the whole config again just to find the pid).
+   */
   private async reload(): Promise<boolean> {
-    const { log, reloadCmd } = this.opts;
-    const oldWorkers = this.opts.pidFile ? await nginxWorkers(this.opts.pidFile) : [];
-    const reload = await runShell(reloadCmd, this.opts.commandTimeoutMs ?? 30_000);
-    if (reload.code !== 0) {
-      log.error({ cmd: reloadCmd, code: reload.code, output: tail(reload.output) }, 'nginx reload failed');
-      return false;
+    const { log, reloadCmd, pidFile } = this.opts;
+    const oldWorkers = pidFile ? await nginxWorkers(pidFile) : [];
+    const master = pidFile ? await nginxMaster(pidFile) : undefined;
+    if (master !== undefined && oldWorkers.length > 0) {
+      try {
+        process.kill(master, 'SIGHUP');
+      } catch (err) {
+        log.error({ pid: master, err: (err as Error).message }, 'nginx reload failed: cannot signal the master');
+        return false;
+      }
+    } else {
+      const reload = await runShell(reloadCmd, this.opts.commandTimeoutMs ?? 30_000);
+      if (reload.code !== 0) {
+        log.error({ cmd: reloadCmd, code: reload.code, output: tail(reload.output) }, 'nginx reload failed');
+        return false;
+      }
     }
     if (oldWorkers.length > 0 && !(await oldWorkersRetired(oldWorkers, 5_000))) {
-      log.error({ cmd: reloadCmd, oldWorkers }, 'nginx reload not confirmed: old workers still accept after 5s (see the nginx error log)');
+      log.error({ pid: master, oldWorkers }, 'nginx reload not confirmed: old workers still accept after 5s (see the nginx error log)');
       return false;
     }
     return true;
