@@ -7,6 +7,7 @@
  *   ("no flap back", as in cutover-load.test.ts: no old answer to a request started after the switch
  *   was confirmed, i.e. after every nginx worker that accepted before the route changed stopped
  *   accepting; nginx's graceful reload overlaps old and new workers for a moment before that)
+ *   → the proxy SIGSTOPped across v2→v1: v2 keeps serving and is not drained until it resumes
  *   → web:broken: the route never moves, v2 keeps answering, status says why
  *   → 10 cutovers alternating v1/v2, 0 failures.
  * Prints cutover timings (apply → nginx serving only the new version): median and p99.
@@ -98,6 +99,28 @@ test('v1 → v2 under load: 0 failures, no flap back, blue at 0 after drain', as
   assert.equal(rec?.result, 'succeeded');
   assert.equal(rec?.toImage, lab.image('v2'));
   assert.equal(st?.services.web?.activeColor, 'green');
+});
+
+test('the proxy SIGSTOPped across a cutover: the old colour keeps serving (0 failed requests) until the proxy applies, then drains', async () => {
+  const oldColor = (await route())!.color!;
+  const proxy = bg.proxyProcess;
+  proxy.kill('SIGSTOP');
+  try {
+    await apply('v1');
+    await until(`route leaves ${oldColor}`, async () => (await route())?.color !== oldColor, 60_000, 50);
+    // drain is 2 s and the proxy's lease (10 s) runs out meanwhile: only the acknowledgement it
+    // never wrote holds the old colour.
+    await sleep(15_000);
+    assert.equal(await replicas(oldColor), 2, 'the old colour is held while the proxy has not applied the switch');
+    for (let i = 0; i < 10; i++) assert.equal((await bg.get(3_000)).body, 'v2', 'nginx (not reloaded) still serves the old colour');
+    assert.match((await status())?.conditions.find((c) => c.type === 'CutoverReady')?.message ?? '', /keeps serving until proxies/);
+  } finally {
+    proxy.kill('SIGCONT');
+  }
+  await servingOnly('v1');
+  await until(`${oldColor} scaled to 0 after the proxy applied and the drain`, async () => (await replicas(oldColor)) === 0, 30_000);
+  assert.deepEqual(load.failures().slice(0, 5), [], `${load.failures().length} failed requests`);
+  await cutover('v1', 'v2'); // back to where the next test starts
 });
 
 test('web:broken: abandoned, the route never moves, v2 keeps answering, status says why', async () => {
