@@ -217,20 +217,18 @@ export class RouteStore implements RouteWriter {
   }
 
   async listRoutes(): Promise<Route[]> {
-    const { kvs } = await etcdRange(this.client).list(`${this.prefix}/`);
-    return decodeRoutes(this.prefix, kvs, this.onInvalid);
+    return decodeRoutes(this.prefix, await this.range(`${this.prefix}/`), this.onInvalid);
   }
 
-  /** Read with mod revisions: a cutover record takes its revision from its key. */
   async getRoutes(upstreams: string[]): Promise<Route[]> {
-    const lists = await Promise.all(
-      [...new Set(upstreams)].map((u) => {
-        const base = routeKeys(this.prefix, u).base;
-        return this.client.call(`get ${base}`, () => this.client.etcd.getAll().prefix(base).exec());
-      }),
-    );
-    const kvs = lists.flatMap((l) => l.kvs.map((kv): RouteKv => [kv.key.toString(), kv.value.toString(), kv.mod_revision]));
-    return decodeRoutes(this.prefix, kvs, this.onInvalid);
+    const lists = await Promise.all([...new Set(upstreams)].map((u) => this.range(routeKeys(this.prefix, u).base)));
+    return decodeRoutes(this.prefix, lists.flat(), this.onInvalid);
+  }
+
+  /** The keys under `prefix` with their mod revisions: a cutover record takes its revision from its key. */
+  private async range(prefix: string): Promise<RouteKv[]> {
+    const res = await this.client.call(`get ${prefix}`, () => this.client.etcd.getAll().prefix(prefix).exec());
+    return res.kvs.map((kv): RouteKv => [kv.key.toString(), kv.value.toString(), kv.mod_revision]);
   }
 
   /**

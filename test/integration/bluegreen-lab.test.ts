@@ -123,7 +123,9 @@ test('the proxy SIGSTOPped across a cutover: the old colour keeps serving (0 fai
   await servingOnly('v1');
   await until(`${oldColor} scaled to 0 after the proxy applied and the drain`, async () => (await replicas(oldColor)) === 0, 30_000);
   assert.deepEqual(load.failures().slice(0, 5), [], `${load.failures().length} failed requests`);
-  await cutover('v1', 'v2'); // back to where the next test starts
+  // Back to where the next test starts: v2 serving, the other colour drained.
+  const back = await cutover('v1', 'v2');
+  await until(`${back.oldColor} scaled to 0 after drain`, async () => (await replicas(back.oldColor)) === 0, 30_000);
 });
 
 test('a second environment naming the same upstream gets RouteConflict and changes nothing; the first keeps serving', async () => {
