@@ -46,6 +46,23 @@ export function composeNginx(blocks: ReadonlyMap<string, string>): string {
   return HEADER + names.map((n) => `\n${blocks.get(n)!}`).join('');
 }
 
+/**
+ * The blocks of a file this renderer wrote (what nginx serves when a proxy starts), or undefined
+ * for any other text. Blocks are separated by one empty line and hold none themselves.
+ */
+export function parseBlocks(text: string): Map<string, string> | undefined {
+  if (!text.startsWith(HEADER)) return undefined;
+  const out = new Map<string, string>();
+  for (const part of text.slice(HEADER.length).split('\n\n')) {
+    const block = part.replace(/^\n/, '');
+    if (block === '') continue;
+    const name = /server_name ([^;\s]+);/.exec(block)?.[1];
+    if (!name) return undefined;
+    out.set(name, block.endsWith('\n') ? block : `${block}\n`);
+  }
+  return composeNginx(out) === text ? out : undefined;
+}
+
 function renderBlock(r: { upstream: string; servers: string[] }, listen: string): string {
   let out = '';
   if (r.servers.length > 0) {

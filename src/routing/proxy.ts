@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Route } from '../store/routes-contract.js';
 import type { RouteWatch, RouteWatchOptions } from '../store/routes.js';
 import { nginxMaster, nginxWorkers, oldWorkersRetired, readOrUndefined, runShell, writeAtomic } from './nginx-process.js';
-import { composeNginx, renderBlocks } from './nginx-render.js';
+import { composeNginx, parseBlocks, renderBlocks } from './nginx-render.js';
 import { createProxyMetrics, type ProxyMetrics } from './proxy-metrics.js';
 
 /**
@@ -186,7 +186,8 @@ export class NginxProxy {
       if (!this.served) {
         const onDisk = await readOrUndefined(confPath);
         if (onDisk === composeNginx(wanted)) return this.servedNow(wanted, onDisk, revision, wanted.size, 'unchanged');
-        this.served = { blocks: new Map(), text: onDisk };
+        // What nginx serves: a rejected route then keeps its block from the file found on disk.
+        this.served = { blocks: (onDisk !== undefined ? parseBlocks(onDisk) : undefined) ?? new Map(), text: onDisk };
       }
       const served = this.served;
       for (const [upstream, block] of this.rejected) if (wanted.get(upstream) !== block) this.rejected.delete(upstream);

@@ -6,19 +6,20 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { HISTORY_LIMIT, NginxProxy, type AppliedRoutes, type RouteSource } from '../../src/routing/proxy.js';
 import type { Route } from '../../src/store/routes-contract.js';
+import { renderNginx } from '../../src/routing/nginx-render.js';
 
 /**
  * NginxProxy with a fake route source and shell commands that log instead of touching nginx. The
  * check fails for the whole file when FAIL exists, and for any file naming `bad.invalid` (an
  * unresolvable host, as nginx -t sees it); the reload fails while RELOAD_FAIL exists.
  */
-function setup(opts: { coalesceMs?: number } = {}) {
+function setup(opts: { coalesceMs?: number; initial?: string } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'berth-proxy-unit-'));
   const conf = join(dir, 'upstreams.conf');
   const log = join(dir, 'calls.log');
   const fail = join(dir, 'FAIL');
   const reloadFail = join(dir, 'RELOAD_FAIL');
-  writeFileSync(conf, 'old\n');
+  writeFileSync(conf, opts.initial ?? 'old\n');
   let push: (r: Route[], revision?: string) => void = () => {};
   const source: RouteSource = {
     watchRoutes(cb) {
@@ -135,6 +136,23 @@ test('a route nginx rejects is left at its last good block and reported; the oth
     assert.equal(await a, 'reloaded');
     assert.deepEqual(s.proxy.rejectedUpstreams, []);
     assert.deepEqual(s.acks.at(-1), { revision: '13', rejected: [] });
+  } finally {
+    await s.proxy.stop();
+    s.cleanup();
+  }
+});
+
+test('a proxy that starts with a rejected route keeps that route as the file on disk has it', async () => {
+  const good = [{ upstream: 'qa-1-api', servers: ['10.0.0.1:80'] }];
+  const s = setup({ initial: renderNginx(good, { listen: '127.0.0.1:8080' }) });
+  try {
+    const a = s.proxy.nextApply();
+    s.push([{ upstream: 'qa-1-api', servers: ['bad.invalid:80'] }, { upstream: 'qa-1-web', servers: ['10.0.0.2:80'] }]);
+    assert.equal(await a, 'reloaded');
+    const text = readFileSync(s.conf, 'utf8');
+    assert.match(text, /server 10\.0\.0\.1:80 /, 'the bad route keeps the block nginx serves');
+    assert.match(text, /server 10\.0\.0\.2:80 /);
+    assert.deepEqual(s.proxy.rejectedUpstreams, ['qa-1-api']);
   } finally {
     await s.proxy.stop();
     s.cleanup();
