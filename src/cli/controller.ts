@@ -22,6 +22,7 @@ interface ControllerFlags {
   dockerTimeout: string;
   stallTimeout: string;
   drainTimeout: string;
+  proxyWait: string;
 }
 
 export function registerControllerCommand(program: Command): void {
@@ -36,7 +37,8 @@ export function registerControllerCommand(program: Command): void {
       .option('--reconcile-timeout <duration>', 'deadline of one reconcile; one that runs longer is retried with backoff', '2m')
       .option('--docker-timeout <duration>', 'deadline of one Docker API call, retries included', '10s')
       .option('--stall-timeout <duration>', '/healthz fails when the controller has had work this long without one reconcile succeeding', '3m')
-      .option('--drain-timeout <duration>', 'on SIGTERM, running reconciles get this long to finish before they are abandoned', '30s'),
+      .option('--drain-timeout <duration>', 'on SIGTERM, running reconciles get this long to finish before they are abandoned', '30s')
+      .option('--proxy-wait <duration>', 'how long a registered berth proxy that has not applied a cutover holds the old colour\'s drain (then ProxyLagging)', '5m'),
   ).action(runAction(async (flags: ControllerFlags) => runController(flags)));
 }
 
@@ -50,6 +52,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
   for (const [flag, ms] of [['--reconcile-timeout', reconcileTimeoutMs], ['--docker-timeout', dockerTimeoutMs], ['--stall-timeout', stallTimeoutMs]] as const) {
     if (ms <= 0) throw new UsageError(`${flag} must be longer than 0`);
   }
+  const proxyWaitMs = durationFlag('--proxy-wait', flags.proxyWait);
   const workers = Number(flags.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
 
@@ -80,6 +83,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
     reconcileTimeoutMs,
     stallTimeoutMs,
     drainTimeoutMs,
+    proxyWaitMs,
     onFatal: (err) => {
       fatal = err;
       shutdown.trigger();

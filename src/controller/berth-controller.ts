@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { BerthMetrics } from '../metrics/registry.js';
-import type { PromotionStore, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
+import type { PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
 import { EnvironmentReconciler } from '../reconcile/reconciler-environment.js';
 import { GroupReconciler } from '../reconcile/reconciler-group.js';
 import type { Clock } from '../runtime/clock.js';
@@ -18,6 +18,9 @@ export interface BerthControllerDeps {
   swarm: SwarmCache;
   store: ResourceReader & ResourceDeleter & StatusWriter & PromotionStore;
   routes: RouteWriter;
+  /** `berth proxy` acknowledgements that gate a cutover's drain, and how long one may hold it. */
+  proxies?: ProxyAckReader;
+  proxyWaitMs?: number;
   /** Opens the watch of every group and environment. */
   watch: (opts: WatchOptions) => ResourceWatch;
   clock: Clock;
@@ -40,7 +43,10 @@ export interface BerthControllerDeps {
  */
 export function berthController(d: BerthControllerDeps): Controller {
   const now = () => new Date(d.clock.now());
-  const envs = new EnvironmentReconciler({ swarm: d.swarm, resources: d.store, status: d.store, routes: d.routes, promotions: d.store, log: d.log, metrics: d.metrics, now });
+  const envs = new EnvironmentReconciler({ swarm: d.swarm, resources: d.store, status: d.store, routes: d.routes, promotions: d.store, log: d.log, metrics: d.metrics, now,
+    ...(d.proxies ? { proxies: d.proxies } : {}),
+    ...(d.proxyWaitMs !== undefined ? { proxyWaitMs: d.proxyWaitMs } : {}),
+  });
   const groups = new GroupReconciler({ swarm: d.swarm, resources: d.store, status: d.store, log: d.log, now });
   const listKeys = () => allKeys(d.store, d.store, d.swarm);
   return new Controller({

@@ -7,6 +7,7 @@ import { realClock } from '../runtime/clock.js';
 import { EtcdLeaderElection } from '../runtime/leader-etcd.js';
 import { Manager } from '../runtime/manager.js';
 import type { EtcdClient } from '../store/client.js';
+import { ProxyAckStore } from '../store/proxies.js';
 import { RouteStore } from '../store/routes.js';
 import { watchResources } from '../store/watch.js';
 import type { SwarmApi } from '../swarm/api.js';
@@ -30,6 +31,8 @@ export interface ControllerProcessOptions {
   /** Leader lease TTL, seconds. */
   leaseTtlSeconds?: number;
   /** Called when a runnable dies: the process should exit and restart. Losing leadership is not fatal. */
+  /** `--proxy-wait` (default 5 min). */
+  proxyWaitMs?: number;
   onFatal: (err: unknown) => void;
 }
 
@@ -66,6 +69,8 @@ export class ControllerProcess {
         swarm: cache,
         store,
         routes: new RouteStore(fenced, o.routesPrefix),
+        proxies: new ProxyAckStore(o.etcd, o.log),
+        ...(o.proxyWaitMs !== undefined ? { proxyWaitMs: o.proxyWaitMs } : {}),
         watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
         clock: realClock,
         metrics: o.metrics,

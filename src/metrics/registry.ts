@@ -18,6 +18,9 @@ export interface BerthMetrics {
   replicasRunning: Gauge<'env' | 'service'>;
   cutoversTotal: Counter<'result'>;
   cutoverDuration: Histogram;
+  cutoverDrainWait: Histogram;
+  routeConflicts: Gauge;
+  proxyAppliedRevision: Gauge<'proxy'>;
   leader: Gauge;
   etcdWatchRestarts: Counter;
   dockerApiErrors: Counter<'operation'>;
@@ -65,6 +68,14 @@ export function createMetrics(registry: Registry = new Registry()): BerthMetrics
       buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300],
       registers: r,
     }),
+    cutoverDrainWait: new Histogram({
+      name: 'berth_cutover_drain_wait_seconds',
+      help: 'Time from a route switch until every registered proxy served it (the drain starts then)',
+      buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: r,
+    }),
+    routeConflicts: new Gauge({ name: 'berth_route_conflicts', help: 'Services whose route upstream is owned by another environment (RouteConflict)', registers: r }),
+    proxyAppliedRevision: new Gauge({ name: 'berth_proxy_applied_revision', help: 'Routes revision each registered berth proxy acknowledged (nginx serves it)', labelNames: ['proxy'], registers: r }),
     leader: new Gauge({ name: 'berth_leader', help: '1 when this controller is the leader', registers: r }),
     etcdWatchRestarts: new Counter({ name: 'berth_etcd_watch_restarts_total', help: 'etcd watches re-established after an error', registers: r }),
     dockerApiErrors: new Counter({ name: 'berth_docker_api_errors_total', help: 'Failed Docker API calls by operation', labelNames: ['operation'], registers: r }),

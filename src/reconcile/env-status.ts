@@ -65,6 +65,10 @@ export interface EnvironmentObservation {
   changed: boolean;
   /** One entry per blue-green service (bluegreen/ outcomes). */
   cutover?: { state: BlueGreenState; message: string }[];
+  /** Services whose route upstream another owner holds (RouteConflict: Degraded). */
+  routeConflicts?: { service: string; upstream: string; owner: string }[];
+  /** `<service>: <proxies>` dropped from a drain after --proxy-wait (ProxyLagging). */
+  laggingProxies?: string[];
   now: Date;
 }
 
@@ -136,14 +140,29 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     rolledBack.length === 0
       ? conditions.filter((c) => c.type !== 'RolledBack')
       : setCondition(conditions, { type: 'RolledBack', status: 'True', reason: 'UpdateRolledBack', message: rolledBack.join('; ') }, o.now);
+  const conflicts = o.routeConflicts ?? [];
+  const conflictWhy = conflicts.map((c) => `${c.service}: upstream ${c.upstream} belongs to ${c.owner}`).join('; ');
+  conditions = optionalCondition(conditions, 'RouteConflict', conflicts.length > 0 ? { status: 'True', reason: 'UpstreamOwnedElsewhere', message: conflictWhy } : undefined, o.now);
+  const laggingProxies = o.laggingProxies ?? [];
+  conditions = optionalCondition(
+    conditions,
+    'ProxyLagging',
+    laggingProxies.length > 0 ? { status: 'True', reason: 'ProxyWaitExceeded', message: `did not apply the cutover within --proxy-wait, dropped from the drain: ${laggingProxies.join('; ')}` } : undefined,
+    o.now,
+  );
   const phase: Phase =
-    missing > 0 || abandoned.length > 0 || rolledBack.length > 0
+    missing > 0 || abandoned.length > 0 || rolledBack.length > 0 || conflicts.length > 0
       ? 'Degraded'
       : lagging.length > 0 || o.changed || moving.length > 0 || waiting.length > 0
         ? 'Progressing'
         : 'Ready';
-  const degradedWhy = [...(missing > 0 ? [`NodesShort: missing ${missing} of ${desired}`] : []), ...abandoned.map((c) => c.message), ...rolledBack].join('; ');
-  const degradedReason = missing > 0 ? 'Degraded' : abandoned.length > 0 ? 'CutoverAbandoned' : 'UpdateRolledBack';
+  const degradedWhy = [
+    ...(missing > 0 ? [`NodesShort: missing ${missing} of ${desired}`] : []),
+    ...abandoned.map((c) => c.message),
+    ...rolledBack,
+    ...(conflicts.length > 0 ? [`RouteConflict: ${conflictWhy}`] : []),
+  ].join('; ');
+  const degradedReason = missing > 0 ? 'Degraded' : abandoned.length > 0 ? 'CutoverAbandoned' : rolledBack.length > 0 ? 'UpdateRolledBack' : 'RouteConflict';
   conditions = setCondition(
     conditions,
     phase === 'Ready'
@@ -168,6 +187,11 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     ...(exp ? { expiresAt: exp.toISOString() } : {}),
     updatedAt: o.now.toISOString(),
   };
+}
+
+/** A condition present only while it holds (set, keeping its transition time), removed otherwise. */
+function optionalCondition(conditions: Condition[], type: string, next: Omit<Condition, 'lastTransitionTime' | 'type'> | undefined, now: Date): Condition[] {
+  return next ? setCondition(conditions, { type, ...next }, now) : conditions.filter((c) => c.type !== type);
 }
 
 /** A status for an environment the controller cannot work on (invalid spec, missing group). */

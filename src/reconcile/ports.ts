@@ -3,7 +3,8 @@ import type { EnvironmentGroup } from '../api/group.js';
 import type { EnvironmentStatus, GroupStatus } from '../api/status.js';
 import type { PromotionRequest } from '../api/status.js';
 
-export type { RouteWriter, Route } from '../store/routes-contract.js';
+export type { RouteWriter, Route, RouteCutover, RouteOwner } from '../store/routes-contract.js';
+export type { ProxyAck, ProxyAckReader } from '../store/proxies.js';
 
 /**
  * What the reconcilers need from etcd, kept small so they are tested against in-memory fakes.

@@ -9,7 +9,8 @@ import { readSnapshot } from '../swarm/snapshot.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
 import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
 import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, rolledBackUpdates, type Action } from './planner/index.js';
-import type { PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from './ports.js';
+import type { PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
+import { RouteConflictError } from '../store/routes-contract.js';
 import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
 export interface EnvironmentReconcilerDeps {
@@ -27,6 +28,17 @@ export interface EnvironmentReconcilerDeps {
   blockedRequeueMs?: number;
   /** The pre-promotion check of a new colour's endpoints (default: HTTP GET / on each). */
   probe?: ProbeFn;
+  /** `berth proxy` acknowledgements (default: none registered, as with confd). */
+  proxies?: ProxyAckReader;
+  /** `--proxy-wait`: how long an unacknowledging proxy may hold a drain (default 5 min). */
+  proxyWaitMs?: number;
+}
+
+/** A service whose route upstream another owner holds: nothing of that route is touched. */
+export interface RouteConflict {
+  service: string;
+  upstream: string;
+  owner: string;
 }
 
 /**
@@ -35,18 +47,20 @@ export interface EnvironmentReconcilerDeps {
  * and after a crash at any point: everything it does is derived from what it reads.
  */
 export class EnvironmentReconciler {
-  private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics'>> & { metrics?: BerthMetrics };
+  private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs'>> & Pick<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs'>;
   /** Last pre-promotion probe per `<env>/<service>`: the only state kept between reconciles. */
   private readonly probes = new Map<string, ProbeResult>();
   /** berth_environments{phase}, as this reconciler last decided each environment's phase. */
   private readonly phases: PhaseCount | undefined;
   /** The etcd revision of each environment's invalid spec already reported (reportInvalid). */
   private readonly reportedInvalid = new Map<string, string>();
+  /** Route conflicts per environment, summed into berth_route_conflicts. */
+  private readonly conflicts = new Map<string, number>();
 
   constructor(deps: EnvironmentReconcilerDeps) {
     this.phases = deps.metrics && new PhaseCount(deps.metrics.environments);
     const now = deps.now ?? (() => new Date());
-    this.d = { now, pollMs: 2_000, blockedRequeueMs: 30_000, probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }), ...deps };
+    this.d = { now, pollMs: 2_000, blockedRequeueMs: 30_000, probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }), proxies: { listProxies: async () => [] }, ...deps };
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
@@ -85,8 +99,9 @@ export class EnvironmentReconciler {
     if (plan.actions.length > 0) snapshot = await readSnapshot(this.d.swarm, name);
 
     // Blue-green services: their Swarm services and routes move only as bluegreen/ decides.
-    const existingRoutes = await this.ownRoutes(env, previous);
-    const { blueGreen, persisted } = await this.reconcileBlueGreen(env, snapshot, existingRoutes, previous, log);
+    const { own: existingRoutes, conflicts } = await this.ownRoutes(env, previous);
+    const conflicted = new Set(conflicts.map((c) => c.service));
+    const { blueGreen, persisted } = await this.reconcileBlueGreen(env, snapshot, existingRoutes, previous, conflicted, log);
     const blueGreenChanged = [...blueGreen.values()].some((o) => o.changedSwarm);
     const changed = plan.actions.length > 0 || blueGreenChanged;
     if (blueGreenChanged) snapshot = await readSnapshot(this.d.swarm, name);
@@ -104,7 +119,7 @@ export class EnvironmentReconciler {
       if (bg) {
         status = withBlueGreen(status, bg);
         if (bg.route) status.route = { upstream: bg.route.upstream, servers: bg.route.servers, ...(bg.route.color ? { color: bg.route.color } : {}) };
-      } else if (spec.ports.length > 0) {
+      } else if (spec.ports.length > 0 && !conflicted.has(svc)) {
         const route: Route = { upstream: routeUpstream(name, svc, spec), servers: status.endpoints, owner: { env: name, service: svc } };
         routes.push(route);
         status.route = { upstream: route.upstream, servers: route.servers };
@@ -113,11 +128,13 @@ export class EnvironmentReconciler {
       services[svc] = status;
     }
     const keep = new Set([...blueGreen].flatMap(([, o]) => (o.route ? [o.route.upstream] : [])));
-    await this.publishRoutes(name, routes, log, existingRoutes, keep);
+    conflicts.push(...(await this.publishRoutes(name, routes, log, existingRoutes, keep)));
+    this.observeConflicts(name, conflicts, log);
+    const lagging = [...blueGreen].flatMap(([svc, o]) => (o.lagging ? [`${svc}: ${o.lagging.join(', ')}`] : []));
 
     const heldNodes = snapshot.nodes.filter((n) => plan.nodes.held.some((h) => h.id === n.id));
     const cutover = [...blueGreen.values()].map((o) => ({ state: o.state, message: o.message }));
-    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, changed, cutover, now: this.d.now() });
+    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, now: this.d.now() });
     if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);
     this.observe(name, status.nodes.length, services);
     this.phases?.set(name, status.phase);
@@ -153,6 +170,7 @@ export class EnvironmentReconciler {
     snapshot: SwarmSnapshot,
     existingRoutes: Route[],
     previous: EnvironmentStatus | undefined,
+    conflicted: Set<string>,
     log: Logger,
   ): Promise<{ blueGreen: Map<string, BlueGreenOutcome>; persisted: EnvironmentStatus | undefined }> {
     const name = env.metadata.name;
@@ -160,7 +178,8 @@ export class EnvironmentReconciler {
     let persisted = previous;
     const owned = ownedServices(name, snapshot.services);
     for (const [svc, spec] of Object.entries(env.spec.services)) {
-      if (spec.strategy.type !== 'blueGreen') continue;
+      // A blue-green service whose upstream is another's has nowhere to cut over: left alone.
+      if (spec.strategy.type !== 'blueGreen' || conflicted.has(svc)) continue;
       const upstream = routeUpstream(name, svc, spec);
       const outcome = await reconcileBlueGreenService(
         {
@@ -176,6 +195,8 @@ export class EnvironmentReconciler {
           swarm: this.d.swarm,
           routes: this.d.routes,
           promotions: this.d.promotions,
+          proxies: this.d.proxies,
+          proxyWaitMs: this.d.proxyWaitMs,
           probe: this.d.probe,
           probes: this.probes,
           log,
@@ -198,13 +219,31 @@ export class EnvironmentReconciler {
    * The routes this environment may own: those its spec names and those its last status
    * published (a route the spec renamed or dropped, to delete). Read per upstream, so a
    * reconcile costs the same whatever the number of environments; only the removal of a whole
-   * environment lists every route.
+   * environment lists every route. A route the spec names that another owner holds is a conflict.
    */
-  private async ownRoutes(env: Environment, previous: EnvironmentStatus | undefined): Promise<Route[]> {
+  private async ownRoutes(env: Environment, previous: EnvironmentStatus | undefined): Promise<{ own: Route[]; conflicts: RouteConflict[] }> {
     const name = env.metadata.name;
-    const upstreams = Object.entries(env.spec.services).map(([svc, spec]) => routeUpstream(name, svc, spec));
+    const wanted = Object.entries(env.spec.services)
+      .filter(([, spec]) => spec.ports.length > 0 || spec.strategy.type === 'blueGreen')
+      .map(([svc, spec]) => ({ service: svc, upstream: routeUpstream(name, svc, spec) }));
+    const upstreams = wanted.map((w) => w.upstream);
     for (const s of Object.values(previous?.services ?? {})) if (s.route) upstreams.push(s.route.upstream);
-    return (await this.d.routes.getRoutes(upstreams)).filter((r) => r.owner?.env === name);
+    const stored = await this.d.routes.getRoutes(upstreams);
+    const conflicts: RouteConflict[] = [];
+    for (const w of wanted) {
+      const owner = stored.find((r) => r.upstream === w.upstream)?.owner;
+      if (owner && (owner.env !== name || owner.service !== w.service)) conflicts.push({ ...w, owner: `${owner.env}/${owner.service}` });
+    }
+    return { own: stored.filter((r) => r.owner?.env === name), conflicts };
+  }
+
+  private observeConflicts(env: string, conflicts: RouteConflict[], log: Logger): void {
+    if ((this.conflicts.get(env) ?? 0) === 0 && conflicts.length > 0) {
+      for (const c of conflicts) log.warn({ service: c.service, upstream: c.upstream, owner: c.owner }, 'route conflict: the upstream belongs to another owner; not routed');
+    }
+    if (conflicts.length > 0) this.conflicts.set(env, conflicts.length);
+    else this.conflicts.delete(env);
+    this.d.metrics?.routeConflicts.set([...this.conflicts.values()].reduce((a, b) => a + b, 0));
   }
 
   private requeueFor(status: EnvironmentStatus, services: Record<string, ServiceStatus>, exp: Date | undefined): number | undefined {
@@ -223,6 +262,7 @@ export class EnvironmentReconciler {
     }
     await this.apply(actions, log);
     await this.publishRoutes(name, [], log, (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name));
+    this.observeConflicts(name, [], log);
     await this.d.promotions.clearPromotions(name);
     if (previous) await this.d.status.deleteEnvironmentStatus(name);
     this.forgetMetrics(name, previous ? Object.keys(previous.services) : []);
@@ -262,24 +302,33 @@ export class EnvironmentReconciler {
   /**
    * Makes the env's routes exactly `routes` plus `keep` (blue-green routes, written only by their
    * cutovers): write what changed, delete what it no longer has. `existing`: the env's stored routes.
+   * Every write checks the owner: a route another owner took meanwhile is returned as a conflict.
    */
-  private async publishRoutes(env: string, routes: Route[], log: Logger, existing: Route[], keep = new Set<string>()): Promise<void> {
+  private async publishRoutes(env: string, routes: Route[], log: Logger, existing: Route[], keep = new Set<string>()): Promise<RouteConflict[]> {
+    const conflicts: RouteConflict[] = [];
     const writes = routes
       .filter((r) => {
         const cur = existing.find((e) => e.upstream === r.upstream);
         return !(cur && sameRoute(cur, r));
       })
       .map(async (r) => {
-        await this.d.routes.setRoute({ ...r, owner: r.owner! });
+        try {
+          await this.d.routes.setRoute({ ...r, owner: r.owner! });
+        } catch (err) {
+          if (!(err instanceof RouteConflictError)) throw err;
+          conflicts.push({ service: r.owner!.service, upstream: r.upstream, owner: err.owner });
+          return;
+        }
         log.info({ upstream: r.upstream, servers: r.servers }, 'route published');
       });
     const deletes = existing
       .filter((e) => !keep.has(e.upstream) && !routes.some((r) => r.upstream === e.upstream))
       .map(async (e) => {
-        await this.d.routes.deleteRoute(e.upstream);
+        await this.d.routes.deleteRoute(e.upstream, e.owner as RouteOwner);
         log.info({ upstream: e.upstream }, 'route deleted');
       });
     await settleAll([...writes, ...deletes]);
+    return conflicts;
   }
 
   private observe(env: string, nodes: number, services: Record<string, ServiceStatus>): void {

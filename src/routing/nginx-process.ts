@@ -26,10 +26,28 @@ export async function readOrUndefined(file: string): Promise<string | undefined>
   }
 }
 
+/** The pid of the nginx master in `pidFile`, when the file names one. */
+export async function nginxMaster(pidFile: string): Promise<number | undefined> {
+  const master = Number((await readOrUndefined(pidFile))?.trim());
+  return Number.isInteger(master) && master > 0 ? master : undefined;
+}
+
 /** Worker pids of the nginx master in `pidFile` that still accept (not "shutting down"). */
 export async function nginxWorkers(pidFile: string): Promise<number[]> {
-  const master = Number((await readOrUndefined(pidFile))?.trim());
-  if (!Number.isInteger(master) || master <= 0) return [];
+  const master = await nginxMaster(pidFile);
+  if (master === undefined) return [];
+  const out: number[] = [];
+  for (const pid of await childrenOf(master)) if (await acceptingWorker(pid)) out.push(pid);
+  return out;
+}
+
+/**
+ * The children of `pid`: from /proc/<pid>/task/<pid>/children when the kernel has it (one read),
+ * else by scanning every process's parent (tens of ms on a busy host: paid on every reload).
+ */
+async function childrenOf(pid: number): Promise<number[]> {
+  const listed = await readOrUndefined(`/proc/${pid}/task/${pid}/children`).catch(() => undefined);
+  if (listed !== undefined) return listed.split(/\s+/).filter((p) => p !== '').map(Number);
   const out: number[] = [];
   for (const e of await fsp.readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(e)) continue;
@@ -37,7 +55,7 @@ export async function nginxWorkers(pidFile: string): Promise<number[]> {
     if (!stat) continue;
     // pid (comm) state ppid ...: comm may contain spaces, so parse after the last ')'.
     const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (ppid === master && (await acceptingWorker(Number(e)))) out.push(Number(e));
+    if (ppid === pid) out.push(Number(e));
   }
   return out;
 }

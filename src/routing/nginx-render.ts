@@ -27,37 +27,66 @@ export function isValidListen(listen: string): boolean {
 }
 
 export function renderNginx(routes: readonly Route[], opts: RenderOptions): string {
+  return composeNginx(renderBlocks(routes, opts));
+}
+
+/** Each valid route's `upstream` + `server` blocks, keyed by upstream name, in upstream order. */
+export function renderBlocks(routes: readonly Route[], opts: RenderOptions): Map<string, string> {
   if (!isValidListen(opts.listen)) throw new Error(`invalid listen address "${opts.listen}"`);
   const sorted = routes
     .filter((r) => isValidUpstream(r.upstream))
     .map((r) => ({ upstream: r.upstream, servers: [...new Set(r.servers.filter(isValidServer))].sort() }))
     .sort((a, b) => (a.upstream < b.upstream ? -1 : a.upstream > b.upstream ? 1 : 0));
-  let out = HEADER;
-  for (const r of sorted) {
-    out += '\n';
-    if (r.servers.length > 0) {
-      out += `upstream ${r.upstream} {\n`;
-      for (const s of r.servers) out += `    server ${s} max_fails=1 fail_timeout=5s;\n`;
-      out += '    keepalive 16;\n';
-      out += '}\n';
-    }
-    out += 'server {\n';
-    out += `    listen ${opts.listen};\n`;
-    out += `    server_name ${r.upstream};\n`;
-    out += '    location / {\n';
-    if (r.servers.length > 0) {
-      out += `        proxy_pass http://${r.upstream};\n`;
-      out += '        proxy_next_upstream error timeout http_502 http_503;\n';
-      out += '        proxy_connect_timeout 2s;\n';
-      out += '        proxy_http_version 1.1;\n';
-      out += '        proxy_set_header Connection "";\n';
-      out += '        proxy_set_header Host $host;\n';
-      out += '        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n';
-    } else {
-      out += '        return 503;\n';
-    }
-    out += '    }\n';
+  return new Map(sorted.map((r) => [r.upstream, renderBlock(r, opts.listen)]));
+}
+
+/** The file for a set of blocks: the header, then the blocks sorted by upstream name. */
+export function composeNginx(blocks: ReadonlyMap<string, string>): string {
+  const names = [...blocks.keys()].sort();
+  return HEADER + names.map((n) => `\n${blocks.get(n)!}`).join('');
+}
+
+/**
+ * The blocks of a file this renderer wrote (what nginx serves when a proxy starts), or undefined
+ * for any other text. Blocks are separated by one empty line and hold none themselves.
+ */
+export function parseBlocks(text: string): Map<string, string> | undefined {
+  if (!text.startsWith(HEADER)) return undefined;
+  const out = new Map<string, string>();
+  for (const part of text.slice(HEADER.length).split('\n\n')) {
+    const block = part.replace(/^\n/, '');
+    if (block === '') continue;
+    const name = /server_name ([^;\s]+);/.exec(block)?.[1];
+    if (!name) return undefined;
+    out.set(name, block.endsWith('\n') ? block : `${block}\n`);
+  }
+  return composeNginx(out) === text ? out : undefined;
+}
+
+function renderBlock(r: { upstream: string; servers: string[] }, listen: string): string {
+  let out = '';
+  if (r.servers.length > 0) {
+    out += `upstream ${r.upstream} {\n`;
+    for (const s of r.servers) out += `    server ${s} max_fails=1 fail_timeout=5s;\n`;
+    out += '    keepalive 16;\n';
     out += '}\n';
   }
+  out += 'server {\n';
+  out += `    listen ${listen};\n`;
+  out += `    server_name ${r.upstream};\n`;
+  out += '    location / {\n';
+  if (r.servers.length > 0) {
+    out += `        proxy_pass http://${r.upstream};\n`;
+    out += '        proxy_next_upstream error timeout http_502 http_503;\n';
+    out += '        proxy_connect_timeout 2s;\n';
+    out += '        proxy_http_version 1.1;\n';
+    out += '        proxy_set_header Connection "";\n';
+    out += '        proxy_set_header Host $host;\n';
+    out += '        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n';
+  } else {
+    out += '        return 503;\n';
+  }
+  out += '    }\n';
+  out += '}\n';
   return out;
 }

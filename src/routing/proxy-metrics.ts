@@ -11,6 +11,9 @@ export interface ProxyMetrics {
   watchRestarts: Counter<'reason'>;
   lastReloadSuccess: Gauge;
   configGood: Gauge;
+  routesRejected: Gauge;
+  routeRejections: Counter;
+  appliedRevision: Gauge;
 }
 
 export function createProxyMetrics(registry = new Registry()): ProxyMetrics {
@@ -20,7 +23,7 @@ export function createProxyMetrics(registry = new Registry()): ProxyMetrics {
     registry,
     reloads: new Counter({
       name: 'berth_proxy_reloads_total',
-      help: 'nginx config applications by result (reloaded, check_failed, reload_failed, write_failed)',
+      help: 'nginx config applications by result (reloaded, check_failed: nothing could apply, reload_failed: retried with backoff, write_failed)',
       labelNames: ['result'],
       registers,
     }),
@@ -40,6 +43,9 @@ export function createProxyMetrics(registry = new Registry()): ProxyMetrics {
     invalidKeys: new Counter({ name: 'berth_proxy_invalid_keys_total', help: 'Route keys skipped because their value would break nginx', registers }),
     watchRestarts: new Counter({ name: 'berth_proxy_watch_restarts_total', help: 'Route watch re-established, by reason (disconnected: resumed where it stopped; compacted, canceled: relisted)', labelNames: ['reason'], registers }),
     lastReloadSuccess: new Gauge({ name: 'berth_proxy_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful reload', registers }),
+    routesRejected: new Gauge({ name: 'berth_proxy_routes_rejected', help: 'Routes whose current keys nginx -t rejects: kept at their last good block, or left out', registers }),
+    routeRejections: new Counter({ name: 'berth_proxy_route_rejections_total', help: 'Route blocks nginx -t rejected (each is isolated; the other routes still apply)', registers }),
+    appliedRevision: new Gauge({ name: 'berth_proxy_applied_revision', help: 'etcd revision of the route table nginx serves (acknowledged under <prefix>/proxies/<id>)', registers }),
     configGood: new Gauge({ name: 'berth_proxy_config_current', help: '1 when nginx serves the latest route table, 0 when the last check or reload failed', registers }),
   };
 }

@@ -1,18 +1,21 @@
+import { z } from 'zod';
 import { resourceName, routeServer, serviceName, upstreamName } from '../api/primitives.js';
 import { colorSchema } from '../api/status.js';
+import { canonicalJson } from '../util/canonical-json.js';
 import type { EtcdClient } from './client.js';
 import { DEFAULT_PREFIX, normalizePrefix, storeConfig } from './client.js';
 import { etcdRange } from './etcd-range.js';
 import { listWatch, type ListWatch, type RestartReason } from './listwatch.js';
-import type { Route, RouteWriter } from './routes-contract.js';
+import { RouteConflictError, type Route, type RouteCutover, type RouteOwner, type RouteWriter } from './routes-contract.js';
 
-export type { Route, RouteWriter } from './routes-contract.js';
+export { RouteConflictError, type Route, type RouteCutover, type RouteOwner, type RouteWriter } from './routes-contract.js';
 
 /**
  * The confd-compatible route keys (routes-contract.ts, docs/keys.md):
  *   <routes>/<upstream>/servers/<id>   `host:port`; id = the value with ':' replaced by '-'
  *   <routes>/<upstream>/color          `blue` | `green`
  *   <routes>/<upstream>/owner          `<env>/<service>`
+ *   <routes>/<upstream>/cutover        the last blue-green switch (RouteCutover as JSON)
  */
 export const DEFAULT_ROUTES_PREFIX = `${DEFAULT_PREFIX}/routes`;
 
@@ -49,8 +52,31 @@ export function routeKeys(prefix: string, upstream: string) {
     server: (s: string) => `${base}/servers/${serverId(s)}`,
     color: `${base}/color`,
     owner: `${base}/owner`,
+    cutover: `${base}/cutover`,
   };
 }
+
+/** The cutover record as stored: `revision` is left out by the switch itself (it is the key's mod revision). */
+const storedCutoverSchema = z.strictObject({
+  from: colorSchema.optional(),
+  to: colorSchema,
+  at: z.string(),
+  revision: z.string().optional(),
+  proxies: z.array(z.string()).default([]),
+  drainFrom: z.string().optional(),
+  lagging: z.array(z.string()).optional(),
+});
+
+function encodeCutover(c: Omit<RouteCutover, 'revision'> & { revision?: string }): string {
+  return canonicalJson(c);
+}
+
+function ownerValue(o: RouteOwner): string {
+  return `${o.env}/${o.service}`;
+}
+
+/** A key, its value, and (when read with it) the key's mod revision. */
+export type RouteKv = [key: string, value: string, modRevision?: string];
 
 export type InvalidRouteHandler = (key: string, reason: string) => void;
 
@@ -59,10 +85,10 @@ export type InvalidRouteHandler = (key: string, reason: string) => void;
  * reach a renderer. An invalid upstream name skips the whole route; an invalid server value skips
  * that server; an unknown colour is dropped. Every skip is reported to `onInvalid`.
  */
-export function decodeRoutes(prefix: string, kvs: Iterable<[string, string]>, onInvalid: InvalidRouteHandler = () => {}): Route[] {
+export function decodeRoutes(prefix: string, kvs: Iterable<RouteKv>, onInvalid: InvalidRouteHandler = () => {}): Route[] {
   const byUpstream = new Map<string, Route>();
   const badUpstreams = new Set<string>();
-  for (const [key, value] of kvs) {
+  for (const [key, value, modRevision] of kvs) {
     if (!key.startsWith(`${prefix}/`)) continue;
     const rest = key.slice(prefix.length + 1).split('/');
     const upstream = rest[0] ?? '';
@@ -90,6 +116,17 @@ export function decodeRoutes(prefix: string, kvs: Iterable<[string, string]>, on
       if (extra === undefined && resourceName.safeParse(env).success && serviceName.safeParse(service).success) {
         route.owner = { env: env!, service: service! };
       } else onInvalid(key, `invalid owner ${JSON.stringify(value)}`);
+    } else if (rest.length === 2 && rest[1] === 'cutover') {
+      const parsed = (() => {
+        try {
+          return storedCutoverSchema.safeParse(JSON.parse(value));
+        } catch {
+          return undefined;
+        }
+      })();
+      const revision = parsed?.success ? (parsed.data.revision ?? modRevision) : undefined;
+      if (parsed?.success && revision !== undefined) route.cutover = { ...parsed.data, revision };
+      else if (modRevision !== undefined || parsed?.success !== true) onInvalid(key, `invalid cutover record ${JSON.stringify(value)}`);
     }
     // Other keys under a route (confd users may keep their own) are ignored.
   }
@@ -118,30 +155,34 @@ export class RouteStore implements RouteWriter {
     if (this.prefix === '') throw new Error('the routes prefix must not be empty');
   }
 
-  async setRoute(route: Route & { owner: { env: string; service: string } }): Promise<void> {
+  async setRoute(route: Route & { owner: RouteOwner }, cutover?: Omit<RouteCutover, 'revision'>): Promise<string | undefined> {
     const { upstream } = route;
     if (!isValidUpstream(upstream)) throw new Error(`refusing to write route: invalid upstream name "${upstream}"`);
     for (const s of route.servers) {
       if (!isValidServer(s)) throw new Error(`refusing to write route ${upstream}: invalid server ${JSON.stringify(s)}`);
     }
-    const owner = `${route.owner.env}/${route.owner.service}`;
+    const owner = ownerValue(route.owner);
     const keys = routeKeys(this.prefix, upstream);
     const desired = new Map<string, string>();
     for (const s of new Set(route.servers)) desired.set(keys.server(s), s);
     if (route.color) desired.set(keys.color, route.color);
     desired.set(keys.owner, owner);
+    if (cutover) desired.set(keys.cutover, encodeCutover(cutover));
 
     for (let attempt = 0; ; attempt++) {
       const res = await this.client.call(`get ${keys.base}`, () => this.client.etcd.getAll().prefix(keys.base).exec());
       const current = new Map<string, { value: string; mod: string }>();
       for (const kv of res.kvs) current.set(kv.key.toString(), { value: kv.value.toString(), mod: kv.mod_revision });
-      // Only berth's own keys: servers/*, color, owner. Unknown keys stay.
+      const currentOwner = current.get(keys.owner)?.value;
+      if (currentOwner !== undefined && currentOwner !== owner) throw new RouteConflictError(upstream, currentOwner);
+      // Only berth's own keys: servers/*, color, owner (the cutover record stays until the next one).
       const stale = [...current.keys()].filter(
         (k) => !desired.has(k) && (k.startsWith(keys.servers) || k === keys.color || k === keys.owner),
       );
       const puts = [...desired].filter(([k, v]) => current.get(k)?.value !== v);
-      if (stale.length === 0 && puts.length === 0) return;
-      // Optimistic concurrency: the txn applies only if no key we read or write changed since.
+      if (stale.length === 0 && puts.length === 0) return undefined;
+      // Optimistic concurrency: the txn applies only if no key we read or write changed since,
+      // the owner key first: an owner written meanwhile by another environment fails it.
       let txn = this.client.txn(keys.owner, 'Mod', '==', Number(current.get(keys.owner)?.mod ?? 0));
       for (const k of new Set([...stale, ...puts.map(([k2]) => k2)])) {
         if (k !== keys.owner) txn = txn.and(k, 'Mod', '==', Number(current.get(k)?.mod ?? 0));
@@ -151,26 +192,47 @@ export class RouteStore implements RouteWriter {
         ...puts.map(([k, v]) => this.client.etcd.put(k).value(v)),
       );
       const out = await this.client.call(`txn ${keys.base}`, () => txn.commit());
-      if (out.succeeded) return;
+      if (out.succeeded) return out.header.revision;
       await this.client.checkFence(`txn ${keys.base}`);
       if (attempt >= 4) throw new Error(`route ${upstream}: concurrent modification, gave up after ${attempt + 1} attempts`);
     }
   }
 
-  async deleteRoute(upstream: string): Promise<void> {
+  async updateCutover(upstream: string, owner: RouteOwner, cutover: RouteCutover): Promise<void> {
     const keys = routeKeys(this.prefix, upstream);
-    await this.client.delete(`delete ${keys.base}`, this.client.etcd.delete().prefix(keys.base));
+    const out = await this.client.call(`txn ${keys.cutover}`, () =>
+      this.client.txn(keys.owner, 'Value', '==', ownerValue(owner)).then(this.client.etcd.put(keys.cutover).value(encodeCutover(cutover))).commit(),
+    );
+    if (out.succeeded) return;
+    await this.client.checkFence(`txn ${keys.cutover}`);
+    throw new RouteConflictError(upstream, (await this.client.etcd.get(keys.owner).string()) ?? '(none)');
+  }
+
+  async deleteRoute(upstream: string, owner?: RouteOwner): Promise<void> {
+    const keys = routeKeys(this.prefix, upstream);
+    if (!owner) {
+      await this.client.delete(`delete ${keys.base}`, this.client.etcd.delete().prefix(keys.base));
+      return;
+    }
+    const out = await this.client.call(`txn delete ${keys.base}`, () =>
+      this.client.txn(keys.owner, 'Value', '==', ownerValue(owner)).then(this.client.etcd.delete().prefix(keys.base)).commit(),
+    );
+    if (!out.succeeded) await this.client.checkFence(`txn delete ${keys.base}`);
   }
 
   async listRoutes(): Promise<Route[]> {
-    const { kvs } = await etcdRange(this.client).list(`${this.prefix}/`);
-    return decodeRoutes(this.prefix, kvs, this.onInvalid);
+    return decodeRoutes(this.prefix, await this.range(`${this.prefix}/`), this.onInvalid);
   }
 
   async getRoutes(upstreams: string[]): Promise<Route[]> {
-    const range = etcdRange(this.client);
-    const lists = await Promise.all([...new Set(upstreams)].map((u) => range.list(routeKeys(this.prefix, u).base)));
-    return decodeRoutes(this.prefix, lists.flatMap((l) => l.kvs), this.onInvalid);
+    const lists = await Promise.all([...new Set(upstreams)].map((u) => this.range(routeKeys(this.prefix, u).base)));
+    return decodeRoutes(this.prefix, lists.flat(), this.onInvalid);
+  }
+
+  /** The keys under `prefix` with their mod revisions: a cutover record takes its revision from its key. */
+  private async range(prefix: string): Promise<RouteKv[]> {
+    const res = await this.client.call(`get ${prefix}`, () => this.client.etcd.getAll().prefix(prefix).exec());
+    return res.kvs.map((kv): RouteKv => [kv.key.toString(), kv.value.toString(), kv.mod_revision]);
   }
 
   /**

@@ -7,12 +7,16 @@
  *   ("no flap back", as in cutover-load.test.ts: no old answer to a request started after the switch
  *   was confirmed, i.e. after every nginx worker that accepted before the route changed stopped
  *   accepting; nginx's graceful reload overlaps old and new workers for a moment before that)
+ *   → the proxy SIGSTOPped across v2→v1: v2 keeps serving and is not drained until it resumes
+ *   → a second environment naming the same upstream: RouteConflict, the first keeps serving
  *   → web:broken: the route never moves, v2 keeps answering, status says why
  *   → 10 cutovers alternating v1/v2, 0 failures.
  * Prints cutover timings (apply → nginx serving only the new version): median and p99.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { Environment } from '../../src/api/index.js';
+import { parseResource } from '../../src/api/resource.js';
 import { nginxWorkers } from '../../src/routing/nginx-process.js';
 import { BlueGreenLab, sleep } from '../support/bluegreen-lab.js';
 import type { WebTag } from '../support/lab.js';
@@ -98,6 +102,59 @@ test('v1 → v2 under load: 0 failures, no flap back, blue at 0 after drain', as
   assert.equal(rec?.result, 'succeeded');
   assert.equal(rec?.toImage, lab.image('v2'));
   assert.equal(st?.services.web?.activeColor, 'green');
+});
+
+test('the proxy SIGSTOPped across a cutover: the old colour keeps serving (0 failed requests) until the proxy applies, then drains', async () => {
+  const oldColor = (await route())!.color!;
+  const proxy = bg.proxyProcess;
+  proxy.kill('SIGSTOP');
+  try {
+    await apply('v1');
+    await until(`route leaves ${oldColor}`, async () => (await route())?.color !== oldColor, 60_000, 50);
+    // drain is 2 s and the proxy's lease (10 s) runs out meanwhile: only the acknowledgement it
+    // never wrote holds the old colour.
+    await sleep(15_000);
+    assert.equal(await replicas(oldColor), 2, 'the old colour is held while the proxy has not applied the switch');
+    for (let i = 0; i < 10; i++) assert.equal((await bg.get(3_000)).body, 'v2', 'nginx (not reloaded) still serves the old colour');
+    assert.match((await status())?.conditions.find((c) => c.type === 'CutoverReady')?.message ?? '', /keeps serving until proxies/);
+  } finally {
+    proxy.kill('SIGCONT');
+  }
+  await servingOnly('v1');
+  await until(`${oldColor} scaled to 0 after the proxy applied and the drain`, async () => (await replicas(oldColor)) === 0, 30_000);
+  assert.deepEqual(load.failures().slice(0, 5), [], `${load.failures().length} failed requests`);
+  // Back to where the next test starts: v2 serving, the other colour drained.
+  const back = await cutover('v1', 'v2');
+  await until(`${back.oldColor} scaled to 0 after drain`, async () => (await replicas(back.oldColor)) === 0, 30_000);
+});
+
+test('a second environment naming the same upstream gets RouteConflict and changes nothing; the first keeps serving', async () => {
+  const before = await route();
+  const intruder = parseResource({
+    apiVersion: 'berth.dev/v1alpha1',
+    kind: 'Environment',
+    metadata: { name: 'bg-x' },
+    spec: { group: bg.group, nodes: 1, services: { web: { image: lab.image('v1'), replicas: 1, ports: [{ target: 8080 }], route: { upstream: bg.host } } } },
+  }) as Environment;
+  await bg.store.apply(intruder);
+  try {
+    const st = await until('bg-x has RouteConflict', async () => {
+      const s = await bg.statuses.getStatus('Environment', 'bg-x');
+      return s?.conditions.some((c) => c.type === 'RouteConflict' && c.status === 'True') && s.services.web?.runningReplicas === 1 ? s : undefined;
+    }, 90_000);
+    assert.equal(st.phase, 'Degraded');
+    assert.match(st.conditions.find((c) => c.type === 'RouteConflict')!.message, new RegExp(`belongs to ${bg.env}/web`));
+    assert.deepEqual(await route(), before, 'the owner\'s route is untouched');
+    for (let i = 0; i < 10; i++) assert.equal((await bg.get(3_000)).body, 'v2');
+  } finally {
+    await bg.store.delete('Environment', 'bg-x');
+    await until('bg-x removed', async () => {
+      const left = (await bg.docker.listServices({ filters: { label: ['berth.env=bg-x'] } } as never)) as unknown as unknown[];
+      return left.length === 0 && !(await bg.statuses.getStatus('Environment', 'bg-x'));
+    }, 60_000, 500);
+  }
+  assert.deepEqual(await route(), before, 'deleting bg-x left the owner\'s route alone');
+  assert.deepEqual(load.failures().slice(0, 5), [], `${load.failures().length} failed requests`);
 });
 
 test('web:broken: abandoned, the route never moves, v2 keeps answering, status says why', async () => {

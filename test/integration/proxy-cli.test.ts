@@ -36,6 +36,7 @@ test('bare `berth proxy` driven by BERTH_* env writes the file, checks, reloads,
       BERTH_NGINX_LISTEN: '127.0.0.1:18099',
       BERTH_NGINX_CHECK_CMD: `echo check >> ${calls}`,
       BERTH_NGINX_RELOAD_CMD: `echo reload >> ${calls}`,
+      BERTH_PROXY_ID: 'edge-test',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -43,19 +44,24 @@ test('bare `berth proxy` driven by BERTH_* env writes the file, checks, reloads,
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const client = etcd.client('/unused');
   try {
-    const client = etcd.client('/unused');
-    await new RouteStore(client, '/berth-cli-test/routes').setRoute({ upstream: 'qa-1-api', servers: ['10.77.0.11:30001'], owner: { env: 'qa-1', service: 'api' } });
-    client.close();
+    const revision = await new RouteStore(client, '/berth-cli-test/routes').setRoute({ upstream: 'qa-1-api', servers: ['10.77.0.11:30001'], owner: { env: 'qa-1', service: 'api' } });
     await until('file rendered', () => existsSync(conf) && readFileSync(conf, 'utf8').includes('server 10.77.0.11:30001'), 15_000);
     assert.match(readFileSync(conf, 'utf8'), /listen 127\.0\.0\.1:18099;/);
     await until('reloaded', () => existsSync(calls) && readFileSync(calls, 'utf8').includes('reload'));
     // The counter moves once the reload command has returned, just after it wrote its line.
     const reloaded = /berth_proxy_reloads_total\{result="reloaded"\} [12]\n/;
     await until('reload counted', async () => reloaded.test(await fetch('http://127.0.0.1:19465/metrics').then((r) => r.text())), 5_000);
+    // The acknowledgement: registered on a lease, holding the revision nginx now serves.
+    const key = '/berth-cli-test/proxies/edge-test';
+    await until('acknowledged', async () => JSON.parse((await client.etcd.get(key).string()) ?? '{}').revision === revision);
+    assert.ok((await client.etcd.get(key).exec()).kvs[0]!.lease !== '0', 'the registration is bound to a lease');
     child.kill('SIGTERM');
     assert.equal(await exited, 0, out);
+    assert.equal(await client.etcd.get(key).string(), null, 'a proxy that stops cleanly revokes its registration');
   } finally {
+    client.close();
     if (child.exitCode === null) child.kill('SIGKILL');
   }
 });

@@ -66,17 +66,29 @@ test('bad upstream names and server values written straight into etcd are never 
   await assert.rejects(rig.routes.setRoute({ upstream: 'Bad_Name', servers: [v1.addr], owner }), /invalid upstream/);
 });
 
-test('a route nginx -t rejects keeps the last good config, and the next good change applies', async () => {
-  const good = conf();
-  const next = rig.proxy.nextApply();
-  // Valid for berth (a host name) but nginx -t fails: the name does not resolve.
+test('a route nginx -t rejects (unresolvable host) keeps its last good block and is reported; another route still updates', async () => {
+  await rig.routes.setRoute({ upstream: 'other-svc', servers: [v1.addr], owner: { env: 'qa-2', service: 'web' } });
+  await until('other-svc on v1', answers('other-svc', 'v1'));
+  await sleep(400); // past the coalesce window: the next change applies on its own
+  // Valid for berth (a host name) but nginx -t fails: the name does not resolve. In the same
+  // burst, another route moves: it must apply.
   await rig.routes.setRoute({ upstream: 'qa-1-api', servers: ['no-such-host.invalid:80'], owner });
-  assert.equal(await next, 'check_failed');
-  assert.equal(conf(), good, 'the previous file was put back');
-  assert.equal((await rig.proxy.metrics.reloads.get()).values.find((v) => v.labels.result === 'check_failed')?.value, 1);
-  for (let i = 0; i < 10; i++) assert.equal((await get(port, 'qa-1-api')).body, 'v2');
+  await rig.routes.setRoute({ upstream: 'other-svc', servers: [v2.addr], owner: { env: 'qa-2', service: 'web' } });
+  await until('other-svc moved to v2', answers('other-svc', 'v2'));
+  assert.deepEqual(rig.proxy.rejectedUpstreams, ['qa-1-api']);
+  assert.doesNotMatch(conf(), /no-such-host/);
+  for (let i = 0; i < 10; i++) assert.equal((await get(port, 'qa-1-api')).body, 'v2', 'the rejected route keeps serving its last good servers');
+  assert.ok(((await rig.proxy.metrics.routeRejections.get()).values[0]?.value ?? 0) >= 1);
   await rig.routes.setRoute({ upstream: 'qa-1-api', servers: [v1.addr], owner });
   await until('v1 after recovery', answers('qa-1-api', 'v1'));
+  assert.deepEqual(rig.proxy.rejectedUpstreams, []);
+  await rig.routes.deleteRoute('other-svc');
+});
+
+test('a route write from another owner is refused: the owner key is checked in the same transaction', async () => {
+  await assert.rejects(rig.routes.setRoute({ upstream: 'qa-1-api', servers: [v2.addr], owner: { env: 'intruder', service: 'web' } }), /belongs to qa-1\/api/);
+  await rig.routes.deleteRoute('qa-1-api', { env: 'intruder', service: 'web' });
+  assert.equal((await rig.routes.getRoutes(['qa-1-api']))[0]?.owner?.env, 'qa-1', 'a delete by another owner removed nothing');
 });
 
 test('a burst of 50 key changes becomes at most 2 reloads', async () => {

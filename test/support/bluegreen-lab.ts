@@ -217,6 +217,11 @@ export class BlueGreenLab {
     });
   }
 
+  /** The `berth proxy` child (started first), for tests that pause it. */
+  get proxyProcess(): ChildProcess {
+    return this.children[0]!;
+  }
+
   /** Cleans up what an earlier run left, stores the group, starts `berth proxy` and `berth controller`. */
   async start(): Promise<void> {
     await this.cleanSlate();

@@ -1,9 +1,10 @@
 import type { Environment, EnvironmentGroup, EnvironmentStatus, GroupStatus } from '../../src/api/index.js';
 import type { PromotionRequest } from '../../src/api/status.js';
-import type { PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from '../../src/reconcile/ports.js';
+import type { ProxyAck, ProxyAckReader, PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from '../../src/reconcile/ports.js';
+import { RouteConflictError, type RouteCutover, type RouteOwner } from '../../src/store/routes-contract.js';
 
 /** In-memory etcd for reconciler tests: resources, statuses, route keys and promotion requests. */
-export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter, RouteWriter, PromotionStore {
+export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter, RouteWriter, PromotionStore, ProxyAckReader {
   envs = new Map<string, Environment>();
   invalid = new Map<string, Error>();
   groups = new Map<string, EnvironmentGroup>();
@@ -14,6 +15,12 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   routeWrites: Route[] = [];
   /** `<env>/<service>` → request. */
   promotions = new Map<string, PromotionRequest>();
+  /** Registered `berth proxy` instances and the routes revision each acknowledged. */
+  proxies = new Map<string, ProxyAck>();
+  /** etcd's revision: raised by every route write. */
+  revision = 100;
+  /** Makes the next status write fail (a controller killed between the route switch and the status write). */
+  failNextStatusWrite: Error | undefined;
 
   async getEnvironment(name: string) {
     const bad = this.invalid.get(name);
@@ -39,6 +46,9 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
     return structuredClone(this.envStatus.get(name));
   }
   async putEnvironmentStatus(name: string, s: EnvironmentStatus) {
+    const fail = this.failNextStatusWrite;
+    this.failNextStatusWrite = undefined;
+    if (fail) throw fail;
     this.envStatus.set(name, structuredClone(s));
   }
   async deleteEnvironmentStatus(name: string) {
@@ -56,12 +66,32 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   async deleteGroupStatus(name: string) {
     this.groupStatus.delete(name);
   }
-  async setRoute(route: Route & { owner: { env: string; service: string } }) {
-    this.routes.set(route.upstream, structuredClone(route));
-    this.routeWrites.push(structuredClone(route));
+  async setRoute(route: Route & { owner: RouteOwner }, cutover?: Omit<RouteCutover, 'revision'>) {
+    const current = this.routes.get(route.upstream);
+    this.checkOwner(route.upstream, route.owner);
+    const revision = String(++this.revision);
+    const next: Route = structuredClone({ ...route, ...(cutover ? { cutover: { ...cutover, revision } } : current?.cutover ? { cutover: current.cutover } : {}) });
+    this.routes.set(route.upstream, next);
+    this.routeWrites.push(structuredClone(next));
+    return revision;
   }
-  async deleteRoute(upstream: string) {
+  async updateCutover(upstream: string, owner: RouteOwner, cutover: RouteCutover) {
+    this.checkOwner(upstream, owner);
+    const current = this.routes.get(upstream)!;
+    this.routes.set(upstream, { ...current, cutover: structuredClone(cutover) });
+    this.revision++;
+  }
+  private checkOwner(upstream: string, owner: RouteOwner) {
+    const current = this.routes.get(upstream)?.owner;
+    if (current && (current.env !== owner.env || current.service !== owner.service)) throw new RouteConflictError(upstream, `${current.env}/${current.service}`);
+  }
+  async deleteRoute(upstream: string, owner?: RouteOwner) {
+    const current = this.routes.get(upstream)?.owner;
+    if (owner && (current?.env !== owner.env || current.service !== owner.service)) return;
     this.routes.delete(upstream);
+  }
+  async listProxies() {
+    return [...this.proxies.entries()].map(([id, a]) => ({ ...structuredClone(a), id }));
   }
   async getRoutes(upstreams: string[]) {
     return (await this.listRoutes()).filter((r) => upstreams.includes(r.upstream));

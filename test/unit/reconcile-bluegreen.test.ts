@@ -9,6 +9,7 @@ import { FakeStore } from '../support/fake-store.js';
 import { LABEL_ENV } from '../../src/swarm/labels.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
 import { legacySpecHash } from '../support/legacy-spec-hash.js';
+import { createMetrics } from '../../src/metrics/registry.js';
 
 const log = pino({ level: 'silent' });
 const img = (tag: string) => `10.77.0.1:5000/web:${tag}`;
@@ -34,7 +35,7 @@ function env(tag: string, strategy: Record<string, unknown> = {}, replicas = 2):
   });
 }
 
-function setup() {
+function setup(opts: { proxyWaitMs?: number } = {}) {
   const swarm = new FakeSwarm([fakeNode(1), fakeNode(2), fakeNode(3)]);
   swarm.unhealthyImages.add(img('broken'));
   const store = new FakeStore();
@@ -47,7 +48,9 @@ function setup() {
     probes.push({ color, endpoints });
     return { color, endpoints, ok: !failProbe.has(color), at: now().toISOString(), ...(failProbe.has(color) ? { message: 'HTTP 500' } : {}) };
   };
-  const make = () => new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, log, now, probe, pollMs: 1_000 });
+  const metrics = createMetrics();
+  const make = () =>
+    new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, proxies: store, log, now, probe, pollMs: 1_000, metrics, ...(opts.proxyWaitMs ? { proxyWaitMs: opts.proxyWaitMs } : {}) });
   let r = make();
   /** Reconciles like the work queue would: again after the requeue it asks for (time moves by it). */
   const run = async (passes: number, stop?: () => boolean) => {
@@ -61,7 +64,7 @@ function setup() {
   };
   const service = (color: Color) => swarm.services.find((s) => s.name === `bg_web_${color}`);
   const status = () => store.envStatus.get('bg')!;
-  return { swarm, store, clock, probes, failProbe, run, service, status, restart: () => (r = make()) };
+  return { swarm, store, clock, probes, failProbe, run, service, status, metrics, restart: () => (r = make()) };
 }
 
 /** The route of an environment whose tasks run on its nodes: each held node's address, port 30000. */
@@ -73,7 +76,9 @@ test('first deploy: blue comes up and is routed; converged passes write nothing'
   const res = await t.run(10);
   assert.deepEqual(res, {}, 'converged: nothing to requeue');
   assert.deepEqual(t.swarm.services.map((s) => s.name), ['bg_web_blue']);
-  assert.deepEqual(t.store.routes.get('bg-web'), { upstream: 'bg-web', servers: heldEndpoints(t.swarm), color: 'blue', owner: { env: 'bg', service: 'web' } });
+  const { cutover, ...route } = t.store.routes.get('bg-web')!;
+  assert.deepEqual(route, { upstream: 'bg-web', servers: heldEndpoints(t.swarm), color: 'blue', owner: { env: 'bg', service: 'web' } });
+  assert.deepEqual(cutover, { to: 'blue', at: '2030-01-01T00:00:00.000Z', proxies: [], revision: '101' }, 'the switch wrote its record in the same write');
   assert.equal(t.store.routeWrites.length, 1, 'one route write: the first cutover');
   const st = t.status();
   assert.equal(st.phase, 'Ready');
@@ -308,4 +313,106 @@ test('env deleted: both colours, the route and its promotion requests are remove
   assert.equal(t.swarm.services.length, 0);
   assert.equal(t.store.routes.size, 0);
   assert.deepEqual([...t.store.promotions.keys()], ['bg-other/web']);
+});
+
+/** v1 converged on blue, then v2 applied and green created (the route still on blue). */
+async function greenReady(t: ReturnType<typeof setup>) {
+  t.store.envs.set('bg', env('v1'));
+  await t.run(10);
+  t.store.envs.set('bg', env('v2'));
+  await t.run(1, () => true);
+  assert.equal(t.store.routes.get('bg-web')?.color, 'blue');
+}
+
+test('a crash between the route switch and the status write resumes the same drain from the record beside the route', async () => {
+  const t = setup();
+  await greenReady(t);
+  t.store.failNextStatusWrite = new Error('killed');
+  await assert.rejects(t.run(1, () => true), /killed/);
+  assert.equal(t.store.routes.get('bg-web')?.color, 'green', 'the switch was written');
+  assert.notEqual(t.status().services.web?.cutovers?.at(-1)?.toImage, img('v2'), 'the status never heard of it');
+  const switchedAt = t.clock.t;
+
+  t.restart(); // a new controller process: nothing in memory
+  t.clock.t += 3_000;
+  await t.run(1, () => true);
+  assert.equal(t.service('blue')?.replicas, 2, 'blue keeps serving through its drain');
+  assert.equal(t.status().services.web?.activeColor, 'green');
+  t.clock.t = switchedAt + 9_999;
+  await t.run(1, () => true);
+  assert.equal(t.service('blue')?.replicas, 2, 'the drain counts from the switch, not from the restart');
+  t.clock.t = switchedAt + 10_000;
+  await t.run(3);
+  assert.equal(t.service('blue')?.replicas, 0, 'drained, then scaled to 0');
+  assert.equal(t.status().phase, 'Ready');
+});
+
+test('the old colour drains only once every registered proxy serves the switch, then waits drain', async () => {
+  const t = setup();
+  t.store.proxies.set('edge-1', { id: 'edge-1', revision: '0', rejected: [] });
+  t.store.proxies.set('edge-2', { id: 'edge-2', revision: '0', rejected: [] });
+  await greenReady(t);
+  await t.run(1, () => true); // the switch
+  const rec = t.store.routes.get('bg-web')!.cutover!;
+  assert.deepEqual(rec.proxies, ['edge-1', 'edge-2']);
+  const switchedAt = t.clock.t;
+  t.store.proxies.set('edge-1', { id: 'edge-1', revision: rec.revision, rejected: [] });
+  t.store.proxies.set('edge-2', { id: 'edge-2', revision: rec.revision, rejected: ['bg-web'] }); // applied, but nginx rejected this route
+  t.clock.t += 60_000;
+  await t.run(1, () => true);
+  assert.equal(t.service('blue')?.replicas, 2, 'edge-2 does not serve green yet: blue keeps serving');
+  assert.equal(t.store.routes.get('bg-web')?.cutover?.drainFrom, undefined);
+  assert.match(t.status().conditions.find((c) => c.type === 'CutoverReady')?.message ?? '', /until proxies edge-2 apply the switch/);
+  t.store.proxies.set('edge-2', { id: 'edge-2', revision: String(Number(rec.revision) + 5), rejected: [] });
+  t.clock.t += 1_000;
+  await t.run(1, () => true);
+  const ackedAt = t.clock.t;
+  assert.equal(t.store.routes.get('bg-web')?.cutover?.drainFrom, new Date(ackedAt).toISOString(), 'the drain start is recorded beside the route');
+  assert.equal(t.service('blue')?.replicas, 2);
+  t.clock.t = ackedAt + 9_999;
+  await t.run(1, () => true);
+  assert.equal(t.service('blue')?.replicas, 2, 'drain counts from the last acknowledgement');
+  t.clock.t = ackedAt + 10_000;
+  await t.run(3);
+  assert.equal(t.service('blue')?.replicas, 0);
+  const wait = (await t.metrics.cutoverDrainWait.get()).values.find((v) => v.metricName === 'berth_cutover_drain_wait_seconds_sum')?.value;
+  assert.equal(wait, (ackedAt - switchedAt) / 1000);
+  assert.equal(t.status().conditions.find((c) => c.type === 'ProxyLagging'), undefined);
+});
+
+test('a proxy that stopped renewing holds the drain up to --proxy-wait, then is dropped (ProxyLagging)', async () => {
+  const t = setup({ proxyWaitMs: 30_000 });
+  t.store.proxies.set('edge-1', { id: 'edge-1', revision: '0', rejected: [] });
+  await greenReady(t);
+  await t.run(1, () => true); // the switch, edge-1 registered
+  const switchedAt = t.clock.t;
+  t.store.proxies.delete('edge-1'); // its lease expired: SIGSTOPped
+  t.clock.t = switchedAt + 29_999;
+  await t.run(1, () => true);
+  assert.equal(t.service('blue')?.replicas, 2, 'held while within --proxy-wait');
+  assert.equal(t.status().conditions.find((c) => c.type === 'ProxyLagging'), undefined);
+  t.clock.t = switchedAt + 30_000;
+  await t.run(1, () => true);
+  const lagging = t.status().conditions.find((c) => c.type === 'ProxyLagging');
+  assert.equal(lagging?.status, 'True');
+  assert.match(lagging?.message ?? '', /web: edge-1/);
+  assert.deepEqual(t.store.routes.get('bg-web')?.cutover?.lagging, ['edge-1']);
+  assert.equal(t.service('blue')?.replicas, 2, 'then the drain itself');
+  t.clock.t = switchedAt + 40_000;
+  await t.run(3);
+  assert.equal(t.service('blue')?.replicas, 0);
+  assert.equal(t.status().conditions.find((c) => c.type === 'ProxyLagging'), undefined, 'cleared once drained');
+});
+
+test('with no proxy registered (confd) the drain is time-based from the switch', async () => {
+  const t = setup();
+  await greenReady(t);
+  await t.run(1, () => true);
+  const switchedAt = t.clock.t;
+  t.clock.t = switchedAt + 9_999;
+  await t.run(1, () => true);
+  assert.equal(t.service('blue')?.replicas, 2);
+  t.clock.t = switchedAt + 10_000;
+  await t.run(3);
+  assert.equal(t.service('blue')?.replicas, 0);
 });

@@ -268,3 +268,55 @@ test('a rollback seen only after the spec changed again is of an older spec: the
   assert.equal(swarm.services[0]?.image, '10.77.0.1:5000/web:v2');
   assert.equal(store.envStatus.get('qa')?.conditions.some((c) => c.type === 'RolledBack'), false);
 });
+
+/** A one-replica web service spec, as written in YAML. */
+const svc = (extra: Record<string, unknown> = {}) => ({ image: '10.77.0.1:5000/web:v1', replicas: 1, ports: [{ target: 8080 }], ...extra });
+const services = (s: Record<string, Record<string, unknown>>) => ({ services: s }) as unknown as Partial<Environment['spec']>;
+
+test('an environment naming another one\'s upstream gets RouteConflict and changes nothing of it; its other services proceed', async () => {
+  const { swarm, store } = setup();
+  const metrics = createMetrics();
+  const r2 = new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, log, metrics, now: () => new Date('2030-01-01T00:00:00Z') });
+  store.envs.set('qa', env('qa', 1, services({ web: svc() })));
+  await r2.reconcile('qa');
+  await r2.reconcile('qa');
+  const owned = structuredClone(store.routes.get('qa-web'));
+  assert.ok(owned && owned.servers.length === 1);
+  store.envs.set(
+    'qb',
+    env('qb', 1, services({ web: svc({ route: { upstream: 'qa-web' } }), api: svc() })),
+  );
+  await r2.reconcile('qb');
+  await r2.reconcile('qb');
+  assert.deepEqual(store.routes.get('qa-web'), owned, 'the owner\'s route is untouched');
+  assert.ok((store.routes.get('qb-api')?.servers.length ?? 0) > 0, 'the non-conflicting service is routed');
+  const st = store.envStatus.get('qb')!;
+  assert.equal(st.phase, 'Degraded');
+  const cond = st.conditions.find((c) => c.type === 'RouteConflict');
+  assert.equal(cond?.status, 'True');
+  assert.match(cond?.message ?? '', /web: upstream qa-web belongs to qa\/web/);
+  assert.equal(st.services.web?.route, undefined);
+  assert.equal((await metrics.routeConflicts.get()).values[0]?.value, 1);
+  // The conflict is gone once qb names its own upstream.
+  store.envs.set('qb', env('qb', 1, services({ web: svc(), api: svc() })));
+  await r2.reconcile('qb');
+  await r2.reconcile('qb');
+  assert.equal(store.envStatus.get('qb')?.conditions.find((c) => c.type === 'RouteConflict'), undefined);
+  assert.equal((await metrics.routeConflicts.get()).values[0]?.value, 0);
+  assert.deepEqual(store.routes.get('qa-web'), owned);
+});
+
+test('a route write racing another owner is refused by the owner check and reported, not thrown', async () => {
+  const { store, r } = setup();
+  store.envs.set('qa', env('qa', 1, services({ web: svc() })));
+  // Another environment takes the upstream between qa's read and its write.
+  const getRoutes = store.getRoutes.bind(store);
+  store.getRoutes = async (u: string[]) => {
+    const out = await getRoutes(u);
+    store.routes.set('qa-web', { upstream: 'qa-web', servers: ['10.9.9.9:80'], owner: { env: 'other', service: 'x' } });
+    return out;
+  };
+  await r.reconcile('qa');
+  assert.deepEqual(store.routes.get('qa-web')?.servers, ['10.9.9.9:80']);
+  assert.equal(store.envStatus.get('qa')?.conditions.find((c) => c.type === 'RouteConflict')?.status, 'True');
+});

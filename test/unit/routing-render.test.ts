@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderNginx } from '../../src/routing/nginx-render.js';
+import { parseBlocks, renderBlocks, renderNginx } from '../../src/routing/nginx-render.js';
 import { decodeRoutes, isValidServer, routesPrefixFrom, serverId } from '../../src/store/routes.js';
 
 const listen = '127.0.0.1:8080';
@@ -94,4 +94,16 @@ test('routes prefix: flag over BERTH_ROUTES_PREFIX over <store prefix>/routes ov
   assert.equal(routesPrefixFrom({ routesPrefix: '' }, { BERTH_PREFIX: '/x', BERTH_ROUTES_PREFIX: '' }), '/x/routes');
   assert.equal(routesPrefixFrom({}, { BERTH_PREFIX: '/x', BERTH_ROUTES_PREFIX: '/services/' }), '/services');
   assert.equal(routesPrefixFrom({ routesPrefix: 'svc' }, { BERTH_ROUTES_PREFIX: '/services' }), '/svc');
+});
+
+test('parseBlocks reads back exactly the blocks of a rendered file, and nothing else', () => {
+  const routes = [
+    { upstream: 'qa-1-api', servers: ['10.0.0.1:80', '10.0.0.2:80'] },
+    { upstream: 'qa-1-empty', servers: [] },
+  ];
+  const text = renderNginx(routes, { listen });
+  assert.deepEqual(parseBlocks(text), renderBlocks(routes, { listen }));
+  assert.deepEqual(parseBlocks(renderNginx([], { listen })), new Map());
+  assert.equal(parseBlocks('server { listen 80; }\n'), undefined, 'a file berth did not write');
+  assert.equal(parseBlocks(`${text}\nupstream by-hand { server 10.0.0.9:80; }\n`), undefined, 'a block without a server_name');
 });

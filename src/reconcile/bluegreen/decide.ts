@@ -1,8 +1,9 @@
-import { parseDuration, type ServiceSpec } from '../../api/index.js';
+import { parseDuration, routeUpstream, type ServiceSpec } from '../../api/index.js';
 import type { BlueGreenState, Color, CutoverRecord, PendingAttempt, PendingState, PromotionRequest } from '../../api/status.js';
 import type { ObservedNode, ObservedService, ObservedTask } from '../../swarm/model.js';
 import { buildServiceSpec, runsVersion, type DockerServiceSpec } from '../../swarm/service-spec.js';
 import { runningReplicas, serviceEndpoints } from '../env-status.js';
+import type { ProxyAck, RouteCutover } from '../ports.js';
 
 /**
  * Blue-green for ONE service as a pure state machine: (spec, observed colours, route, cutover
@@ -13,9 +14,11 @@ import { runningReplicas, serviceEndpoints } from '../env-status.js';
  * A release: the idle colour (the one the route does not point at) is set to the new spec at the
  * spec's replicas → Starting until all its tasks run (healthchecks passed) → probed over HTTP →
  * (autoPromote false: WaitingForPromotion until `berth promote`) → the cutover replaces the route's
- * whole server set and colour in one write → Draining: the old colour keeps running
- * `strategy.drain` → scaled to 0 (kept, so re-applying the old spec is a fast roll-back) →
- * CutOver. The first release has nothing to protect: Fresh, then cut over as soon as healthy.
+ * whole server set and colour, and writes the cutover record, in one write → Draining: the old
+ * colour keeps serving until every registered `berth proxy` acknowledged the switch (at most
+ * `proxyWait`; the rest are reported as lagging and dropped), then `strategy.drain` → scaled to 0
+ * (kept, so re-applying the old spec is a fast roll-back) → CutOver. The drain is read from the
+ * record beside the route, so a controller that crashed after the switch resumes the same drain. The first release has nothing to protect: Fresh, then cut over as soon as healthy.
  * A colour not healthy within `progressDeadline` is Aborted: scaled to 0, the route never moves.
  *
  * A colour "runs the spec" when its berth.spec-hash is the spec's, and replicas are not part of
@@ -44,7 +47,11 @@ export interface BlueGreenInput {
   tasks: ObservedTask[];
   nodes: Map<string, ObservedNode>;
   /** The route as stored, undefined when there is none. */
-  route?: { color?: Color | undefined; servers: string[] } | undefined;
+  route?: { color?: Color | undefined; servers: string[]; cutover?: RouteCutover | undefined } | undefined;
+  /** The `berth proxy` registrations (none with confd: the drain is then time-based). */
+  proxies?: ProxyAck[] | undefined;
+  /** How long proxies that did not acknowledge a switch may hold the drain (`--proxy-wait`). */
+  proxyWaitMs?: number | undefined;
   /** The attempt in progress (ServiceStatus.pending). */
   pending?: PendingAttempt | undefined;
   /** Cutover history, oldest first (ServiceStatus.cutovers). */
@@ -64,8 +71,8 @@ export type ColorChange =
   | { color: Color; op: 'scale'; replicas: number };
 
 export type RouteChange =
-  /** The new colour's endpoints replace the route's server set and colour in one write. */
-  | { kind: 'cutover'; from?: Color; to: Color; servers: string[] }
+  /** The new colour's endpoints replace the route's server set and colour, with the record, in one write. */
+  | { kind: 'cutover'; from?: Color; to: Color; servers: string[]; record: Omit<RouteCutover, 'revision'> }
   /** The live colour's tasks moved or were resized: publish its current endpoints (never none). */
   | { kind: 'refresh'; color: Color; servers: string[] };
 
@@ -86,6 +93,10 @@ export interface BlueGreenDecision {
   pending: PendingAttempt | undefined;
   /** Append to the cutover history once applied (a cutover or an abandon). */
   record?: CutoverRecord;
+  /** The route's cutover record with the drain's start: written beside the route. */
+  drainStart?: RouteCutover;
+  /** Proxies dropped from this drain after `proxyWait` without acknowledging (ProxyLagging). */
+  lagging?: string[];
   /** Decide again after this long; undefined: converged, nothing to wait for. */
   requeueAfterMs: number | undefined;
 }
@@ -95,6 +106,7 @@ const PROBE_FRESH_MS = 10_000;
 const POLL_MS = 1_000;
 const PROMOTE_POLL_MS = 5_000;
 const ABORTED_POLL_MS = 60_000;
+export const DEFAULT_PROXY_WAIT_MS = 5 * 60_000;
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
@@ -145,17 +157,22 @@ export function decideBlueGreen(input: BlueGreenInput): BlueGreenDecision {
     const idle = other(active);
     const idleSvc = svc(idle);
     if (idleSvc && idleSvc.replicas > 0) {
-      const last = [...(input.cutovers ?? [])].reverse().find((r) => r.result === 'succeeded');
-      const drainEnd = last && last.toColor === active && last.fromColor === idle ? Date.parse(last.at) + parseDuration(spec.strategy.drain) : 0;
+      const gate = drainGate(input, active, idle);
+      if (gate.waitingFor) {
+        return decision({ state: 'Draining', message: `${service}: ${idle} keeps serving until ${gate.waitingFor}`, changes: resize, ...withRefresh(), pending: undefined, requeueAfterMs: gate.requeueAfterMs });
+      }
+      const marks = { ...(gate.drainStart ? { drainStart: gate.drainStart } : {}), ...(gate.lagging ? { lagging: gate.lagging } : {}) };
+      const drainEnd = gate.drainFrom === undefined ? 0 : gate.drainFrom + parseDuration(spec.strategy.drain);
       if (now.getTime() < drainEnd) {
         const until = new Date(drainEnd).toISOString();
-        return decision({ state: 'Draining', message: `${service}: draining ${idle} until ${until}`, changes: resize, ...withRefresh(), pending: undefined, requeueAfterMs: drainEnd - now.getTime() });
+        return decision({ state: 'Draining', message: `${service}: draining ${idle} until ${until}`, changes: resize, ...withRefresh(), ...marks, pending: undefined, requeueAfterMs: drainEnd - now.getTime() });
       }
       return decision({
         state: 'Draining',
         message: `${service}: ${idle} drained, scaling it to 0`,
         changes: [...resize, { color: idle, op: 'scale', replicas: 0 }],
         ...withRefresh(),
+        ...marks,
         pending: undefined,
         requeueAfterMs: 0,
       });
@@ -280,11 +297,59 @@ export function decideBlueGreen(input: BlueGreenInput): BlueGreenDecision {
     state: 'CutOver',
     message: `${service}: cut over to ${target} (${spec.image})`,
     activeColor: target,
-    route: { kind: 'cutover', ...(active ? { from: active } : {}), to: target, servers: eps },
+    route: {
+      kind: 'cutover',
+      ...(active ? { from: active } : {}),
+      to: target,
+      servers: eps,
+      record: { ...(active ? { from: active } : {}), to: target, at: now.toISOString(), proxies: (input.proxies ?? []).map((p) => p.id).sort() },
+    },
     pending: undefined,
     record: record('succeeded'),
     requeueAfterMs: 0,
   });
+}
+
+interface DrainGate {
+  /** Still waiting for these proxies to apply the switch (the drain has not begun). */
+  waitingFor?: string;
+  requeueAfterMs?: number;
+  /** When the drain began (ms); undefined: no record of the switch, the old colour may go. */
+  drainFrom?: number;
+  /** The record to write when it does not hold the drain's start yet. */
+  drainStart?: RouteCutover;
+  lagging?: string[];
+}
+
+/**
+ * When the old colour's drain begins. With a cutover record beside the route: once every proxy
+ * registered at the switch (or since) serves its revision, or `proxyWait` after the switch for
+ * those that do not (dropped, reported as lagging); with no proxy at all (confd), at the switch.
+ * Without a record (a route switched before records existed): the status history's last cutover.
+ */
+function drainGate(input: BlueGreenInput, active: Color, idle: Color): DrainGate {
+  const now = input.now.getTime();
+  const c = input.route?.cutover;
+  if (!c || c.to !== active || c.from !== idle) {
+    const last = [...(input.cutovers ?? [])].reverse().find((r) => r.result === 'succeeded');
+    return last && last.toColor === active && last.fromColor === idle ? { drainFrom: Date.parse(last.at) } : {};
+  }
+  if (c.drainFrom) return { drainFrom: Date.parse(c.drainFrom), ...(c.lagging ? { lagging: c.lagging } : {}) };
+  const upstream = routeUpstream(input.env, input.service, input.spec);
+  const live = new Map((input.proxies ?? []).map((p) => [p.id, p]));
+  const expected = [...new Set([...c.proxies, ...live.keys()])].sort();
+  const waiting = expected.filter((id) => {
+    const ack = live.get(id);
+    return !ack || BigInt(ack.revision) < BigInt(c.revision) || ack.rejected.includes(upstream);
+  });
+  const switched = Date.parse(c.at);
+  const proxyWaitMs = input.proxyWaitMs ?? DEFAULT_PROXY_WAIT_MS;
+  if (waiting.length > 0 && now - switched < proxyWaitMs) {
+    return { waitingFor: `proxies ${waiting.join(', ')} apply the switch (revision ${c.revision})`, requeueAfterMs: Math.min(POLL_MS, switched + proxyWaitMs - now) };
+  }
+  const drainFrom = expected.length === 0 ? switched : now;
+  const lagging = waiting.length > 0 ? waiting : undefined;
+  return { drainFrom, drainStart: { ...c, drainFrom: new Date(drainFrom).toISOString(), ...(lagging ? { lagging } : {}) }, ...(lagging ? { lagging } : {}) };
 }
 
 function abortedMessage(service: string, p: PendingAttempt, cutovers: CutoverRecord[] | undefined, active: Color | undefined): string {

@@ -5,7 +5,7 @@ import type { BerthMetrics } from '../../metrics/registry.js';
 import type { SwarmApi } from '../../swarm/api.js';
 import { LABEL_COLOR, swarmServiceName } from '../../swarm/labels.js';
 import type { ObservedService, SwarmSnapshot } from '../../swarm/model.js';
-import type { PromotionStore, Route, RouteWriter } from '../ports.js';
+import type { PromotionStore, ProxyAckReader, Route, RouteCutover, RouteWriter } from '../ports.js';
 import { decideBlueGreen, type BlueGreenDecision, type ColorChange, type ProbeResult } from './decide.js';
 import { appendCutover, observeCutover } from './history.js';
 
@@ -18,6 +18,10 @@ export interface BlueGreenDeps {
   swarm: SwarmApi;
   routes: RouteWriter;
   promotions: PromotionStore;
+  /** `berth proxy` acknowledgements: the old colour drains once they serve the switch. */
+  proxies: ProxyAckReader;
+  /** `--proxy-wait`: how long a proxy that does not acknowledge may hold a drain. */
+  proxyWaitMs?: number | undefined;
   probe: ProbeFn;
   /** `<env>/<service>` → last probe result. The only in-memory state: losing it costs one probe. */
   probes: Map<string, ProbeResult>;
@@ -53,6 +57,8 @@ export interface BlueGreenOutcome {
   cutovers: CutoverRecord[] | undefined;
   /** Whether this pass changed the Swarm. */
   changedSwarm: boolean;
+  /** Proxies dropped from the drain after `--proxy-wait` (ProxyLagging). */
+  lagging?: string[] | undefined;
   /** undefined: converged, nothing to look at until something changes. */
   requeueAfterMs: number | undefined;
 }
@@ -80,13 +86,27 @@ export async function reconcileBlueGreenService(input: BlueGreenServiceInput, de
   let pending = input.previous?.pending;
   let cutovers = input.previous?.cutovers;
   let promotion = await deps.promotions.readPromotion(env, service);
+  // Only a service with both colours up can be about to switch or draining: the others never ask.
+  const proxies = (colors.blue?.replicas ?? 0) > 0 && (colors.green?.replicas ?? 0) > 0 ? await deps.proxies.listProxies() : undefined;
+  for (const p of proxies ?? []) deps.metrics?.proxyAppliedRevision.set({ proxy: p.id }, Number(p.revision));
+  const owner = { env, service };
 
-  const setRoute = async (servers: string[], color: Color) => {
+  /** One owner-checked transaction: servers, colour and (at a switch) the cutover record. */
+  const setRoute = async (servers: string[], color: Color, record?: Omit<RouteCutover, 'revision'>) => {
     if (servers.length === 0) throw new Error(`${key}: refusing to empty route ${upstream}`);
-    const next: Route = { upstream, servers: [...servers].sort(), color, owner: { env, service } };
-    await deps.routes.setRoute({ ...next, owner: { env, service } });
-    route = next;
-    log.info({ upstream, servers: next.servers, color }, 'route published');
+    const next: Route = { upstream, servers: [...servers].sort(), color, owner };
+    const revision = await deps.routes.setRoute({ ...next, owner }, record);
+    const cutover = record ? { ...record, revision: revision ?? '0' } : route?.cutover;
+    route = { ...next, ...(cutover ? { cutover } : {}) };
+    log.info({ upstream, servers: next.servers, color, ...(record ? { revision } : {}) }, 'route published');
+  };
+  const startDrain = async (cutover: RouteCutover) => {
+    await deps.routes.updateCutover(upstream, owner, cutover);
+    route = route ? { ...route, cutover } : route;
+    const waited = (Date.parse(cutover.drainFrom!) - Date.parse(cutover.at)) / 1000;
+    deps.metrics?.cutoverDrainWait.observe(Math.max(0, waited));
+    if (cutover.lagging) log.warn({ upstream, lagging: cutover.lagging, revision: cutover.revision }, 'proxies did not apply the switch within --proxy-wait: dropped, draining');
+    else log.info({ upstream, proxies: cutover.proxies, waitedSeconds: waited }, 'every proxy serves the switch: draining');
   };
   /** The one place a blue-green colour's Swarm service (and so its replica count) is written. */
   const apply = async (c: ColorChange) => {
@@ -106,6 +126,7 @@ export async function reconcileBlueGreenService(input: BlueGreenServiceInput, de
     pending,
     cutovers,
     changedSwarm,
+    ...(d.lagging ? { lagging: d.lagging } : {}),
     requeueAfterMs: changedSwarm ? 0 : requeueAfterMs,
   });
 
@@ -120,6 +141,8 @@ export async function reconcileBlueGreenService(input: BlueGreenServiceInput, de
       tasks: snapshot.tasks,
       nodes,
       route,
+      proxies,
+      proxyWaitMs: deps.proxyWaitMs,
       pending,
       cutovers,
       promotion,
@@ -133,12 +156,14 @@ export async function reconcileBlueGreenService(input: BlueGreenServiceInput, de
       continue;
     }
     pending = d.pending;
+    // The drain's start is recorded before the old colour can go, so a restart resumes it.
+    if (d.drainStart) await startDrain(d.drainStart);
     for (const c of d.changes) await apply(c);
     for (const id of d.remove) {
       log.info({ id }, 'removing the uncoloured service: blue-green serves the route');
       await deps.swarm.removeService(id);
     }
-    if (d.route) await setRoute(d.route.servers, d.route.kind === 'cutover' ? d.route.to : d.route.color);
+    if (d.route) await setRoute(d.route.servers, d.route.kind === 'cutover' ? d.route.to : d.route.color, d.route.kind === 'cutover' ? d.route.record : undefined);
     if (d.route?.kind === 'cutover') {
       log.info({ from: d.route.from, to: d.route.to, image: spec.image, seconds: d.record?.durationSeconds }, 'cut over');
       deps.probes.delete(key);
