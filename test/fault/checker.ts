@@ -95,10 +95,14 @@ export async function check(lab: FaultLab, shape: Shape): Promise<Observation> {
       if (notRunning.length > 0 || tasks.length !== replicasOf(live)) {
         v.push(`live colour ${live.Spec.Name}: ${tasks.length - notRunning.length} of ${replicasOf(live)} tasks running and healthy (${notRunning.map((t) => t.Status.State).join(', ')})`);
       }
-      const endpoints = tasks
-        .filter((t) => t.Status.State === 'running')
-        .flatMap((t) => (t.Status.PortStatus?.Ports ?? []).filter((p) => p.TargetPort === 8080).map((p) => `${addrs.get(t.NodeID)}:${p.PublishedPort}`))
-        .sort();
+      // A task's port status may list the same published port more than once.
+      const endpoints = [
+        ...new Set(
+          tasks
+            .filter((t) => t.Status.State === 'running')
+            .flatMap((t) => (t.Status.PortStatus?.Ports ?? []).filter((p) => p.TargetPort === 8080).map((p) => `${addrs.get(t.NodeID)}:${p.PublishedPort}`)),
+        ),
+      ].sort();
       const servers = [...webRoute.servers].sort();
       if (JSON.stringify(servers) !== JSON.stringify(endpoints)) v.push(`route servers ${JSON.stringify(servers)} are not ${color}'s endpoints ${JSON.stringify(endpoints)}`);
     }

@@ -56,6 +56,12 @@ export class FaultLab {
   readonly docker = this.lab.docker();
   readonly log: string;
   readonly controllers: Controller[] = [];
+  /**
+   * Children that exited without being killed by the suite. berth promises a controller never
+   * exits on its own (it steps down and campaigns again); each one is a violation. A replacement
+   * controller is started, as a restart policy would, so that the run goes on and shows more.
+   */
+  readonly exits: string[] = [];
   private proxy: ChildProcess | undefined;
   private readonly nginx = new URL(this.lab.nginxUrl);
   private serial = 0;
@@ -126,7 +132,7 @@ export class FaultLab {
   async startController(): Promise<Controller> {
     const metricsPort = await freePort();
     const name = `controller-${++this.serial}`;
-    const child = this.spawnBerth(name, ['controller', '--metrics-addr', `127.0.0.1:${metricsPort}`, '--resync', '10s']);
+    const child = this.spawnBerth(name, ['controller', '--metrics-addr', `127.0.0.1:${metricsPort}`, '--resync', '10s'], () => void this.startController());
     const c: Controller = { name, child, metricsPort, stopped: false };
     this.controllers.push(c);
     return c;
@@ -175,13 +181,21 @@ export class FaultLab {
     c.stopped = false;
   }
 
-  private spawnBerth(name: string, args: string[]): ChildProcess {
+  private spawnBerth(name: string, args: string[], restart?: () => void): ChildProcess {
     const out = openSync(this.log, 'a');
     const child = spawn(process.execPath, ['bin/berth.js', ...args], { env: process.env, stdio: ['ignore', out, out] });
     child.once('exit', (code, sig) => {
-      if (!this.stopping && sig !== 'SIGKILL') console.log(`berth ${name} exited unexpectedly (code ${code}, signal ${sig}); log: ${this.log}`);
+      if (this.stopping || sig === 'SIGKILL') return;
+      this.exits.push(`berth ${name} (pid ${child.pid}) exited by itself (code ${code}, signal ${sig})`);
+      console.log(`${this.exits.at(-1)}; log: ${this.log}`);
+      restart?.();
     });
     return child;
+  }
+
+  /** The unexpected exits since the last call. */
+  takeExits(): string[] {
+    return this.exits.splice(0);
   }
 
   // ---- Docker events
@@ -218,7 +232,7 @@ export class FaultLab {
   async stop(): Promise<void> {
     try {
       for (const c of this.live()) if (c.stopped) this.resume(c);
-      await this.deleteEnvironment();
+      await this.deleteEnvironment().catch((err: Error) => console.log(`teardown: ${err.message}; cleaning up by hand`));
       await this.store.delete('EnvironmentGroup', this.group, { force: true });
     } finally {
       this.stopping = true;

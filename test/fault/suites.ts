@@ -76,6 +76,7 @@ export async function runKillSuite(lab: FaultLab, points: number, opts: SuiteOpt
 
   await lab.applyShape(INITIAL);
   const first = await settle(lab, INITIAL, opts.convergeTimeoutMs ?? CONVERGE_MS);
+  first.observation.violations.push(...lab.takeExits());
   if (first.observation.violations.length > 0) {
     record.failures.push({ point: 0, what: 'initial spec, no fault', violations: first.observation.violations });
     record.seconds = (Date.now() - started) / 1000;
@@ -92,6 +93,7 @@ export async function runKillSuite(lab: FaultLab, points: number, opts: SuiteOpt
     const killedAt = Date.now();
     await lab.startController();
     const { observation, convergedAt } = await settle(lab, p.shape, opts.convergeTimeoutMs ?? CONVERGE_MS);
+    observation.violations.push(...lab.takeExits());
     record.points++;
     if (convergedAt !== undefined) record.recovery.push((convergedAt - killedAt) / 1000);
     const line = `${describeKill(p)}: ${observation.violations.length === 0 ? 'ok' : 'FAILED'} in ${((Date.now() - t0) / 1000).toFixed(1)} s`;
@@ -129,6 +131,7 @@ export async function runPauseSuite(lab: FaultLab, rounds: number, opts: SuiteOp
 
   await lab.applyShape(INITIAL);
   const first = await settle(lab, INITIAL, opts.convergeTimeoutMs ?? CONVERGE_MS);
+  first.observation.violations.push(...lab.takeExits());
   if (first.observation.violations.length > 0) {
     record.failures.push({ point: 0, what: 'initial spec, no fault', violations: first.observation.violations });
     record.seconds = (Date.now() - started) / 1000;
@@ -168,11 +171,17 @@ export async function runPauseSuite(lab: FaultLab, rounds: number, opts: SuiteOp
     const updates = berthUpdates(watch.events);
     const count = (prefix: string) => updates.filter((e) => e.name.startsWith(prefix)).length;
     const seen = { api: count(`${lab.env}_api`), web: count(`${lab.env}_web_`) };
+    const shapes = new Map<string, number>();
+    for (const e of watch.events) {
+      const keys = Object.keys(e.attributes).filter((k) => k !== 'name').sort().join('+') || '(name only)';
+      shapes.set(keys, (shapes.get(keys) ?? 0) + 1);
+    }
     record.notes.push(
       `service updates: api ${seen.api} (allowed ${allowed.api}), web ${seen.web} (allowed ${allowed.web}); ` +
-        `${watch.events.length} update events in all, ${watch.events.length - updates.length} of them Swarm's own update progress`,
+        `${watch.events.length} update events in all, ${watch.events.length - updates.length} of them Swarm's own update progress ` +
+        `(attributes: ${[...shapes].map(([k, n]) => `${k} ×${n}`).join(', ')})`,
     );
-    const violations = [...observation.violations];
+    const violations = [...lab.takeExits(), ...observation.violations];
     for (const svc of ['api', 'web'] as const) {
       if (seen[svc] > allowed[svc]) {
         const detail = updates.filter((e) => e.name.startsWith(`${lab.env}_${svc}`)).map((e) => `${e.name} ${JSON.stringify(e.attributes)}`);
