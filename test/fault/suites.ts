@@ -117,9 +117,14 @@ function describeRound(r: PauseRound): string {
   return `round ${r.index}: ${changes} → (nodes ${last.nodes}, api ${last.api.version}×${last.api.replicas}, web ${last.web.version}×${last.web.replicas}); SIGSTOP leader at +${r.stopAfterMs} ms for ${r.stopForMs} ms`;
 }
 
-/** Updates berth made: Swarm's own progress events carry only `updatestate.*` (and the name). */
+/**
+ * Updates berth made. Swarm's updater writes the service too: its progress and its automatic
+ * rollback (which changes the image back) carry a non-empty `updatestate.new`; a client's update
+ * resets the update state (empty `updatestate.new`) or leaves it alone. Events with nothing but
+ * the name (the allocator's writes, and a label-only update) cannot be told apart and are left out.
+ */
 export function berthUpdates(events: ServiceEvent[]): ServiceEvent[] {
-  return events.filter((e) => Object.keys(e.attributes).some((k) => k !== 'name' && !k.startsWith('updatestate.')));
+  return events.filter((e) => !e.attributes['updatestate.new'] && Object.keys(e.attributes).some((k) => k !== 'name'));
 }
 
 export async function runPauseSuite(lab: FaultLab, rounds: number, opts: SuiteOptions): Promise<SuiteRecord> {
@@ -178,7 +183,7 @@ export async function runPauseSuite(lab: FaultLab, rounds: number, opts: SuiteOp
     }
     record.notes.push(
       `service updates: api ${seen.api} (allowed ${allowed.api}), web ${seen.web} (allowed ${allowed.web}); ` +
-        `${watch.events.length} update events in all, ${watch.events.length - updates.length} of them Swarm's own update progress ` +
+        `${watch.events.length} update events in all, ${watch.events.length - updates.length} of them Swarm's own (update progress, rollback) or name-only ` +
         `(attributes: ${[...shapes].map(([k, n]) => `${k} ×${n}`).join(', ')})`,
     );
     const violations = [...lab.takeExits(), ...observation.violations];

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { Prng, seedFrom } from '../fault/prng.js';
 import { KILL_WINDOW_MS, OPERATIONS, killSchedule, pauseSchedule } from '../fault/schedule.js';
 import { INITIAL, updatesAllowed } from '../fault/spec.js';
+import { berthUpdates } from '../fault/suites.js';
 
 test('one seed, one schedule: a failing seed replays the same points', () => {
   assert.deepEqual(killSchedule(42, 30, INITIAL), killSchedule(42, 30, INITIAL));
@@ -40,4 +41,11 @@ test('the PRNG is uniform enough and seeds parse', () => {
   for (const c of counts) assert.ok(c > 900 && c < 1100, String(counts));
   assert.equal(seedFrom('123'), 123);
   assert.throws(() => seedFrom('x'));
+});
+
+test("berth's updates are told from Swarm's own update progress and rollback", () => {
+  const ev = (attributes: Record<string, string>) => ({ at: 0, name: 'e_api', attributes: { name: 'e_api', ...attributes } });
+  const berth = [ev({ 'image.old': 'v1', 'image.new': 'v2' }), ev({ 'replicas.old': '1', 'replicas.new': '2' }), ev({ 'updatestate.old': 'updating', 'updatestate.new': '' })];
+  const swarm = [ev({ 'updatestate.new': 'updating' }), ev({ 'image.old': 'v2', 'image.new': 'v1', 'updatestate.old': 'updating', 'updatestate.new': 'rollback_started' }), ev({})];
+  assert.deepEqual(berthUpdates([...berth, ...swarm]), berth);
 });
