@@ -83,6 +83,7 @@ export async function runKillSuite(lab: FaultLab, points: number, opts: SuiteOpt
     return record;
   }
 
+  let midOperation = 0;
   for (const p of schedule) {
     const t0 = Date.now();
     if (p.operation === 'create') await lab.deleteEnvironment();
@@ -91,6 +92,8 @@ export async function runKillSuite(lab: FaultLab, points: number, opts: SuiteOpt
     await sleep(p.killAfterMs);
     await lab.kill9(leader);
     const killedAt = Date.now();
+    // No controller can act until the lease expires: this is the state the kill interrupted.
+    if (!(await converged(lab, p.shape))) midOperation++;
     await lab.startController();
     const { observation, convergedAt } = await settle(lab, p.shape, opts.convergeTimeoutMs ?? CONVERGE_MS);
     observation.violations.push(...lab.takeExits());
@@ -107,6 +110,7 @@ export async function runKillSuite(lab: FaultLab, points: number, opts: SuiteOpt
       }
     }
   }
+  record.notes.push(`${midOperation} of ${record.points} kills landed before the operation had converged (the others hit a converged environment)`);
   record.seconds = (Date.now() - started) / 1000;
   return record;
 }
