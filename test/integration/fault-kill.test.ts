@@ -22,6 +22,7 @@ after(() => lab.stop());
 
 test(`kill -9 of the leader at ${points} random points (seed ${seed})`, async () => {
   const record = await runKillSuite(lab, points, { seed, maxFailures: 1 });
+  for (const note of record.notes) console.log(note);
   assert.deepEqual(record.failures, [], `seed ${seed} (replay: BERTH_FAULT_SEED=${seed}); log: ${lab.log}`);
   assert.equal(record.points, points);
 });

@@ -21,6 +21,7 @@ after(() => lab.stop());
 
 test(`leader SIGSTOPped and resumed over ${rounds} rounds of spec changes (seed ${seed})`, async () => {
   const record = await runPauseSuite(lab, rounds, { seed });
+  for (const note of record.notes) console.log(note);
   assert.deepEqual(record.failures, [], `seed ${seed} (replay: BERTH_FAULT_SEED=${seed}); log: ${lab.log}`);
   assert.equal(record.points, rounds);
 });
