@@ -20,6 +20,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { TestEtcd } from '../test/support/etcd.js';
+import { metricTotal, scrapeMetrics } from '../test/support/prom-text.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -61,18 +62,8 @@ function envDocs(): string {
   return docs.join('---\n');
 }
 
-async function scrape(): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const sp = line.lastIndexOf(' ');
-    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
-  }
-  return out;
-}
-
-const sum = (m: Map<string, number>, name: string) => [...m].filter(([k]) => k === name || k.startsWith(`${name}{`)).reduce((a, [, v]) => a + v, 0);
+const scrape = () => scrapeMetrics(`http://127.0.0.1:${METRICS_PORT}/metrics`);
+const sum = (m: Map<string, number>, name: string) => metricTotal(m, name);
 
 function procStat(pid: number): { cpuTicks: number; rssBytes: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

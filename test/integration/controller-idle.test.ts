@@ -16,6 +16,7 @@ import { createClient } from '../../src/store/client.js';
 import { ResourceStore } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
 import { requireLab } from '../support/lab.js';
+import { metricTotal, scrapeMetrics } from '../support/prom-text.js';
 
 const lab = requireLab();
 const etcd = createClient({ endpoints: lab.etcdEndpoints, prefix: '/berth' });
@@ -50,19 +51,7 @@ const env = parseResource({
   },
 }) as Environment;
 
-async function metrics(): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${PORT}/metrics`)).text();
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const sp = line.lastIndexOf(' ');
-    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
-  }
-  return out;
-}
-
-const total = (m: Map<string, number>, name: string, filter = '') =>
-  [...m].filter(([k]) => (k === name || k.startsWith(`${name}{`)) && k.includes(filter)).reduce((a, [, v]) => a + v, 0);
+const metrics = () => scrapeMetrics(`http://127.0.0.1:${PORT}/metrics`);
 
 async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
   const start = Date.now();
@@ -111,7 +100,7 @@ test('one converged environment with a 1 s healthcheck: no reconcile beyond resy
   await new Promise((r) => setTimeout(r, WINDOW_MS));
   const end = await metrics();
 
-  const delta = (name: string, filter = '') => total(end, name, filter) - total(start, name, filter);
+  const delta = (name: string, filter = '') => metricTotal(end, name, filter) - metricTotal(start, name, filter);
   const resyncs = Math.ceil(WINDOW_MS / 1000 / RESYNC_S);
   const reconciles = delta('berth_reconciles_total', 'kind="Environment"');
   const dropped = delta('berth_docker_events_total', 'kept="false"');
