@@ -4,8 +4,10 @@ import { labels, resourceName } from './primitives.js';
 export const API_VERSION = 'berth.dev/v1alpha1';
 
 /**
- * `generation` and `creationTimestamp` are owned by the store: `berth apply` ignores what the
- * user wrote there (as kubectl does) and the store sets them.
+ * `generation`, `creationTimestamp` and `deletionTimestamp` are owned by the store: `berth apply`
+ * ignores what the user wrote there (as kubectl does) and the store sets them.
+ * `deletionTimestamp` is the mark of an explicit deletion (`berth delete`, ttl expiry): the
+ * controller removes what the resource owned, then its keys.
  */
 export const metadataSchema = z.strictObject({
   name: resourceName,
@@ -13,5 +15,6 @@ export const metadataSchema = z.strictObject({
   annotations: z.record(z.string().max(253), z.string().max(4096)).optional(),
   generation: z.number().int().min(1).optional(),
   creationTimestamp: z.string().optional(),
+  deletionTimestamp: z.string().optional(),
 });
 export type Metadata = z.infer<typeof metadataSchema>;

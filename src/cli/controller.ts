@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { parseDuration } from '../api/duration.js';
 import { metrics } from '../metrics/registry.js';
 import { ControllerProcess } from '../controller/controller-process.js';
-import { createClient, storeConfig } from '../store/client.js';
+import { createClient, storeConfig, type EtcdClient } from '../store/client.js';
+import { ensureInstallation } from '../store/installation.js';
 import { RouteStore, routesPrefixFrom } from '../store/routes.js';
 import { DockerodeSwarm } from '../swarm/dockerode-swarm.js';
 import { runAction, UsageError } from './run.js';
@@ -18,6 +19,7 @@ interface ControllerFlags {
   resync: string;
   workers: string;
   reconcileTimeout: string;
+  orphanGrace: string;
 }
 
 export function registerControllerCommand(program: Command): void {
@@ -28,7 +30,8 @@ export function registerControllerCommand(program: Command): void {
       .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz', ':9464')
       .option('--resync <duration>', 'full resync period', '30s')
       .option('--workers <n>', 'concurrent reconciles', '2')
-      .option('--reconcile-timeout <duration>', 'deadline of one reconcile; one that runs longer is retried with backoff', '2m'),
+      .option('--reconcile-timeout <duration>', 'deadline of one reconcile; one that runs longer is retried with backoff', '2m')
+      .option('--orphan-grace <duration>', 'how long the objects of an environment whose key vanished without `berth delete` are kept', '60s'),
   ).action(runAction(async (flags: ControllerFlags) => runController(flags)));
 }
 
@@ -38,6 +41,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
   if (reconcileTimeoutMs <= 0) throw new UsageError('--reconcile-timeout must be longer than 0');
   const workers = Number(flags.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
+  const orphanGraceMs = durationFlag('--orphan-grace', flags.orphanGrace);
 
   const log = pino({ name: 'berth-controller' });
   const config = storeConfig({ etcdEndpoints: flags.etcdEndpoints, prefix: flags.prefix });
@@ -52,6 +56,12 @@ async function runController(flags: ControllerFlags): Promise<number> {
 
   let fatal: unknown;
   const shutdown = handleShutdownSignals(log);
+  const installation = await installationId(etcd, log, shutdown.requested);
+  if (installation === undefined) {
+    etcd.close();
+    shutdown.dispose();
+    return 0;
+  }
   const controller = new ControllerProcess({
     etcd,
     swarm,
@@ -62,6 +72,8 @@ async function runController(flags: ControllerFlags): Promise<number> {
     resyncMs,
     workers,
     reconcileTimeoutMs,
+    installation,
+    orphanGraceMs,
     onFatal: (err) => {
       fatal = err;
       shutdown.trigger();
@@ -86,6 +98,26 @@ async function runController(flags: ControllerFlags): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/**
+ * Reads (or, first on the prefix, creates) the installation id, retrying while etcd cannot be
+ * reached; undefined when stopped first. Nothing is touched in Swarm without it.
+ */
+async function installationId(etcd: EtcdClient, log: Logger, stop: Promise<unknown>): Promise<string | undefined> {
+  let stopped = false;
+  void stop.then(() => (stopped = true));
+  for (let attempt = 0; !stopped; attempt++) {
+    try {
+      const { id, created } = await ensureInstallation(etcd);
+      log.info({ installation: id, prefix: etcd.prefix }, created ? 'installation id created: first controller on this prefix' : 'installation id read');
+      return id;
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'reading the installation id failed; retrying');
+    }
+    await Promise.race([stop, new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 10_000)))]);
+  }
+  return undefined;
 }
 
 function durationFlag(flag: string, value: string): number {

@@ -24,6 +24,9 @@ export interface ControllerProcessOptions {
   resyncMs: number;
   workers: number;
   reconcileTimeoutMs?: number;
+  /** This installation's id (etcd `<prefix>/installation`), read or created before the process starts. */
+  installation: string;
+  orphanGraceMs?: number;
   /** Called when leadership is lost or a runnable dies: the process should exit and restart. */
   onFatal: (err: unknown) => void;
 }
@@ -57,6 +60,8 @@ export class ControllerProcess {
         resyncMs: o.resyncMs,
         workers: o.workers,
         reconcileTimeoutMs: o.reconcileTimeoutMs,
+        installation: o.installation,
+        orphanGraceMs: o.orphanGraceMs,
       }),
     );
     this.manager.add(phaseGauge({ status: store, metrics: o.metrics, clock: realClock }));

@@ -21,8 +21,16 @@ export interface ResourceReader {
 }
 
 export interface ResourceDeleter {
-  /** TTL expiry: the controller deletes the environment as `berth delete env` would. */
+  /** TTL expiry: the controller marks the environment as `berth delete env` does. */
+  markEnvironmentDeleted(name: string): Promise<void>;
+  /** Removes the environment's key, once what it owned is gone. */
   deleteEnvironment(name: string): Promise<void>;
+}
+
+/** `berth gc --confirm` releases (etcd `<prefix>/gc/environments/<env>`) of held orphan deletions. */
+export interface GcReleases {
+  isGcReleased(env: string): Promise<boolean>;
+  clearGcRelease(env: string): Promise<void>;
 }
 
 export interface StatusWriter {

@@ -1,9 +1,9 @@
 import type { Environment, EnvironmentGroup, EnvironmentStatus, GroupStatus } from '../../src/api/index.js';
 import type { PromotionRequest } from '../../src/api/status.js';
-import type { PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from '../../src/reconcile/ports.js';
+import type { GcReleases, PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from '../../src/reconcile/ports.js';
 
 /** In-memory etcd for reconciler tests: resources, statuses, route keys and promotion requests. */
-export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter, RouteWriter, PromotionStore {
+export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter, RouteWriter, PromotionStore, GcReleases {
   envs = new Map<string, Environment>();
   invalid = new Map<string, Error>();
   groups = new Map<string, EnvironmentGroup>();
@@ -14,6 +14,8 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   routeWrites: Route[] = [];
   /** `<env>/<service>` → request. */
   promotions = new Map<string, PromotionRequest>();
+  /** Environments released by `berth gc --confirm`. */
+  gcReleased = new Set<string>();
 
   async getEnvironment(name: string) {
     const bad = this.invalid.get(name);
@@ -31,6 +33,16 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   }
   async listEnvironmentNames() {
     return [...this.envs.keys(), ...this.invalid.keys()];
+  }
+  async markEnvironmentDeleted(name: string) {
+    const e = this.envs.get(name);
+    if (e) e.metadata.deletionTimestamp ??= '2030-01-01T00:00:00.000Z';
+  }
+  async isGcReleased(env: string) {
+    return this.gcReleased.has(env);
+  }
+  async clearGcRelease(env: string) {
+    this.gcReleased.delete(env);
   }
   async deleteEnvironment(name: string) {
     this.envs.delete(name);

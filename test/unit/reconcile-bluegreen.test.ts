@@ -47,7 +47,7 @@ function setup() {
     probes.push({ color, endpoints });
     return { color, endpoints, ok: !failProbe.has(color), at: now().toISOString(), ...(failProbe.has(color) ? { message: 'HTTP 500' } : {}) };
   };
-  const make = () => new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, log, now, probe, pollMs: 1_000 });
+  const make = () => new EnvironmentReconciler({ swarm, installation: 'inst-a', gc: store, resources: store, status: store, routes: store, promotions: store, log, now, probe, pollMs: 1_000 });
   let r = make();
   /** Reconciles like the work queue would: again after the requeue it asks for (time moves by it). */
   const run = async (passes: number, stop?: () => boolean) => {
@@ -303,8 +303,9 @@ test('env deleted: both colours, the route and its promotion requests are remove
   await t.run(20);
   t.store.promotions.set('bg/web', { color: 'blue', image: 'reg/web:v3' });
   t.store.promotions.set('bg-other/web', { color: 'green', image: 'reg/web:v3' });
-  t.store.envs.delete('bg');
+  await t.store.markEnvironmentDeleted('bg');
   await t.run(1);
+  assert.equal(t.store.envs.has('bg'), false);
   assert.equal(t.swarm.services.length, 0);
   assert.equal(t.store.routes.size, 0);
   assert.deepEqual([...t.store.promotions.keys()], ['bg-other/web']);

@@ -24,7 +24,7 @@ function setup() {
   const store = new FakeStore();
   store.groups.set('g', groupSchema.parse({ apiVersion: 'berth.dev/v1alpha1', kind: 'EnvironmentGroup', metadata: { name: 'g' }, spec: { nodeSelector: { pool: 'lab' } } }));
   const now = { t: new Date('2030-01-01T00:00:00Z') };
-  const r = new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, log, now: () => now.t });
+  const r = new EnvironmentReconciler({ swarm, installation: 'inst-a', gc: store, resources: store, status: store, routes: store, promotions: store, log, now: () => now.t });
   return { swarm, store, r, now };
 }
 
@@ -89,17 +89,18 @@ test('short of nodes → Degraded with NodesShort: missing N of M', async () => 
   assert.ok(st.conditions.some((c) => c.reason === 'NodesShort' && c.message === 'NodesShort: missing 2 of 5'));
 });
 
-test('deleted from etcd → services, labels, routes and status removed', async () => {
+test('marked for deletion (berth delete) → services, labels, routes, status, then the key removed', async () => {
   const { swarm, store, r } = setup();
   store.envs.set('qa', env('qa', 2));
   await r.reconcile('qa');
   await r.reconcile('qa');
-  store.envs.delete('qa');
+  await store.markEnvironmentDeleted('qa');
   await r.reconcile('qa');
   assert.equal(swarm.services.length, 0);
-  assert.ok(swarm.nodes.every((n) => !('berth.env' in n.labels)));
+  assert.ok(swarm.nodes.every((n) => !('berth.env' in n.labels) && !('berth.installation' in n.labels)));
   assert.equal(store.routes.size, 0);
   assert.equal(store.envStatus.has('qa'), false);
+  assert.equal(store.envs.has('qa'), false, 'the key goes last');
 });
 
 test('TTL expired → the environment is deleted from etcd and cleaned up', async () => {
