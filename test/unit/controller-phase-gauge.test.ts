@@ -41,3 +41,21 @@ test('phase gauge: counts phases from one read of all statuses per round, and it
   await running;
   assert.equal(getEventListeners(abort.signal, 'abort').length, 0);
 });
+
+test('berth_deletions_held counts the orphan records by why they are held', async () => {
+  const store = new FakeStore();
+  const held = (reason: string) => ({ ...status('Ready'), conditions: [{ type: 'Orphaned', status: 'True', reason, message: '', lastTransitionTime: '2026-01-01T00:00:00Z' }] });
+  store.envStatus.set('a', held('LastEnvironment') as never);
+  store.envStatus.set('b', held('LastEnvironment') as never);
+  store.envStatus.set('c', held('GracePeriod') as never);
+  store.envStatus.set('d', status('Ready') as never);
+  const metrics = createMetrics();
+  const abort = new AbortController();
+  const running = phaseGauge({ status: store, metrics, clock: new FakeClock(), intervalMs: 5_000 }).run(abort.signal);
+  await settle();
+  assert.equal(await metricValue(metrics.deletionsHeld, { reason: 'LastEnvironment' }), 2);
+  assert.equal(await metricValue(metrics.deletionsHeld, { reason: 'GracePeriod' }), 1);
+  assert.equal(await metricValue(metrics.deletionsHeld, { reason: 'MassDeletion' }), 0);
+  abort.abort();
+  await running;
+});
