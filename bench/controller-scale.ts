@@ -11,7 +11,7 @@
  *
  * Run (etcd installed; no lab needed):
  *   npm run build && npx tsx bench/controller-scale.ts [--envs 1000] [--nodes 3000] [--idle 300]
- *     [--reactions 50] [--latency-ms 2] [--workers 16] [--out bench/results]
+ *     [--reactions 50] [--latency-ms 2] [--workers 16] [--resync 30s] [--out bench/results]
  * Results: bench/results/controller-scale-<envs>.{json,md}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -33,8 +33,11 @@ const IDLE_S = Number(arg('idle', '300'));
 const REACTIONS = Number(arg('reactions', '50'));
 const LATENCY_MS = arg('latency-ms', '2');
 const WORKERS = arg('workers', '16');
+const RESYNC = arg('resync', '30s');
 const OUT = arg('out', 'bench/results');
-const METRICS_PORT = 19611;
+/** Shifts the private etcd's and the controller's ports, so that two runs can go side by side. */
+const PORT_OFFSET = Number(arg('port-offset', '0'));
+const METRICS_PORT = 19611 + PORT_OFFSET;
 const PREFIX = '/berth-scale';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const work = mkdtempSync(join(tmpdir(), 'berth-scale-'));
@@ -79,14 +82,25 @@ function procStat(pid: number): { cpuTicks: number; rssBytes: number } {
   return { cpuTicks, rssBytes: rssPages * 4096 };
 }
 
-async function readyCount(etcd: TestEtcd): Promise<number> {
+/**
+ * Follows the environments' statuses with an etcd watch and counts the Ready ones: polling
+ * every status would load etcd and the CPU the controller is measured on.
+ */
+async function followReady(etcd: TestEtcd): Promise<{ count: () => number; close: () => Promise<void> }> {
   const client = etcd.client(PREFIX);
-  try {
-    const all = await client.etcd.getAll().prefix(`${PREFIX}/status/environments/`).strings();
-    return Object.values(all).filter((v) => (JSON.parse(v) as { phase?: string }).phase === 'Ready').length;
-  } finally {
-    client.close();
-  }
+  const phases = new Map<string, string | undefined>();
+  const prefix = `${PREFIX}/status/environments/`;
+  const watcher = await client.etcd.watch().prefix(prefix).create();
+  watcher.on('put', (kv) => phases.set(kv.key.toString(), (JSON.parse(kv.value.toString()) as { phase?: string }).phase));
+  watcher.on('delete', (kv) => phases.delete(kv.key.toString()));
+  for (const [k, v] of Object.entries(await client.etcd.getAll().prefix(prefix).strings())) if (!phases.has(k)) phases.set(k, (JSON.parse(v) as { phase?: string }).phase);
+  return {
+    count: () => [...phases.values()].filter((p) => p === 'Ready').length,
+    close: async () => {
+      await watcher.cancel();
+      client.close();
+    },
+  };
 }
 
 const pct = (xs: number[], p: number) => {
@@ -133,7 +147,7 @@ async function reactions(etcd: TestEtcd, docker: Docker, count: number): Promise
 }
 
 async function main() {
-  const etcd = new TestEtcd({ clientPort: 23795, peerPort: 23805 });
+  const etcd = new TestEtcd({ clientPort: 23795 + PORT_OFFSET, peerPort: 23805 + PORT_OFFSET });
   await etcd.start();
   const children: ChildProcess[] = [];
   const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, BERTH_ETCD_ENDPOINTS: etcd.endpoint, BERTH_PREFIX: PREFIX };
@@ -149,7 +163,7 @@ async function main() {
         await sleep(100);
       }
     }
-    const controller = berthChild(['controller', '--metrics-addr', `127.0.0.1:${METRICS_PORT}`, '--workers', WORKERS], env, join(work, 'controller.log'));
+    const controller = berthChild(['controller', '--metrics-addr', `127.0.0.1:${METRICS_PORT}`, '--workers', WORKERS, '--resync', RESYNC], env, join(work, 'controller.log'));
     children.push(controller);
     for (let i = 0; i < 200; i++) {
       try {
@@ -162,16 +176,16 @@ async function main() {
     const file = join(work, 'envs.yaml');
     writeFileSync(file, envDocs());
     const before = sum(await scrape(), 'berth_docker_api_requests_total');
+    const ready = await followReady(etcd);
     const t0 = performance.now();
     const apply = spawn(process.execPath, ['bin/berth.js', 'apply', '-f', file], { env, stdio: 'ignore' });
     const applyDone = new Promise<number>((r) => apply.once('exit', () => r(performance.now() - t0)));
-    let ready = 0;
-    while (ready < ENVS) {
-      if (performance.now() - t0 > 600_000) throw new Error(`only ${ready}/${ENVS} Ready after 10 min`);
-      await sleep(250);
-      ready = await readyCount(etcd);
+    while (ready.count() < ENVS) {
+      if (performance.now() - t0 > 600_000) throw new Error(`only ${ready.count()}/${ENVS} Ready after 10 min`);
+      await sleep(50);
     }
     const coldMs = performance.now() - t0;
+    await ready.close();
     const applyMs = await applyDone;
     const afterCold = await scrape();
     const coldCalls = sum(afterCold, 'berth_docker_api_requests_total') - before;
@@ -182,18 +196,21 @@ async function main() {
     console.log(`cold: ${ENVS} envs Ready in ${(coldMs / 1000).toFixed(1)} s (apply ${(applyMs / 1000).toFixed(1)} s), ${coldCalls} Docker calls`);
 
     await sleep(5_000);
-    const idleStart = { stat: procStat(controller.pid!), calls: sum(await scrape(), 'berth_docker_api_requests_total'), at: performance.now() };
+    const startScrape = await scrape();
+    const idleStart = { stat: procStat(controller.pid!), calls: sum(startScrape, 'berth_docker_api_requests_total'), reconciles: sum(startScrape, 'berth_reconciles_total'), at: performance.now() };
     let peakRss = idleStart.stat.rssBytes;
     for (let s = 0; s < IDLE_S; s += 5) {
       await sleep(5_000);
       peakRss = Math.max(peakRss, procStat(controller.pid!).rssBytes);
     }
-    const idleEnd = { stat: procStat(controller.pid!), calls: sum(await scrape(), 'berth_docker_api_requests_total'), at: performance.now() };
+    const endScrape = await scrape();
+    const idleEnd = { stat: procStat(controller.pid!), calls: sum(endScrape, 'berth_docker_api_requests_total'), reconciles: sum(endScrape, 'berth_reconciles_total'), at: performance.now() };
+    const idleReconciles = idleEnd.reconciles - idleStart.reconciles;
     const idleSeconds = (idleEnd.at - idleStart.at) / 1000;
     const ticksPerSecond = 100;
     const idleCpuPct = ((idleEnd.stat.cpuTicks - idleStart.stat.cpuTicks) / ticksPerSecond / idleSeconds) * 100;
     const idleCallsPerMin = ((idleEnd.calls - idleStart.calls) / idleSeconds) * 60;
-    console.log(`idle ${idleSeconds.toFixed(0)} s: CPU ${idleCpuPct.toFixed(2)} %, RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, ${idleCallsPerMin.toFixed(1)} Docker calls/min`);
+    console.log(`idle ${idleSeconds.toFixed(0)} s: CPU ${idleCpuPct.toFixed(2)} %, RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, ${idleCallsPerMin.toFixed(1)} Docker calls/min, ${idleReconciles} reconciles`);
 
     const react = REACTIONS > 0 ? await reactions(etcd, docker, REACTIONS) : [];
     if (react.length) console.log(`reaction: p50 ${pct(react, 50).toFixed(1)} ms, p99 ${pct(react, 99).toFixed(1)} ms`);
@@ -206,8 +223,9 @@ async function main() {
       servicesPerEnv: SERVICES,
       simLatencyMs: Number(LATENCY_MS),
       workers: Number(WORKERS),
+      resync: RESYNC,
       cold: { readyMs: Math.round(coldMs), applyMs: Math.round(applyMs), dockerCalls: coldCalls, dockerCallsByOperation: coldCallsByOperation, reconciles: coldReconciles, retries: coldRetries },
-      idle: { seconds: Math.round(idleSeconds), cpuPct: Number(idleCpuPct.toFixed(2)), peakRssMiB: Math.round(peakRss / 2 ** 20), dockerCallsPerMin: Number(idleCallsPerMin.toFixed(2)) },
+      idle: { seconds: Math.round(idleSeconds), cpuPct: Number(idleCpuPct.toFixed(2)), peakRssMiB: Math.round(peakRss / 2 ** 20), dockerCallsPerMin: Number(idleCallsPerMin.toFixed(2)), reconciles: idleReconciles },
       reaction: react.length ? { samples: react.length, p50Ms: Number(pct(react, 50).toFixed(1)), p99Ms: Number(pct(react, 99).toFixed(1)) } : undefined,
     };
     mkdirSync(OUT, { recursive: true });

@@ -17,6 +17,7 @@ interface ControllerFlags {
   prefix?: string;
   routesPrefix?: string;
   resync: string;
+  fullResync: string;
   workers: string;
   reconcileTimeout: string;
   orphanGrace: string;
@@ -28,7 +29,8 @@ export function registerControllerCommand(program: Command): void {
       .command('controller')
       .description('Run the reconciler: make the Swarm match the Environments in etcd (long-running)')
       .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz', ':9464')
-      .option('--resync <duration>', 'full resync period', '30s')
+      .option('--resync <duration>', 'how often the Swarm is listed again; environments whose Swarm objects changed are reconciled', '30s')
+      .option('--full-resync <duration>', 'how often every environment and group is reconciled, changed or not', '10m')
       .option('--workers <n>', 'concurrent reconciles', '2')
       .option('--reconcile-timeout <duration>', 'deadline of one reconcile; one that runs longer is retried with backoff', '2m')
       .option('--orphan-grace <duration>', 'how long the objects of an environment whose key vanished without `berth delete` are kept', '60s'),
@@ -37,6 +39,7 @@ export function registerControllerCommand(program: Command): void {
 
 async function runController(flags: ControllerFlags): Promise<number> {
   const resyncMs = durationFlag('--resync', flags.resync);
+  const fullResyncMs = durationFlag('--full-resync', flags.fullResync);
   const reconcileTimeoutMs = durationFlag('--reconcile-timeout', flags.reconcileTimeout);
   if (reconcileTimeoutMs <= 0) throw new UsageError('--reconcile-timeout must be longer than 0');
   const workers = Number(flags.workers);
@@ -70,6 +73,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
     log,
     metricsAddr: flags.metricsAddr,
     resyncMs,
+    fullResyncMs,
     workers,
     reconcileTimeoutMs,
     installation,

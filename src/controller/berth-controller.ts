@@ -27,9 +27,10 @@ export interface BerthControllerDeps {
   clock: Clock;
   metrics: BerthMetrics;
   log: Logger;
+  /** How often the Swarm is listed again; the environments whose objects changed are reconciled. */
   resyncMs: number;
-  /** A resync's keys arrive spread over this long (default: a tenth of the period, at most 10 s). */
-  resyncSpreadMs?: number;
+  /** How often every environment and group is reconciled, changed or not (spread over a tenth of it). */
+  fullResyncMs: number;
   workers: number;
   reconcileTimeoutMs?: number;
 }
@@ -62,18 +63,7 @@ export function berthController(d: BerthControllerDeps): Controller {
     sources: [
       etcdSource({ watch: d.watch, log: d.log, onRestart: () => d.metrics.etcdWatchRestarts.inc() }),
       swarmCacheSource({ cache: d.swarm, listKeys, log: d.log }),
-      periodicSource({
-        name: 'resync',
-        intervalMs: d.resyncMs,
-        spreadMs: d.resyncSpreadMs ?? Math.min(d.resyncMs / 10, 10_000),
-        clock: d.clock,
-        // One full list of the Swarm per period in all, whatever the number of environments.
-        list: async () => {
-          await d.swarm.relist();
-          return listKeys();
-        },
-        log: d.log,
-      }),
+      periodicSource({ name: 'full-resync', intervalMs: d.fullResyncMs, spreadMs: d.fullResyncMs / 10, clock: d.clock, list: listKeys, log: d.log }),
     ],
     reconciler: berthReconciler({ envs, groups }),
     workers: d.workers,

@@ -12,7 +12,6 @@ import { watchResources } from '../store/watch.js';
 import type { SwarmApi } from '../swarm/api.js';
 import { SwarmCache } from '../swarm/cache.js';
 import { berthController } from './berth-controller.js';
-import { phaseGauge } from './phase-gauge.js';
 
 export interface ControllerProcessOptions {
   etcd: EtcdClient;
@@ -22,6 +21,7 @@ export interface ControllerProcessOptions {
   log: Logger;
   metricsAddr: string;
   resyncMs: number;
+  fullResyncMs: number;
   workers: number;
   reconcileTimeoutMs?: number;
   /** This installation's id (etcd `<prefix>/installation`), read or created before the process starts. */
@@ -44,6 +44,7 @@ export class ControllerProcess {
     const store = new StorePorts(o.etcd, o.log);
     const cache = new SwarmCache(o.swarm, {
       log: o.log,
+      relistEveryMs: o.resyncMs,
       onEventReceived: (type, kept) => o.metrics.dockerEvents.inc({ type, kept: String(kept) }),
     });
     o.metrics.observeSwarmCache(() => cache.size());
@@ -58,13 +59,13 @@ export class ControllerProcess {
         metrics: o.metrics,
         log: o.log,
         resyncMs: o.resyncMs,
+        fullResyncMs: o.fullResyncMs,
         workers: o.workers,
         reconcileTimeoutMs: o.reconcileTimeoutMs,
         installation: o.installation,
         orphanGraceMs: o.orphanGraceMs,
       }),
     );
-    this.manager.add(phaseGauge({ status: store, metrics: o.metrics, clock: realClock }));
   }
 
   /** Resolves once elected; rejects ("stopped before elected") when stopped while standing by. */

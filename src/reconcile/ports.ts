@@ -39,7 +39,7 @@ export interface StatusWriter {
   deleteEnvironmentStatus(name: string): Promise<void>;
   /** Every environment with a status key, whether or not the value is valid. */
   listEnvironmentStatusNames(): Promise<string[]>;
-  /** Every valid environment status, in one read. */
+  /** Every valid environment status, in one read: the orphan brake counts the orphans together. */
   listEnvironmentStatuses(): Promise<Map<string, EnvironmentStatus>>;
   getGroupStatus(name: string): Promise<GroupStatus | undefined>;
   putGroupStatus(name: string, status: GroupStatus): Promise<void>;

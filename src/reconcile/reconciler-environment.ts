@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { InvalidInputError, routeUpstream, setCondition, type Environment, type EnvironmentStatus, type ServiceStatus } from '../api/index.js';
+import { KeyedCount, PhaseCount } from '../metrics/phase-count.js';
 import type { BerthMetrics } from '../metrics/registry.js';
 import type { SwarmApi } from '../swarm/api.js';
 import type { SwarmSnapshot } from '../swarm/model.js';
@@ -9,7 +10,7 @@ import { InstallationSwarm } from '../swarm/installation-swarm.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
 import { blockedStatus, environmentStatus, expiresAt, sameStatus, serviceStatus } from './env-status.js';
 import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, type Action } from './planner/index.js';
-import { decideOrphan, ORPHANED, orphanedCondition, withoutOrphaned } from './orphans.js';
+import { decideOrphan, ORPHAN_HOLDS, ORPHANED, orphanedCondition, withoutOrphaned, type OrphanHold } from './orphans.js';
 import { ownedSnapshot, type Ownership } from './ownership.js';
 import type { GcReleases, PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from './ports.js';
 import type { ReconcileResult } from '../runtime/handler.js';
@@ -47,8 +48,14 @@ export class EnvironmentReconciler {
   private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics'>> & { metrics?: BerthMetrics };
   /** Last pre-promotion probe per `<env>/<service>`: the only state kept between reconciles. */
   private readonly probes = new Map<string, ProbeResult>();
+  /** berth_environments{phase}, as this reconciler last decided each environment's phase. */
+  private readonly phases: PhaseCount | undefined;
+  /** berth_deletions_held{reason}: the orphans this reconciler holds, by why. */
+  private readonly held: KeyedCount<OrphanHold> | undefined;
 
   constructor(deps: EnvironmentReconcilerDeps) {
+    this.phases = deps.metrics && new PhaseCount(deps.metrics.environments);
+    this.held = deps.metrics && new KeyedCount(deps.metrics.deletionsHeld, 'reason', ORPHAN_HOLDS);
     const now = deps.now ?? (() => new Date());
     this.d = {
       now,
@@ -74,6 +81,7 @@ export class EnvironmentReconciler {
       log.warn({ err: err.message }, 'invalid environment spec');
       const previous = await this.d.status.getEnvironmentStatus(name);
       await this.d.status.putEnvironmentStatus(name, blockedStatus(previous, 'Failed', 'InvalidSpec', err.message, previous?.observedGeneration ?? 0, this.d.now()));
+      this.phases?.set(name, 'Failed');
       return { requeueAfterMs: this.d.blockedRequeueMs };
     }
     if (!env) return this.orphaned(name, log);
@@ -88,12 +96,13 @@ export class EnvironmentReconciler {
       return this.finalize(name, own, log);
     }
 
-    const group = await this.d.resources.getGroup(env.spec.group);
-    const previous = await this.keyIsBack(name, log);
+    const [group, stored] = await Promise.all([this.d.resources.getGroup(env.spec.group), this.d.status.getEnvironmentStatus(name)]);
+    const previous = await this.keyIsBack(name, stored, log);
     if (!group) {
       const message = `environmentgroup "${env.spec.group}" not found`;
       const status = blockedStatus(previous, 'Degraded', 'GroupNotFound', message, env.metadata.generation ?? 0, this.d.now());
       if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
+      this.phases?.set(name, status.phase);
       log.warn(message);
       return { requeueAfterMs: this.d.blockedRequeueMs };
     }
@@ -137,6 +146,7 @@ export class EnvironmentReconciler {
     const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, changed, cutover, now: this.d.now() });
     if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);
     this.observe(name, status.nodes.length, services);
+    this.phases?.set(name, status.phase);
     if (previous?.phase !== status.phase) log.info({ phase: status.phase, from: previous?.phase }, 'phase changed');
 
     return earliest(this.requeueFor(status, services, exp), ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
@@ -220,8 +230,8 @@ export class EnvironmentReconciler {
    * The environment's status as read; when it carried the orphan record, the key came back
    * (re-applied, or restored): the record goes, and the running services are adopted as they are.
    */
-  private async keyIsBack(name: string, log: Logger): Promise<EnvironmentStatus | undefined> {
-    const previous = await this.d.status.getEnvironmentStatus(name);
+  private async keyIsBack(name: string, previous: EnvironmentStatus | undefined, log: Logger): Promise<EnvironmentStatus | undefined> {
+    this.held?.forget(name);
     if (!previous || !previous.conditions.some((c) => c.type === ORPHANED)) return previous;
     const status = { ...withoutOrphaned(previous), updatedAt: this.d.now().toISOString() };
     await this.d.status.putEnvironmentStatus(name, status);
@@ -252,6 +262,7 @@ export class EnvironmentReconciler {
     const actions = planEnvironmentRemoval(name, snapshot, own);
     const routes = previous ? (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name) : [];
     if (actions.length === 0 && routes.length === 0) {
+      this.held?.forget(name);
       if (previous) await this.remove(name, [], [], previous, log);
       return {};
     }
@@ -282,6 +293,7 @@ export class EnvironmentReconciler {
     const base: EnvironmentStatus = previous ?? { observedGeneration: 0, phase: 'Degraded', conditions: [], nodes: [], services: {}, updatedAt: now.toISOString() };
     const status = { ...base, conditions: setCondition(base.conditions, { type: ORPHANED, status: 'True', reason: decision.hold, message: decision.message }, now), updatedAt: now.toISOString() };
     if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
+    this.held?.set(name, decision.hold);
     if (held?.reason !== decision.hold) {
       log.warn({ hold: decision.hold, services: snapshot.services.map((s) => s.name), nodes: actions.filter((a) => a.kind === 'releaseNode').length }, `orphaned environment: deletion held: ${decision.message}`);
     }
@@ -299,6 +311,8 @@ export class EnvironmentReconciler {
     await this.d.gc.clearGcRelease(name);
     if (previous) await this.d.status.deleteEnvironmentStatus(name);
     this.forgetMetrics(name, previous ? Object.keys(previous.services) : []);
+    this.phases?.forget(name);
+    this.held?.forget(name);
     if (actions.length > 0) log.info('environment removed');
   }
 

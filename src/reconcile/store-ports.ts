@@ -78,6 +78,7 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
     return this.statuses.listStatusNames('Environment');
   }
 
+
   listEnvironmentStatuses(): Promise<Map<string, EnvironmentStatus>> {
     return this.statuses.listStatuses('Environment');
   }

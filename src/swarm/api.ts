@@ -30,6 +30,8 @@ export interface SwarmApi {
   /** Removing a service that is already gone is not an error. */
   removeService(id: string): Promise<void>;
   listTasks(serviceIds: string[]): Promise<ObservedTask[]>;
+  /** Every task of the Swarm whose desired state is running, in one call (a relist's). */
+  listRunningTasks(): Promise<ObservedTask[]>;
   /**
    * Streams service/node/task/container events until `signal` aborts, reconnecting after a
    * dropped stream. `onReconnect` runs after each reconnect: events may have been missed, so the

@@ -30,7 +30,12 @@ export interface SwarmCacheOptions {
   unsettledTaskMaxAgeMs?: number;
   /** Service ids per task list call: a Docker `filters` query string has to stay short. */
   taskListBatch?: number;
-  /** Waits between attempts of the first list (injected for tests). */
+  /**
+   * The Swarm is listed again this often (and after every events reconnect), announcing what
+   * changed that no event told: task state changes on workers, missed events. 0: never.
+   */
+  relistEveryMs?: number;
+  /** Waits between attempts of the first list, and between relists (injected for tests). */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Every event received, kept or not (berth_docker_events_total). */
   onEventReceived?: (type: string, kept: boolean) => void;
@@ -66,6 +71,14 @@ export class SwarmCache implements SwarmApi {
   private readonly dirtyTasks = new Set<string>();
   private readonly listeners = new Set<(c: SwarmChange) => void>();
   private readonly inflight = new Map<string, Promise<void>>();
+  /** When each object was last set or removed outside a relist (`node/ID`, `service/ID`, `tasks/ID`). */
+  private readonly touched = new Map<string, number>();
+  private seq = 0;
+  /**
+   * The services again, by environment: a reconcile reads its own environment's services three
+   * times, and filtering thousands each time was the largest part of its CPU.
+   */
+  private servicesByEnv = new Map<string, Map<string, ObservedService>>();
   private readonly now: () => number;
   private readonly unsettledMaxAgeMs: number;
   private readonly batch: number;
@@ -98,6 +111,21 @@ export class SwarmCache implements SwarmApi {
       }
     }
     if (signal.aborted) return;
+    await Promise.all([this.relistPeriodically(signal), this.followEvents(signal)]);
+  }
+
+  private async relistPeriodically(signal: AbortSignal): Promise<void> {
+    const every = this.o.relistEveryMs ?? 0;
+    if (every <= 0) return;
+    const sleep = this.o.sleep ?? abortableSleep;
+    for (;;) {
+      await sleep(every, signal);
+      if (signal.aborted) return;
+      await this.relist().catch((err: unknown) => this.o.log.warn({ err: (err as Error).message }, 'periodic relist of the Swarm failed'));
+    }
+  }
+
+  private async followEvents(signal: AbortSignal): Promise<void> {
     await this.swarm.watchEvents((e) => this.onEvent(e), signal, () => {
       this.o.log.info('docker event stream reconnected: relisting the Swarm cache');
       this.relist().then(
@@ -140,22 +168,64 @@ export class SwarmCache implements SwarmApi {
       services: new Set(this.dirtyServices),
       tasks: new Set(this.dirtyTasks),
     };
-    const [nodes, services] = await Promise.all([this.swarm.listNodes(), this.swarm.listServices()]);
+    const since = this.seq;
+    // Three calls, whatever the size of the Swarm. Tasks: only those meant to run (a service's
+    // history of shut-down tasks is five times larger and changes nothing berth decides).
+    const [nodes, services, tasks] = await Promise.all([this.swarm.listNodes(), this.swarm.listServices(), this.swarm.listRunningTasks()]);
     const listedAt = this.now();
-    const tasks = await this.listTasksBatched(services.map((s) => s.id));
-    const vanished = [...this.services.values()].filter((s) => !services.some((n) => n.id === s.id));
-    this.nodes = new Map(nodes.map((n) => [n.id, deepFreeze(n)]));
-    this.services = new Map(services.map((s) => [s.id, deepFreeze(s)]));
-    this.tasks = groupTasks(services, tasks, listedAt);
+    const before = { nodes: this.nodes, services: this.services, tasks: this.tasks };
+    // An object read again or written while the list was on its way is newer than the list:
+    // it keeps what the cache holds for it (present or removed), and was announced already.
+    const newer = (kind: string, id: string) => (this.touched.get(`${kind}/${id}`) ?? 0) > since;
+    this.nodes = merge(this.nodes, new Map(nodes.map((n) => [n.id, deepFreeze(n)])), (id) => newer('node', id));
+    this.services = merge(this.services, new Map(services.map((s) => [s.id, deepFreeze(s)])), (id) => newer('service', id));
+    this.servicesByEnv = new Map();
+    for (const s of this.services.values()) this.indexService(s);
+    this.tasks = merge(this.tasks, groupTasks(services, tasks, listedAt), (id) => newer('tasks', id));
+    for (const key of [...this.touched.keys()]) if ((this.touched.get(key) ?? 0) <= since) this.touched.delete(key);
     // Marks set while the list was on its way may be newer than what it returned: keep them.
     for (const id of startedDirty.nodes) this.dirtyNodes.delete(id);
     for (const id of startedDirty.services) this.dirtyServices.delete(id);
     for (const id of startedDirty.tasks) this.dirtyTasks.delete(id);
-    if (!this.hasSynced) {
+    const first = !this.hasSynced;
+    if (first) {
       this.hasSynced = true;
       this.markSynced();
+    } else {
+      for (const c of this.changesSince(before)) this.notify(c);
     }
-    for (const s of vanished) this.notify({ type: 'service', action: 'remove', env: s.labels[LABEL_ENV] });
+  }
+
+  /**
+   * What a relist found changed that no event had told: a service that appeared, vanished or
+   * changed version, a service whose running tasks differ (a task that died or moved on a
+   * worker raises no event on the manager), a node that changed. These, not every key, are
+   * what a relist enqueues, as an informer's resync delivers only what changed.
+   */
+  private changesSince(before: { nodes: Map<string, ObservedNode>; services: Map<string, ObservedService>; tasks: Map<string, TaskEntry> }): SwarmChange[] {
+    const out: SwarmChange[] = [];
+    const envs = new Set<string>();
+    for (const id of new Set([...before.services.keys(), ...this.services.keys()])) {
+      const a = before.services.get(id);
+      const b = this.services.get(id);
+      const env = (b ?? a)!.labels[LABEL_ENV];
+      if (!env) continue;
+      if (!a || !b) out.push({ type: 'service', action: b ? 'create' : 'remove', env });
+      else if (a.version !== b.version || taskSignature(before.tasks.get(id)) !== taskSignature(this.tasks.get(id))) envs.add(env);
+    }
+    for (const env of envs) out.push({ type: 'service', action: 'update', env });
+    for (const id of new Set([...before.nodes.keys(), ...this.nodes.keys()])) {
+      const a = before.nodes.get(id);
+      const b = this.nodes.get(id);
+      if (a && b && sameExceptClaim(a, b)) {
+        for (const env of new Set([a.labels[LABEL_ENV], b.labels[LABEL_ENV]])) if (env && a.labels[LABEL_ENV] !== b.labels[LABEL_ENV]) out.push({ type: 'node', action: 'update', env });
+      } else out.push({ type: 'node', action: a ? (b ? 'update' : 'remove') : 'create', env: undefined });
+    }
+    return out;
+  }
+
+  private touch(kind: 'node' | 'service' | 'tasks', id: string): void {
+    this.touched.set(`${kind}/${id}`, ++this.seq);
   }
 
   private onEvent(e: SwarmEvent): void {
@@ -228,9 +298,8 @@ export class SwarmCache implements SwarmApi {
   async listServices(env?: string): Promise<ObservedService[]> {
     await this.synced;
     await this.refreshDirty(this.dirtyServices, 'service', (id) => this.refreshService(id));
-    const out: ObservedService[] = [];
-    for (const s of this.services.values()) if (env ? s.labels[LABEL_ENV] === env : true) out.push(s);
-    return out;
+    if (!env) return [...this.services.values()];
+    return [...(this.servicesByEnv.get(env)?.values() ?? [])];
   }
 
   async inspectService(id: string): Promise<ObservedService | undefined> {
@@ -238,6 +307,11 @@ export class SwarmCache implements SwarmApi {
     if (this.dirtyServices.has(id)) await this.refreshDirty(new Set([id]), 'service', (x) => this.refreshService(x));
     const s = this.services.get(id);
     return s;
+  }
+
+  async listRunningTasks(): Promise<ObservedTask[]> {
+    await this.synced;
+    return [...this.tasks.values()].flatMap((e) => e.tasks.filter((t) => t.desiredState === 'running'));
   }
 
   async listTasks(serviceIds: string[]): Promise<ObservedTask[]> {
@@ -255,7 +329,10 @@ export class SwarmCache implements SwarmApi {
       try {
         const fresh = await this.listTasksBatched(stale);
         const byService = groupTasks(stale.map((id) => ({ id })), fresh, listedAt);
-        for (const [id, entry] of byService) this.tasks.set(id, entry);
+        for (const [id, entry] of byService) {
+          this.tasks.set(id, entry);
+          this.touch('tasks', id);
+        }
       } catch (err) {
         for (const id of stale) this.dirtyTasks.add(id);
         throw err;
@@ -301,8 +378,10 @@ export class SwarmCache implements SwarmApi {
 
   async removeService(id: string): Promise<void> {
     await this.swarm.removeService(id);
-    this.services.delete(id);
+    this.dropService(id);
     this.tasks.delete(id);
+    this.touch('service', id);
+    this.touch('tasks', id);
     this.dirtyServices.delete(id);
     this.dirtyTasks.delete(id);
   }
@@ -313,6 +392,22 @@ export class SwarmCache implements SwarmApi {
 
   inspectNode(id: string): Promise<ObservedNode | undefined> {
     return this.swarm.inspectNode(id);
+  }
+
+  private indexService(s: ObservedService): void {
+    const env = s.labels[LABEL_ENV]!;
+    let mine = this.servicesByEnv.get(env);
+    if (!mine) this.servicesByEnv.set(env, (mine = new Map()));
+    mine.set(s.id, s);
+  }
+
+  private dropService(id: string): void {
+    const s = this.services.get(id);
+    if (!s) return;
+    this.services.delete(id);
+    const mine = this.servicesByEnv.get(s.labels[LABEL_ENV]!);
+    mine?.delete(id);
+    if (mine?.size === 0) this.servicesByEnv.delete(s.labels[LABEL_ENV]!);
   }
 
   // ---- refreshing ---------------------------------------------------------------------------
@@ -342,16 +437,22 @@ export class SwarmCache implements SwarmApi {
     const node = await this.swarm.inspectNode(id);
     if (node) this.nodes.set(id, deepFreeze(node));
     else this.nodes.delete(id);
+    this.touch('node', id);
   }
 
   private async refreshService(id: string): Promise<void> {
     const s = await this.swarm.inspectService(id);
     // Only berth's services are held: a foreign one (no berth.env label) is none of its business.
-    if (s && LABEL_ENV in s.labels) this.services.set(id, deepFreeze(s));
-    else {
-      this.services.delete(id);
+    if (s && LABEL_ENV in s.labels) {
+      this.dropService(id);
+      this.services.set(id, deepFreeze(s));
+      this.indexService(s);
+    } else {
+      this.dropService(id);
       this.tasks.delete(id);
+      this.touch('tasks', id);
     }
+    this.touch('service', id);
   }
 
   private async listTasksBatched(serviceIds: string[]): Promise<ObservedTask[]> {
@@ -382,6 +483,23 @@ export function isSettled(service: ObservedService | undefined, tasks: ObservedT
 function groupTasks(services: { id: string }[], tasks: ObservedTask[], listedAt: number): Map<string, TaskEntry> {
   const out = new Map<string, TaskEntry>(services.map((s) => [s.id, { tasks: [], listedAt }]));
   for (const t of tasks) out.get(t.serviceId)?.tasks.push(deepFreeze(t));
+  return out;
+}
+
+/** What of a service's running tasks a relist compares: which tasks, where, in which state. */
+function taskSignature(entry: TaskEntry | undefined): string {
+  return (entry?.tasks ?? [])
+    .filter((t) => t.desiredState === 'running')
+    .map((t) => `${t.id}:${t.nodeId}:${t.state}`)
+    .sort()
+    .join(',');
+}
+
+/** `listed`, except where `keep(id)`: there what `current` holds (or its absence) stands. */
+function merge<V>(current: Map<string, V>, listed: Map<string, V>, keep: (id: string) => boolean): Map<string, V> {
+  const out = new Map<string, V>();
+  for (const [id, v] of listed) if (!keep(id)) out.set(id, v);
+  for (const [id, v] of current) if (keep(id)) out.set(id, v);
   return out;
 }
 

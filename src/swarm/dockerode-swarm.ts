@@ -111,6 +111,11 @@ export class DockerodeSwarm implements SwarmApi {
     return tasks.map(toObservedTask);
   }
 
+  async listRunningTasks(): Promise<ObservedTask[]> {
+    const tasks = await this.call('listTasks', () => this.docker.listTasks({ filters: { 'desired-state': ['running'] } }));
+    return tasks.map(toObservedTask);
+  }
+
   async watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
     const reconnect = new Backoff(this.opts.reconnectDelayMs ?? 1_000, MAX_RECONNECT_DELAY_MS);
     let first = true;

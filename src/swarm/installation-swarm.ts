@@ -36,6 +36,10 @@ export class InstallationSwarm implements SwarmApi {
     return this.inner.listTasks(serviceIds);
   }
 
+  listRunningTasks(): Promise<ObservedTask[]> {
+    return this.inner.listRunningTasks();
+  }
+
   watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
     return this.inner.watchEvents(onEvent, signal, onReconnect);
   }

@@ -117,6 +117,11 @@ export class FakeSwarm implements SwarmApi {
     this.services = this.services.filter((s) => s.id !== id);
   }
 
+  async listRunningTasks(): Promise<ObservedTask[]> {
+    this.op('listTasks');
+    return this.tasks().filter((t) => t.desiredState === 'running');
+  }
+
   async listTasks(serviceIds: string[]): Promise<ObservedTask[]> {
     this.op('listTasks');
     return this.tasks().filter((t) => serviceIds.includes(t.serviceId));

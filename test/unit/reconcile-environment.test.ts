@@ -7,6 +7,8 @@ import { GroupReconciler } from '../../src/reconcile/reconciler-group.js';
 import { FakeStore } from '../support/fake-store.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
 import { LABEL_ENV } from '../../src/swarm/labels.js';
+import { createMetrics } from '../../src/metrics/registry.js';
+import { metricValue } from '../support/fake-runtime.js';
 
 const log = pino({ level: 'silent' });
 
@@ -135,4 +137,23 @@ test('group status counts pool nodes and claims', async () => {
   const gs = store.groupStatus.get('g')!;
   assert.equal(gs.poolNodes, 3);
   assert.deepEqual(gs.claims, { qa: 2 });
+});
+
+test('berth_environments{phase} follows the phases the reconciler decides, and forgets a removed environment', async () => {
+  const { swarm, store } = setup();
+  const metrics = createMetrics();
+  const r = new EnvironmentReconciler({ swarm, installation: 'inst-a', gc: store, resources: store, status: store, routes: store, promotions: store, log, metrics });
+  const count = async (phase: string) => metricValue(metrics.environments, { phase });
+  store.envs.set('qa', env('qa', 2));
+  store.envs.set('qb', env('qb', 1));
+  await r.reconcile('qa');
+  await r.reconcile('qb');
+  assert.equal(await count('Progressing'), 2);
+  await r.reconcile('qa');
+  assert.equal(await count('Progressing'), 1);
+  assert.equal(await count('Ready'), 1);
+  await store.markEnvironmentDeleted('qa');
+  await r.reconcile('qa');
+  assert.equal(await count('Ready'), 0);
+  assert.equal(await count('Progressing'), 1);
 });

@@ -7,6 +7,8 @@ import { decideOrphan } from '../../src/reconcile/orphans.js';
 import { EnvironmentReconciler } from '../../src/reconcile/reconciler-environment.js';
 import { InstallationSwarm } from '../../src/swarm/installation-swarm.js';
 import { LABEL_ENV, LABEL_INSTALLATION } from '../../src/swarm/labels.js';
+import { createMetrics, type BerthMetrics } from '../../src/metrics/registry.js';
+import { metricValue } from '../support/fake-runtime.js';
 import { FakeStore } from '../support/fake-store.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
 
@@ -18,10 +20,10 @@ function env(name: string, nodes = 1, services: Record<string, unknown> = { web:
 }
 
 /** One installation: its own etcd (a FakeStore) and a reconciler, on a Swarm shared with others. */
-function installation(swarm: FakeSwarm, id: string, clock = { t: T0 }) {
+function installation(swarm: FakeSwarm, id: string, clock = { t: T0 }, metrics?: BerthMetrics) {
   const store = new FakeStore();
   store.groups.set('g', groupSchema.parse({ apiVersion: 'berth.dev/v1alpha1', kind: 'EnvironmentGroup', metadata: { name: 'g' }, spec: { nodeSelector: { pool: 'lab' } } }));
-  const r = new EnvironmentReconciler({ swarm, installation: id, resources: store, status: store, routes: store, promotions: store, gc: store, log, now: () => clock.t });
+  const r = new EnvironmentReconciler({ swarm, installation: id, resources: store, status: store, routes: store, promotions: store, gc: store, log, metrics, now: () => clock.t });
   return { store, r, clock };
 }
 
@@ -104,9 +106,9 @@ test('objects of an older berth (no installation label) are adopted in place by 
 });
 
 /** `n` environments of this installation: `qa` runs a service, the others hold nothing. */
-async function world(n: number) {
+async function world(n: number, metrics?: BerthMetrics) {
   const swarm = new FakeSwarm([fakeNode(1), fakeNode(2), fakeNode(3)]);
-  const a = installation(swarm, 'inst-a');
+  const a = installation(swarm, 'inst-a', { t: T0 }, metrics);
   a.store.envs.set('qa', env('qa', 1));
   for (let i = 1; i < n; i++) a.store.envs.set(`e${i}`, env(`e${i}`, 0, {}));
   await converged(swarm, a, 'qa');
@@ -204,4 +206,20 @@ test('ttl expiry takes the explicit path: marked, cleaned up, then the key remov
   await a.r.reconcile('tmp');
   assert.equal(swarm.services.length, 0, 'no orphan grace for an expiry');
   assert.equal(a.store.envs.has('tmp'), false);
+});
+
+test('berth_deletions_held follows the hold: grace, then the brake, then nothing once released', async () => {
+  const metrics = createMetrics();
+  const { a } = await world(1, metrics);
+  const held = (reason: string) => metricValue(metrics.deletionsHeld, { reason });
+  assert.equal(await held('GracePeriod'), 0);
+  a.store.envs.delete('qa');
+  await a.r.reconcile('qa');
+  assert.equal(await held('GracePeriod'), 1);
+  a.clock.t = new Date(T0.getTime() + 120_000);
+  await a.r.reconcile('qa');
+  assert.deepEqual([await held('GracePeriod'), await held('LastEnvironment')], [0, 1]);
+  a.store.gcReleased.add('qa');
+  await a.r.reconcile('qa');
+  assert.deepEqual([await held('GracePeriod'), await held('LastEnvironment'), await held('MassDeletion')], [0, 0, 0]);
 });

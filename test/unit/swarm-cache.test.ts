@@ -153,3 +153,56 @@ async function waitFor(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setImmediate(r));
   assert.ok(cond(), 'condition not reached');
 }
+
+test('a relist does not undo what was read or written while its list was on its way', async () => {
+  const { swarm, cache, stop } = await started();
+  // The relist's list of services is answered as it stood when the call was made, but only
+  // after a write and a read have gone through the cache.
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const listServices = swarm.listServices.bind(swarm);
+  swarm.listServices = async (env?: string) => {
+    const answer = await listServices(env);
+    await gate;
+    return answer;
+  };
+  const relisting = cache.relist();
+  const id = await cache.createService(serviceSpec('qa-1', 'late', 1));
+  assert.ok((await cache.listServices('qa-1')).some((s) => s.id === id), 'read back at once');
+  release();
+  await relisting;
+  assert.ok((await cache.listServices('qa-1')).some((s) => s.id === id), 'still there after the older list was applied');
+  assert.equal((await cache.listTasks([id])).length, 1);
+  await stop();
+});
+
+test('the periodic relist announces only what changed without an event: a task that died on a worker, for its environment alone', async () => {
+  const swarm = new FakeSwarm([fakeNode(1, { labels: { [LABEL_ENV]: 'qa-1' } }), fakeNode(2, { labels: { [LABEL_ENV]: 'qa-2' } })]);
+  await swarm.createService(serviceSpec('qa-1', 'api', 1, 'web:v1'));
+  await swarm.createService(serviceSpec('qa-2', 'api', 1, 'web:v2'));
+  // Each relist waits for the test to let it go.
+  const ticks: Array<() => void> = [];
+  const sleep = (_ms: number, signal: AbortSignal) => new Promise<void>((r) => {
+    ticks.push(r);
+    signal.addEventListener('abort', () => r(), { once: true });
+  });
+  const cache = new SwarmCache(swarm, { log, relistEveryMs: 30_000, sleep });
+  const changes: SwarmChange[] = [];
+  cache.subscribe((c) => changes.push(c));
+  const stop = new AbortController();
+  const running = cache.run(stop.signal);
+  await cache.waitForSync();
+  const relist = async () => {
+    await waitFor(() => ticks.length > 0);
+    const calls = swarm.calls.length;
+    ticks.shift()!();
+    await waitFor(() => swarm.calls.length >= calls + 3 && ticks.length > 0);
+  };
+  await relist();
+  assert.deepEqual(changes, [], 'nothing changed: nothing announced');
+  swarm.unhealthyImages.add('web:v1'); // qa-1's task is restarting on its worker: no event reaches the manager
+  await relist();
+  assert.deepEqual(changes, [{ type: 'service', action: 'update', env: 'qa-1' }]);
+  stop.abort();
+  await running;
+});

@@ -1,7 +1,7 @@
 import type { EnvironmentGroup } from '../../api/group.js';
 import { LABEL_ENV, LABEL_INSTALLATION } from '../../swarm/labels.js';
 import type { ObservedNode, SwarmSnapshot } from '../../swarm/model.js';
-import { isClaimedByOthers, isOwned, type Ownership } from '../ownership.js';
+import { isOwned, type Ownership } from '../ownership.js';
 import type { Action } from './actions.js';
 
 export interface NodeClaimPlan {
@@ -86,12 +86,26 @@ export function planNodeClaims(
 ): NodeClaimPlan {
   const load = taskLoad(snapshot);
   const loadOf = (n: ObservedNode) => load.get(n.id) ?? 0;
-  const pool = snapshot.nodes.filter((n) => inPool(n, group));
+  // One pass over the Swarm's nodes (thousands, on every reconcile): the pool, what this
+  // environment holds, what others hold, what is free.
+  const pool: ObservedNode[] = [];
+  const heldNow: ObservedNode[] = [];
+  const free: ObservedNode[] = [];
+  let heldByOthers = 0;
+  for (const n of snapshot.nodes) {
+    const mine = isOwned(n.labels, env, o);
+    if (mine) heldNow.push(n);
+    if (!inPool(n, group)) continue;
+    pool.push(n);
+    if (n.labels[LABEL_ENV] === undefined) {
+      if (isSchedulable(n)) free.push(n);
+    } else if (!mine && isSchedulable(n)) heldByOthers++;
+  }
+  heldNow.sort(byHostname);
   const actions: Action[] = [];
   const release = (n: ObservedNode, reason: string) =>
     actions.push({ kind: 'releaseNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: withoutClaim(n.labels), reason });
 
-  const heldNow = snapshot.nodes.filter((n) => isOwned(n.labels, env, o)).sort(byHostname);
   let kept: ObservedNode[] = [];
   for (const n of heldNow) {
     if (!inPool(n, group)) release(n, 'not in the group pool');
@@ -113,9 +127,7 @@ export function planNodeClaims(
     }
   }
 
-  const heldByOthers = pool.filter((n) => isClaimedByOthers(n, env, o) && isSchedulable(n)).length;
   const capacity = Math.max(0, pool.length - group.spec.spare - heldByOthers);
-  const free = pool.filter((n) => n.labels[LABEL_ENV] === undefined && isSchedulable(n));
   const room = Math.max(0, Math.min(desired - kept.length, capacity - kept.length, free.length));
 
   const claimed: ObservedNode[] = [];
@@ -123,17 +135,19 @@ export function planNodeClaims(
   for (const n of kept) zoneCount.set(n.labels[zoneLabel] ?? '', (zoneCount.get(n.labels[zoneLabel] ?? '') ?? 0) + 1);
   const candidates = [...free];
   const preference = new Map(candidates.map((n) => [n.id, rendezvous(env, n)]));
+  const zoneOf = (n: ObservedNode) => n.labels[zoneLabel] ?? '';
+  const better = (a: ObservedNode, b: ObservedNode) =>
+    (zoneCount.get(zoneOf(a)) ?? 0) - (zoneCount.get(zoneOf(b)) ?? 0) ||
+    loadOf(a) - loadOf(b) ||
+    preference.get(a.id)! - preference.get(b.id)! ||
+    byHostname(a, b);
   for (let i = 0; i < room; i++) {
-    candidates.sort(
-      (a, b) =>
-        (zoneCount.get(a.labels[zoneLabel] ?? '') ?? 0) - (zoneCount.get(b.labels[zoneLabel] ?? '') ?? 0) ||
-        loadOf(a) - loadOf(b) ||
-        preference.get(a.id)! - preference.get(b.id)! ||
-        byHostname(a, b),
-    );
-    const n = candidates.shift()!;
+    // The best candidate by one scan (the zone counts change after each pick; a pool holds thousands).
+    let best = 0;
+    for (let c = 1; c < candidates.length; c++) if (better(candidates[c]!, candidates[best]!) < 0) best = c;
+    const n = candidates.splice(best, 1)[0]!;
     claimed.push(n);
-    zoneCount.set(n.labels[zoneLabel] ?? '', (zoneCount.get(n.labels[zoneLabel] ?? '') ?? 0) + 1);
+    zoneCount.set(zoneOf(n), (zoneCount.get(zoneOf(n)) ?? 0) + 1);
     actions.push({ kind: 'claimNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: withClaim(n.labels, env, o) });
   }
 
