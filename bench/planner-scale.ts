@@ -13,8 +13,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseResource, type Environment, type EnvironmentGroup } from '../src/api/index.js';
 import { planEnvironment } from '../src/reconcile/planner/index.js';
-import { LABEL_ENV } from '../src/swarm/labels.js';
+import { LABEL_ENV, LABEL_INSTALLATION } from '../src/swarm/labels.js';
 import type { ObservedNode, ObservedService, ObservedTask, SwarmSnapshot } from '../src/swarm/model.js';
+
+/** The installation the simulated world belongs to: a converged world is already labelled for it. */
+const OWN = { installation: 'bench', adoptUnlabelled: true };
 import { buildServiceSpec } from '../src/swarm/service-spec.js';
 
 interface Scenario { nodes: number; envs: number; nodesPerEnv: number; servicesPerEnv: number; replicas: number }
@@ -68,11 +71,11 @@ function convergedWorld(s: Scenario, envs: Environment[]): SwarmSnapshot {
   const tasks: ObservedTask[] = [];
   envs.forEach((env, e) => {
     const held = nodes.slice(e * s.nodesPerEnv, (e + 1) * s.nodesPerEnv);
-    for (const node of held) node.labels[LABEL_ENV] = env.metadata.name;
+    for (const node of held) Object.assign(node.labels, { [LABEL_ENV]: env.metadata.name, [LABEL_INSTALLATION]: OWN.installation });
     for (const [name, spec] of Object.entries(env.spec.services)) {
       const docker = buildServiceSpec(env.metadata.name, name, spec);
       const id = `${env.metadata.name}-${name}`;
-      services.push({ id, name: docker.Name!, version: 1, labels: docker.Labels!, replicas: spec.replicas, image: spec.image, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
+      services.push({ id, name: docker.Name!, version: 1, labels: { ...docker.Labels!, [LABEL_INSTALLATION]: OWN.installation }, replicas: spec.replicas, image: spec.image, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
       for (let r = 0; r < spec.replicas; r++) {
         tasks.push({ id: `${id}-${r}`, serviceId: id, nodeId: held[r % held.length]!.id, slot: r + 1, desiredState: 'running', state: 'running', ports: [{ target: 8080, published: 30000 + r, protocol: 'tcp' }], message: 'started' });
       }
@@ -96,7 +99,7 @@ function run(s: Scenario, rounds: number) {
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
     let actions = 0;
-    for (const env of envs) actions += planEnvironment(env, group, snapshot).actions.length;
+    for (const env of envs) actions += planEnvironment(env, group, snapshot, OWN).actions.length;
     resyncMs.push(performance.now() - t0);
     if (actions !== 0) throw new Error(`converged world planned ${actions} actions; the simulator or the planner is wrong`);
   }
@@ -104,7 +107,7 @@ function run(s: Scenario, rounds: number) {
   const empty: SwarmSnapshot = { nodes: snapshot.nodes.map((n) => ({ ...n, labels: { pool: 'sim', zone: n.labels.zone! } })), services: [], tasks: [] };
   const t0 = performance.now();
   let coldActions = 0;
-  for (const env of envs) coldActions += planEnvironment(env, group, empty).actions.length;
+  for (const env of envs) coldActions += planEnvironment(env, group, empty, OWN).actions.length;
   const coldMs = performance.now() - t0;
   return {
     ...s,

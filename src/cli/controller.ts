@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { parseDuration } from '../api/duration.js';
 import { metrics } from '../metrics/registry.js';
 import { ControllerProcess } from '../controller/controller-process.js';
-import { createClient, storeConfig } from '../store/client.js';
+import { createClient, storeConfig, type EtcdClient } from '../store/client.js';
+import { ensureInstallation } from '../store/installation.js';
 import { routesPrefixFrom } from '../store/routes.js';
 import { DockerodeSwarm } from '../swarm/dockerode-swarm.js';
 import { runAction, UsageError } from './run.js';
@@ -23,6 +24,7 @@ interface ControllerFlags {
   stallTimeout: string;
   drainTimeout: string;
   proxyWait: string;
+  orphanGrace: string;
 }
 
 export function registerControllerCommand(program: Command): void {
@@ -38,7 +40,8 @@ export function registerControllerCommand(program: Command): void {
       .option('--docker-timeout <duration>', 'deadline of one Docker API call, retries included', '10s')
       .option('--stall-timeout <duration>', '/healthz fails when the controller has had work this long without one reconcile succeeding', '3m')
       .option('--drain-timeout <duration>', 'on SIGTERM, running reconciles get this long to finish before they are abandoned', '30s')
-      .option('--proxy-wait <duration>', 'how long a registered berth proxy that has not applied a cutover holds the old colour\'s drain (then ProxyLagging)', '5m'),
+      .option('--proxy-wait <duration>', 'how long a registered berth proxy that has not applied a cutover holds the old colour\'s drain (then ProxyLagging)', '5m')
+      .option('--orphan-grace <duration>', 'how long the objects of an environment whose key vanished without `berth delete` are kept', '60s'),
   ).action(runAction(async (flags: ControllerFlags) => runController(flags)));
 }
 
@@ -55,6 +58,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
   const proxyWaitMs = durationFlag('--proxy-wait', flags.proxyWait);
   const workers = Number(flags.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
+  const orphanGraceMs = durationFlag('--orphan-grace', flags.orphanGrace);
 
   const log = pino({ name: 'berth-controller' });
   const config = storeConfig({ etcdEndpoints: flags.etcdEndpoints, prefix: flags.prefix });
@@ -70,6 +74,12 @@ async function runController(flags: ControllerFlags): Promise<number> {
 
   let fatal: unknown;
   const shutdown = handleShutdownSignals(log);
+  const installation = await installationId(etcd, log, shutdown.requested);
+  if (installation === undefined) {
+    etcd.close();
+    shutdown.dispose();
+    return 0;
+  }
   const controller = new ControllerProcess({
     etcd,
     swarm,
@@ -84,6 +94,8 @@ async function runController(flags: ControllerFlags): Promise<number> {
     stallTimeoutMs,
     drainTimeoutMs,
     proxyWaitMs,
+    installation,
+    orphanGraceMs,
     onFatal: (err) => {
       fatal = err;
       shutdown.trigger();
@@ -111,6 +123,26 @@ async function runController(flags: ControllerFlags): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/**
+ * Reads (or, first on the prefix, creates) the installation id, retrying while etcd cannot be
+ * reached; undefined when stopped first. Nothing is touched in Swarm without it.
+ */
+async function installationId(etcd: EtcdClient, log: Logger, stop: Promise<unknown>): Promise<string | undefined> {
+  let stopped = false;
+  void stop.then(() => (stopped = true));
+  for (let attempt = 0; !stopped; attempt++) {
+    try {
+      const { id, created } = await ensureInstallation(etcd);
+      log.info({ installation: id, prefix: etcd.prefix }, created ? 'installation id created: first controller on this prefix' : 'installation id read');
+      return id;
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'reading the installation id failed; retrying');
+    }
+    await Promise.race([stop, new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 10_000)))]);
+  }
+  return undefined;
 }
 
 function durationFlag(flag: string, value: string): number {

@@ -17,7 +17,10 @@ export function registerDelete(program: Command): void {
     runAction(async (type: string, name: string, flags: StoreFlags & { force?: boolean }) => {
       const kind = kindFromArg(type);
       return withClient(flags, async (client) => {
-        const existed = await new ResourceStore(client).delete(kind, name, { force: flags.force ?? false });
+        // An environment is marked; the controller removes what it owned, then its keys. A group
+        // owns nothing in Swarm: its key goes at once (its environments then wait, Degraded).
+        const store = new ResourceStore(client);
+        const existed = kind === 'Environment' ? await store.markDeleted(name) : await store.delete(kind, name, { force: flags.force ?? false });
         if (!existed) throw new NotFoundError(kindLabel(kind), name);
         process.stdout.write(`${kindLabel(kind)}/${name} deleted\n`);
       });

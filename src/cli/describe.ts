@@ -19,6 +19,7 @@ export function describeEnvironment(env: Environment, status: EnvironmentStatus 
   lines.push(`Labels:       ${kv(env.metadata.labels)}`);
   lines.push(`Annotations:  ${kv(env.metadata.annotations)}`);
   lines.push(`Created:      ${env.metadata.creationTimestamp ?? '<unknown>'}`);
+  if (env.metadata.deletionTimestamp) lines.push(`Deleting:     since ${env.metadata.deletionTimestamp} (berth delete; the controller removes what it owned, then the keys)`);
   lines.push(`Generation:   ${env.metadata.generation ?? 1} (observed: ${status?.observedGeneration ?? '-'})`);
   lines.push(`Nodes:        ${status?.nodes.length ?? 0} held / ${env.spec.nodes} desired`);
   lines.push(`TTL:          ${env.spec.ttl ?? '<none>'}${status?.expiresAt ? ` (expires ${status.expiresAt})` : ''}`);

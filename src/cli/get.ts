@@ -3,6 +3,8 @@ import { formatAge, NotFoundError, type Environment, type EnvironmentGroup, type
 import { ResourceStore } from '../store/resources.js';
 import { StatusStore } from '../store/status.js';
 import { formatData, formatTable, parseOutputFormat } from './output.js';
+import { listOrphans, orphanRows } from './orphans.js';
+import { UsageError } from './run.js';
 import { kindFromArg, kindLabel } from './resource-types.js';
 import { runAction } from './run.js';
 import { addStoreOptions, withClient, type StoreFlags } from './store-options.js';
@@ -48,6 +50,7 @@ export function groupRows(groups: EnvironmentGroup[], statuses: Map<string, Grou
 
 interface GetFlags extends StoreFlags {
   output?: string;
+  orphaned?: boolean;
 }
 
 export function registerGet(program: Command): void {
@@ -57,12 +60,24 @@ export function registerGet(program: Command): void {
       .description('list environment groups or environments (kubectl-style)')
       .argument('<type>', 'groups | envs (also group, env, environment, environments)')
       .argument('[name]', 'only this one')
-      .option('-o, --output <format>', 'yaml | json | wide'),
+      .option('-o, --output <format>', 'yaml | json | wide')
+      .option('--orphaned', 'environments whose key vanished without `berth delete`: what is held, since when, why'),
   ).action(
     runAction(async (type: string, name: string | undefined, flags: GetFlags) => {
       const kind: Kind = kindFromArg(type);
       const format = parseOutputFormat(flags.output);
+      if (flags.orphaned && (kind !== 'Environment' || name)) throw new UsageError('--orphaned lists environments: berth get envs --orphaned');
       return withClient(flags, async (client) => {
+        if (flags.orphaned) {
+          const orphans = await listOrphans(client, (m) => process.stderr.write(`warning: ${m}\n`));
+          if (format === 'yaml' || format === 'json') process.stdout.write(formatData({ apiVersion: 'berth.dev/v1alpha1', kind: 'List', items: orphans }, format));
+          else if (orphans.length === 0) process.stderr.write('No orphaned environments.\n');
+          else {
+            const table = orphanRows(orphans, new Date());
+            process.stdout.write(formatTable(table.headers, table.rows));
+          }
+          return;
+        }
         const store = new ResourceStore(client);
         const statusStore = new StatusStore(client);
         let items;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { BerthMetrics } from '../metrics/registry.js';
-import type { PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
+import type { GcReleases, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
 import { EnvironmentReconciler } from '../reconcile/reconciler-environment.js';
 import { GroupReconciler } from '../reconcile/reconciler-group.js';
 import type { Clock } from '../runtime/clock.js';
@@ -16,7 +16,11 @@ import { swarmCacheSource } from './source-swarm.js';
 export interface BerthControllerDeps {
   /** The reconcilers read the Swarm through it and write through it to Docker. */
   swarm: SwarmCache;
-  store: ResourceReader & ResourceDeleter & StatusWriter & PromotionStore;
+  store: ResourceReader & ResourceDeleter & StatusWriter & PromotionStore & GcReleases;
+  /** This installation's id (etcd `<prefix>/installation`). */
+  installation: string;
+  /** How long an environment whose key vanished without a deletion mark keeps its objects. */
+  orphanGraceMs?: number;
   routes: RouteWriter;
   /** `berth proxy` acknowledgements that gate a cutover's drain, and how long one may hold it. */
   proxies?: ProxyAckReader;
@@ -43,12 +47,23 @@ export interface BerthControllerDeps {
  */
 export function berthController(d: BerthControllerDeps): Controller {
   const now = () => new Date(d.clock.now());
-  const envs = new EnvironmentReconciler({ swarm: d.swarm, resources: d.store, status: d.store, routes: d.routes, promotions: d.store, log: d.log, metrics: d.metrics, now,
+  const envs = new EnvironmentReconciler({
+    swarm: d.swarm,
+    installation: d.installation,
+    resources: d.store,
+    status: d.store,
+    routes: d.routes,
+    promotions: d.store,
+    gc: d.store,
+    log: d.log,
+    metrics: d.metrics,
+    now,
     ...(d.proxies ? { proxies: d.proxies } : {}),
     ...(d.proxyWaitMs !== undefined ? { proxyWaitMs: d.proxyWaitMs } : {}),
+    ...(d.orphanGraceMs !== undefined ? { orphanGraceMs: d.orphanGraceMs } : {}),
   });
   const groups = new GroupReconciler({ swarm: d.swarm, resources: d.store, status: d.store, log: d.log, now });
-  const listKeys = () => allKeys(d.store, d.store, d.swarm);
+  const listKeys = () => allKeys(d.store, d.store, d.swarm, d.installation);
   return new Controller({
     name: 'berth',
     sources: [

@@ -30,9 +30,12 @@ export interface ControllerProcessOptions {
   drainTimeoutMs?: number;
   /** Leader lease TTL, seconds. */
   leaseTtlSeconds?: number;
-  /** Called when a runnable dies: the process should exit and restart. Losing leadership is not fatal. */
   /** `--proxy-wait` (default 5 min). */
   proxyWaitMs?: number;
+  /** This installation's id (etcd `<prefix>/installation`), read or created before the process starts. */
+  installation: string;
+  orphanGraceMs?: number;
+  /** Called when a runnable dies: the process should exit and restart. Losing leadership is not fatal. */
   onFatal: (err: unknown) => void;
 }
 
@@ -80,6 +83,8 @@ export class ControllerProcess {
         workers: o.workers,
         reconcileTimeoutMs: o.reconcileTimeoutMs,
         stallTimeoutMs: o.stallTimeoutMs,
+        installation: o.installation,
+        orphanGraceMs: o.orphanGraceMs,
       }),
     );
   }

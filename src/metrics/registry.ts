@@ -13,6 +13,8 @@ export interface BerthMetrics {
   workqueueDepth: Gauge;
   workqueueRetries: Counter;
   environments: Gauge<'phase'>;
+  /** Orphaned environments whose deletion waits: the grace, or the mass-deletion brake. */
+  deletionsHeld: Gauge<'reason'>;
   environmentNodes: Gauge<'env'>;
   replicasDesired: Gauge<'env' | 'service'>;
   replicasRunning: Gauge<'env' | 'service'>;
@@ -58,6 +60,12 @@ export function createMetrics(registry: Registry = new Registry()): BerthMetrics
     workqueueDepth: new Gauge({ name: 'berth_workqueue_depth', help: 'Keys waiting in the work queue', registers: r }),
     workqueueRetries: new Counter({ name: 'berth_workqueue_retries_total', help: 'Keys re-queued with backoff after a failed reconcile', registers: r }),
     environments: new Gauge({ name: 'berth_environments', help: 'Environments by phase', labelNames: ['phase'], registers: r }),
+    deletionsHeld: new Gauge({
+      name: 'berth_deletions_held',
+      help: 'Environments whose key vanished without a deletion mark and whose objects are kept (GracePeriod, LastEnvironment, MassDeletion)',
+      labelNames: ['reason'],
+      registers: r,
+    }),
     environmentNodes: new Gauge({ name: 'berth_environment_nodes', help: 'Nodes held per environment', labelNames: ['env'], registers: r }),
     replicasDesired: new Gauge({ name: 'berth_service_replicas_desired', help: 'Desired replicas per service', labelNames: ['env', 'service'], registers: r }),
     replicasRunning: new Gauge({ name: 'berth_service_replicas_running', help: 'Running replicas per service', labelNames: ['env', 'service'], registers: r }),

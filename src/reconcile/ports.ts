@@ -22,8 +22,16 @@ export interface ResourceReader {
 }
 
 export interface ResourceDeleter {
-  /** TTL expiry: the controller deletes the environment as `berth delete env` would. */
+  /** TTL expiry: the controller marks the environment as `berth delete env` does. */
+  markEnvironmentDeleted(name: string): Promise<void>;
+  /** Removes the environment's key, once what it owned is gone. */
   deleteEnvironment(name: string): Promise<void>;
+}
+
+/** `berth gc --confirm` releases (etcd `<prefix>/gc/environments/<env>`) of held orphan deletions. */
+export interface GcReleases {
+  isGcReleased(env: string): Promise<boolean>;
+  clearGcRelease(env: string): Promise<void>;
 }
 
 export interface StatusWriter {
@@ -32,6 +40,8 @@ export interface StatusWriter {
   deleteEnvironmentStatus(name: string): Promise<void>;
   /** Every environment with a status key, whether or not the value is valid. */
   listEnvironmentStatusNames(): Promise<string[]>;
+  /** Every valid environment status, in one read: the orphan brake counts the orphans together. */
+  listEnvironmentStatuses(): Promise<Map<string, EnvironmentStatus>>;
   getGroupStatus(name: string): Promise<GroupStatus | undefined>;
   putGroupStatus(name: string, status: GroupStatus): Promise<void>;
   deleteGroupStatus(name: string): Promise<void>;

@@ -1,24 +1,30 @@
 import type { Logger } from 'pino';
-import { InvalidInputError, InvalidStoredResourceError, routeUpstream, type Environment, type EnvironmentStatus, type ServiceStatus } from '../api/index.js';
-import { PhaseCount } from '../metrics/phase-count.js';
+import { InvalidInputError, InvalidStoredResourceError, routeUpstream, setCondition, type Environment, type EnvironmentStatus, type ServiceStatus } from '../api/index.js';
+import { KeyedCount, PhaseCount } from '../metrics/phase-count.js';
 import type { BerthMetrics } from '../metrics/registry.js';
 import type { SwarmApi } from '../swarm/api.js';
 import type { SwarmSnapshot } from '../swarm/model.js';
 import { LABEL_SERVICE, swarmServiceName } from '../swarm/labels.js';
 import { readSnapshot } from '../swarm/snapshot.js';
+import { InstallationSwarm } from '../swarm/installation-swarm.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
 import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
 import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, rolledBackUpdates, type Action } from './planner/index.js';
-import type { PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
+import { decideOrphan, ORPHAN_HOLDS, ORPHANED, orphanedCondition, withoutOrphaned, type OrphanHold } from './orphans.js';
+import { ownedSnapshot, type Ownership } from './ownership.js';
+import type { GcReleases, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
 import { RouteConflictError } from '../store/routes-contract.js';
 import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
 export interface EnvironmentReconcilerDeps {
   swarm: SwarmApi;
+  /** This installation's id (etcd `<prefix>/installation`): only objects labelled with it are changed. */
+  installation: string;
   resources: ResourceReader & ResourceDeleter;
   status: StatusWriter;
   routes: RouteWriter;
   promotions: PromotionStore;
+  gc: GcReleases;
   log: Logger;
   metrics?: BerthMetrics;
   now?: () => Date;
@@ -32,6 +38,10 @@ export interface EnvironmentReconcilerDeps {
   proxies?: ProxyAckReader;
   /** `--proxy-wait`: how long an unacknowledging proxy may hold a drain (default 5 min). */
   proxyWaitMs?: number;
+  /** How long the objects of an environment whose key vanished without a mark are kept (default 60 s). */
+  orphanGraceMs?: number;
+  /** A deletion held by the brake is looked at again this often (a `berth gc --confirm` raises no event). */
+  orphanRecheckMs?: number;
 }
 
 /** A service whose route upstream another owner holds: nothing of that route is touched. */
@@ -56,11 +66,25 @@ export class EnvironmentReconciler {
   private readonly reportedInvalid = new Map<string, string>();
   /** Route conflicts per environment, summed into berth_route_conflicts. */
   private readonly conflicts = new Map<string, number>();
+  /** berth_deletions_held{reason}: the orphans this reconciler holds, by why. */
+  private readonly held: KeyedCount<OrphanHold> | undefined;
 
   constructor(deps: EnvironmentReconcilerDeps) {
     this.phases = deps.metrics && new PhaseCount(deps.metrics.environments);
+    this.held = deps.metrics && new KeyedCount(deps.metrics.deletionsHeld, 'reason', ORPHAN_HOLDS);
     const now = deps.now ?? (() => new Date());
-    this.d = { now, pollMs: 2_000, blockedRequeueMs: 30_000, probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }), proxies: { listProxies: async () => [] }, ...deps };
+    this.d = {
+      now,
+      pollMs: 2_000,
+      blockedRequeueMs: 30_000,
+      orphanGraceMs: 60_000,
+      orphanRecheckMs: 5_000,
+      probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }),
+      proxies: { listProxies: async () => [] },
+      ...deps,
+      // Every write of a reconcile carries the installation label and spares foreign objects.
+      swarm: new InstallationSwarm(deps.swarm, deps.installation),
+    };
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
@@ -73,17 +97,21 @@ export class EnvironmentReconciler {
       return this.reportInvalid(name, err);
     }
     this.reportedInvalid.delete(name);
-    if (!env) return this.finalize(name, log);
+    if (!env) return this.orphaned(name, log);
+    // The environment is in this installation's etcd: its unlabelled objects (older berth) are adopted.
+    const own: Ownership = { installation: this.d.installation, adoptUnlabelled: true };
+    if (env.metadata.deletionTimestamp) return this.finalize(name, own, log);
 
-    const previous = await this.d.status.getEnvironmentStatus(name);
+    let previous = await this.d.status.getEnvironmentStatus(name);
     const exp = expiresAt(env, firstObservedAt(previous, this.d.now()));
     if (exp && exp.getTime() <= this.d.now().getTime()) {
       log.info({ expiresAt: exp.toISOString() }, 'ttl expired: deleting environment');
-      await this.d.resources.deleteEnvironment(name);
-      return this.finalize(name, log);
+      await this.d.resources.markEnvironmentDeleted(name);
+      return this.finalize(name, own, log);
     }
 
     const group = await this.d.resources.getGroup(env.spec.group);
+    previous = await this.keyIsBack(name, previous, log);
     if (!group) {
       const message = `environmentgroup "${env.spec.group}" not found`;
       const status = blockedStatus(previous, 'Degraded', 'GroupNotFound', message, env.metadata.generation ?? 0, this.d.now());
@@ -93,10 +121,10 @@ export class EnvironmentReconciler {
       return { requeueAfterMs: this.d.blockedRequeueMs };
     }
 
-    let snapshot = await readSnapshot(this.d.swarm, name);
-    const plan = planEnvironment(env, group, snapshot, rolledBackUpdates(env, ownedServices(name, snapshot.services), previous));
+    let snapshot = await this.snapshot(name, own);
+    const plan = planEnvironment(env, group, snapshot, own, rolledBackUpdates(env, ownedServices(name, snapshot.services), previous));
     await this.apply(plan.actions, log);
-    if (plan.actions.length > 0) snapshot = await readSnapshot(this.d.swarm, name);
+    if (plan.actions.length > 0) snapshot = await this.snapshot(name, own);
 
     // Blue-green services: their Swarm services and routes move only as bluegreen/ decides.
     const { own: existingRoutes, conflicts } = await this.ownRoutes(env, previous);
@@ -104,7 +132,7 @@ export class EnvironmentReconciler {
     const { blueGreen, persisted } = await this.reconcileBlueGreen(env, snapshot, existingRoutes, previous, conflicted, log);
     const blueGreenChanged = [...blueGreen.values()].some((o) => o.changedSwarm);
     const changed = plan.actions.length > 0 || blueGreenChanged;
-    if (blueGreenChanged) snapshot = await readSnapshot(this.d.swarm, name);
+    if (blueGreenChanged) snapshot = await this.snapshot(name, own);
 
     const nodesById = new Map(snapshot.nodes.map((n) => [n.id, n]));
     const rolledBack = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
@@ -252,23 +280,100 @@ export class EnvironmentReconciler {
     return this.d.pollMs;
   }
 
-  /** The environment is gone from etcd: remove what it owned, then its status. */
-  private async finalize(name: string, log: Logger): Promise<ReconcileResult> {
-    const snapshot = await readSnapshot(this.d.swarm, name);
-    const actions = planEnvironmentRemoval(name, snapshot);
+  /** What the reconcile of `env` sees of the Swarm: every node, and only the services it owns. */
+  private async snapshot(env: string, own: Ownership): Promise<SwarmSnapshot> {
+    return ownedSnapshot(await readSnapshot(this.d.swarm, env), env, own);
+  }
+
+  /**
+   * The environment's status as read; when it carried the orphan record, the key came back
+   * (re-applied, or restored): the record goes, and the running services are adopted as they are.
+   */
+  private async keyIsBack(name: string, previous: EnvironmentStatus | undefined, log: Logger): Promise<EnvironmentStatus | undefined> {
+    this.held?.forget(name);
+    if (!previous || !previous.conditions.some((c) => c.type === ORPHANED)) return previous;
+    const status = { ...withoutOrphaned(previous), updatedAt: this.d.now().toISOString() };
+    await this.d.status.putEnvironmentStatus(name, status);
+    await this.d.gc.clearGcRelease(name);
+    log.info('environment key is back: held deletion cancelled, its objects adopted');
+    return status;
+  }
+
+  /** Explicit deletion (`berth delete`, ttl): remove what the environment owned, then its keys. */
+  private async finalize(name: string, own: Ownership, log: Logger): Promise<ReconcileResult> {
+    const snapshot = await this.snapshot(name, own);
+    const routes = (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name);
+    await this.remove(name, planEnvironmentRemoval(name, snapshot, own), routes, await this.d.status.getEnvironmentStatus(name), log);
+    await this.d.resources.deleteEnvironment(name);
+    return {};
+  }
+
+  /**
+   * The key is gone without a deletion mark. What this installation still owns of the
+   * environment stays for the orphan grace, and past it while the brake holds (orphans.ts);
+   * unlabelled objects and routes count as owned only when this installation's status of the
+   * environment says it ran it. Nothing owned: only the leftover keys go.
+   */
+  private async orphaned(name: string, log: Logger): Promise<ReconcileResult> {
     const previous = await this.d.status.getEnvironmentStatus(name);
+    const own: Ownership = { installation: this.d.installation, adoptUnlabelled: previous !== undefined };
+    const snapshot = await this.snapshot(name, own);
+    const actions = planEnvironmentRemoval(name, snapshot, own);
+    const routes = previous ? (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name) : [];
+    if (actions.length === 0 && routes.length === 0) {
+      this.held?.forget(name);
+      if (previous) await this.remove(name, [], [], previous, log);
+      return {};
+    }
+
+    const now = this.d.now();
+    const held = orphanedCondition(previous);
+    const [released, envNames, statuses] = await Promise.all([
+      this.d.gc.isGcReleased(name),
+      this.d.resources.listEnvironmentNames(),
+      this.d.status.listEnvironmentStatuses(),
+    ]);
+    const present = new Set(envNames);
+    const orphans = new Set([name, ...[...statuses].filter(([n, s]) => !present.has(n) && orphanedCondition(s)).map(([n]) => n)]);
+    const decision = decideOrphan({
+      since: held ? new Date(held.lastTransitionTime) : now,
+      now,
+      graceMs: this.d.orphanGraceMs,
+      released,
+      environments: present.size,
+      orphans: orphans.size,
+    });
+    if (decision.delete) {
+      log.warn({ why: decision.why, services: snapshot.services.map((s) => s.name) }, 'orphaned environment: deleting what it owned');
+      await this.remove(name, actions, routes, previous, log);
+      return {};
+    }
+
+    const base: EnvironmentStatus = previous ?? { observedGeneration: 0, phase: 'Degraded', conditions: [], nodes: [], services: {}, updatedAt: now.toISOString() };
+    const status = { ...base, conditions: setCondition(base.conditions, { type: ORPHANED, status: 'True', reason: decision.hold, message: decision.message }, now), updatedAt: now.toISOString() };
+    if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
+    this.held?.set(name, decision.hold);
+    if (held?.reason !== decision.hold) {
+      log.warn({ hold: decision.hold, services: snapshot.services.map((s) => s.name), nodes: actions.filter((a) => a.kind === 'releaseNode').length }, `orphaned environment: deletion held: ${decision.message}`);
+    }
+    return { requeueAfterMs: decision.recheckAfterMs ?? this.d.orphanRecheckMs };
+  }
+
+  /** Removes what the environment owned (services, node claims, routes), then its status and requests. */
+  private async remove(name: string, actions: Action[], routes: Route[], previous: EnvironmentStatus | undefined, log: Logger): Promise<void> {
     if (actions.length > 0 && previous && previous.phase !== 'Terminating') {
       await this.d.status.putEnvironmentStatus(name, { ...previous, phase: 'Terminating', updatedAt: this.d.now().toISOString() });
     }
     await this.apply(actions, log);
-    await this.publishRoutes(name, [], log, (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name));
+    await this.publishRoutes(name, [], log, routes);
     this.observeConflicts(name, [], log);
     await this.d.promotions.clearPromotions(name);
+    await this.d.gc.clearGcRelease(name);
     if (previous) await this.d.status.deleteEnvironmentStatus(name);
     this.forgetMetrics(name, previous ? Object.keys(previous.services) : []);
     this.phases?.forget(name);
+    this.held?.forget(name);
     if (actions.length > 0) log.info('environment removed');
-    return {};
   }
 
   /**
@@ -277,7 +382,7 @@ export class EnvironmentReconciler {
    * reconcile then costs a few round trips, not one per action.
    */
   private async apply(actions: Action[], log: Logger): Promise<void> {
-    const step = (a: Action) => (a.kind === 'claimNode' ? 0 : a.kind === 'releaseNode' ? 2 : 1);
+    const step = (a: Action) => (a.kind === 'claimNode' || a.kind === 'adoptNode' ? 0 : a.kind === 'releaseNode' ? 2 : 1);
     for (const s of [0, 1, 2]) {
       await settleAll(actions.filter((a) => step(a) === s).map((a) => this.applyOne(a, log)));
     }
@@ -287,6 +392,7 @@ export class EnvironmentReconciler {
     log.info({ action: a.kind, target: describeAction(a), ...('reason' in a ? { reason: a.reason } : {}) }, describeAction(a));
     switch (a.kind) {
       case 'claimNode':
+      case 'adoptNode':
       case 'releaseNode':
         return this.d.swarm.updateNodeLabels(a.nodeId, a.version, a.labels);
       case 'createService':

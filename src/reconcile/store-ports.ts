@@ -9,14 +9,15 @@ import { ResourceStore } from '../store/resources.js';
 import { StatusStore } from '../store/status.js';
 import type { PromotionRequest } from '../api/status.js';
 import { clearPromotion, clearPromotions, readPromotion } from '../store/promotions.js';
-import type { PromotionStore, ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
+import { clearGcRelease, isGcReleased } from '../store/gc.js';
+import type { GcReleases, PromotionStore, ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
 
 /**
  * The reconcilers' ports over src/store. A status read that fails is an error, except a stored
  * status that is not valid: status is the controller's own derived data, so such a value is
  * logged and read as absent, and the reconcile's next status write replaces it.
  */
-export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter, PromotionStore {
+export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter, PromotionStore, GcReleases {
   private readonly resources: ResourceStore;
   private readonly statuses: StatusStore;
 
@@ -52,6 +53,10 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
     return this.client.names(resourcePrefix(this.client.prefix, 'Environment'));
   }
 
+  async markEnvironmentDeleted(name: string): Promise<void> {
+    await this.resources.markDeleted(name);
+  }
+
   async deleteEnvironment(name: string): Promise<void> {
     await this.resources.delete('Environment', name);
   }
@@ -73,6 +78,10 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
     return this.statuses.listStatusNames('Environment');
   }
 
+
+  listEnvironmentStatuses(): Promise<Map<string, EnvironmentStatus>> {
+    return this.statuses.listStatuses('Environment');
+  }
 
   getGroupStatus(name: string): Promise<GroupStatus | undefined> {
     return this.statuses.getStatus('EnvironmentGroup', name).catch((err: unknown) => this.invalidAsAbsent(err));
@@ -96,6 +105,14 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
 
   clearPromotions(env: string): Promise<void> {
     return clearPromotions(this.client, env);
+  }
+
+  isGcReleased(env: string): Promise<boolean> {
+    return isGcReleased(this.client, env);
+  }
+
+  clearGcRelease(env: string): Promise<void> {
+    return clearGcRelease(this.client, env);
   }
 
   private invalidAsAbsent(err: unknown): undefined {

@@ -56,14 +56,19 @@ export function withStoredGeneration<R extends Resource>(resource: R, modRevisio
  * - spec differs: configured, generation + 1
  * - only labels/annotations differ: configured, same generation
  * - otherwise unchanged
- * What the user wrote in generation / creationTimestamp / specHash is ignored; specHash is set to
- * the stored spec's.
+ * What the user wrote in generation / creationTimestamp / specHash / deletionTimestamp is
+ * ignored; specHash is set to the stored spec's. A resource marked for deletion cannot be changed
+ * (as in Kubernetes): apply it again once it is gone.
  */
 export function planApply<R extends Resource>(current: R | undefined, next: R, now: Date): ApplyOutcome<R> {
   const userMeta = { ...next.metadata };
   delete userMeta.generation;
   delete userMeta.creationTimestamp;
+  delete userMeta.deletionTimestamp;
   userMeta.specHash = resourceSpecHash(next.spec);
+  if (current?.metadata.deletionTimestamp) {
+    throw new ConflictError(`${current.kind.toLowerCase()} "${current.metadata.name}" is being deleted (since ${current.metadata.deletionTimestamp}): apply it again once it is gone`);
+  }
   if (!current) {
     return {
       result: 'created',
@@ -222,7 +227,26 @@ export class ResourceStore {
   }
 
   /**
-   * Deletes a resource; returns whether it existed. A group that environments still name in
+   * Marks an environment for deletion (`metadata.deletionTimestamp`): the controller removes what
+   * it owned, then its keys. Returns false when there is no such environment; marking a marked
+   * one keeps the first mark.
+   */
+  async markDeleted(name: string, now: Date = new Date()): Promise<boolean> {
+    let missing = false;
+    await this.casLoop('Environment', name, (current) => {
+      if (!current) {
+        missing = true;
+        return undefined;
+      }
+      if (current.metadata.deletionTimestamp) return { result: 'unchanged', resource: current };
+      return { result: 'configured', resource: { ...current, metadata: { ...current.metadata, deletionTimestamp: now.toISOString() } } };
+    });
+    return !missing;
+  }
+
+  /**
+   * Deletes a key at once; returns whether it existed. For environments, `berth delete` marks
+   * instead (markDeleted) and the controller calls this once it removed what the environment owned. A group that environments still name in
    * `spec.group` is refused with GroupInUseError unless `force`. (The check and the delete are
    * two calls: an environment applied in between is left Pending by the controller.)
    */

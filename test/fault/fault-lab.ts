@@ -246,7 +246,7 @@ export class FaultLab {
 
   /** `berth delete env` and wait until the controller removed its services, status and routes. */
   async deleteEnvironment(timeoutMs = 90_000): Promise<void> {
-    await this.store.delete('Environment', this.env);
+    await this.store.markDeleted(this.env);
     await until(
       `${this.env} services, status and routes gone`,
       async () => (await this.services({ label: [`berth.env=${this.env}`] })).length === 0 && !(await this.status()) && !(await this.route('api')) && !(await this.route('web')),
@@ -265,6 +265,7 @@ export class FaultLab {
       const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
       if (labels['berth.env'] !== this.env) continue;
       delete labels['berth.env'];
+      delete labels['berth.installation'];
       await this.docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
     }
     await this.statuses.deleteStatus('Environment', this.env);

@@ -147,7 +147,7 @@ test('a second environment naming the same upstream gets RouteConflict and chang
     assert.deepEqual(await route(), before, 'the owner\'s route is untouched');
     for (let i = 0; i < 10; i++) assert.equal((await bg.get(3_000)).body, 'v2');
   } finally {
-    await bg.store.delete('Environment', 'bg-x');
+    await bg.store.markDeleted('bg-x');
     await until('bg-x removed', async () => {
       const left = (await bg.docker.listServices({ filters: { label: ['berth.env=bg-x'] } } as never)) as unknown as unknown[];
       return left.length === 0 && !(await bg.statuses.getStatus('Environment', 'bg-x'));

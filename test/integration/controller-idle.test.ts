@@ -62,7 +62,7 @@ async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 90_00
 }
 
 async function removeAll(): Promise<void> {
-  await store.delete('Environment', ENV).catch(() => undefined);
+  await store.markDeleted(ENV).catch(() => undefined);
   await until('the environment removed', async () => {
     const services = await docker.listServices({ filters: { label: [`berth.env=${ENV}`] } } as Docker.ServiceListOptions);
     const nodes = (await docker.listNodes()).filter((n) => n.Spec?.Labels?.['berth.env'] === ENV);

@@ -109,6 +109,7 @@ async function cleanSlate(): Promise<void> {
     const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
     if (!labels['berth.env']?.startsWith('ctl-')) continue;
     delete labels['berth.env'];
+    delete labels['berth.installation'];
     await docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
   }
   for (const name of (await statuses.listStatuses('Environment')).keys()) if (name.startsWith('ctl-')) await statuses.deleteStatus('Environment', name);
@@ -169,10 +170,10 @@ test('(c) two envs never share; a third is Degraded; Ready once another is delet
     return s?.phase === 'Degraded' ? s : undefined;
   });
   assert.ok(deg.conditions.some((c) => c.message.includes('missing 1 of 1')), JSON.stringify(deg.conditions));
-  await store.delete('Environment', 'ctl-b');
+  await store.markDeleted('ctl-b'); // what `berth delete env` does
   await until('c: ctl-c Ready after ctl-b deleted', async () => (await status('ctl-c'))?.phase === 'Ready');
   assert.deepEqual(await heldBy('ctl-b'), []);
-  await store.delete('Environment', 'ctl-c');
+  await store.markDeleted('ctl-c');
 });
 
 test('(d) a hand scale is reverted; deleting an env removes its services and labels; a foreign service survives', async () => {
@@ -187,7 +188,7 @@ test('(d) a hand scale is reverted; deleting an env removes its services and lab
     Mode: { Replicated: { Replicas: 0 } },
   });
   try {
-    await store.delete('Environment', 'ctl-a');
+    await store.markDeleted('ctl-a');
     await until('d: ctl-a removed', async () => (await servicesOf('ctl-a')).length === 0 && (await heldBy('ctl-a')).length === 0 && !(await status('ctl-a')));
     const names = ((await docker.listServices()) as Array<{ Spec: { Name: string } }>).map((x) => x.Spec.Name);
     assert.ok(names.includes('ctl-a_foreign'), 'the service berth does not own survived');
@@ -229,6 +230,6 @@ test('(f) a stopped worker node: the claim moves to the free node', async () => 
   } finally {
     await lab.startNode(nodeIndex);
   }
-  await store.delete('Environment', 'ctl-e');
+  await store.markDeleted('ctl-e');
   await until('f: ctl-e removed', async () => (await servicesOf('ctl-e')).length === 0 && (await heldBy('ctl-e')).length === 0);
 });

@@ -82,6 +82,7 @@ async function cleanSlate(): Promise<void> {
     const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
     if (labels['berth.env'] !== ENV) continue;
     delete labels['berth.env'];
+    delete labels['berth.installation'];
     await docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
   }
   await etcd.etcd.delete().prefix(`${PREFIX}/`).exec();

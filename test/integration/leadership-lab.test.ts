@@ -152,6 +152,7 @@ async function cleanSlate(): Promise<void> {
     const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
     if (!labels['berth.env']?.startsWith('lead-')) continue;
     delete labels['berth.env'];
+    delete labels['berth.installation'];
     await docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
   }
   await statuses.deleteStatus('Environment', ENV).catch(() => undefined);
@@ -170,7 +171,7 @@ after(async () => {
   for (const c of controllers) if (alive(c)) await stopController(c);
   const cleaner = startController();
   try {
-    await store.delete('Environment', ENV);
+    await store.markDeleted(ENV);
     await until('cleanup: services removed', async () => !(await service()));
   } finally {
     await stopController(cleaner);

@@ -234,7 +234,7 @@ export class BlueGreenLab {
   /** Deletes the environment through the controller, then stops the processes and cleans up. */
   async stop(): Promise<void> {
     try {
-      await this.store.delete('Environment', this.env);
+      await this.store.markDeleted(this.env);
       await this.until(`${this.env} services, status and route gone`, async () => (await this.servicesOfEnv()).length === 0 && !(await this.status()) && !(await this.route()), 60_000, 500);
       await this.store.delete('EnvironmentGroup', this.group, { force: true });
     } finally {
@@ -264,6 +264,7 @@ export class BlueGreenLab {
       const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
       if (labels['berth.env'] !== this.env) continue;
       delete labels['berth.env'];
+      delete labels['berth.installation'];
       await this.docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
     }
     await this.statuses.deleteStatus('Environment', this.env);

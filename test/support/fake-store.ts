@@ -1,10 +1,10 @@
 import type { Environment, EnvironmentGroup, EnvironmentStatus, GroupStatus } from '../../src/api/index.js';
 import type { PromotionRequest } from '../../src/api/status.js';
-import type { ProxyAck, ProxyAckReader, PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from '../../src/reconcile/ports.js';
+import type { GcReleases, ProxyAck, ProxyAckReader, PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from '../../src/reconcile/ports.js';
 import { RouteConflictError, type RouteCutover, type RouteOwner } from '../../src/store/routes-contract.js';
 
 /** In-memory etcd for reconciler tests: resources, statuses, route keys and promotion requests. */
-export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter, RouteWriter, PromotionStore, ProxyAckReader {
+export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter, RouteWriter, PromotionStore, ProxyAckReader, GcReleases {
   envs = new Map<string, Environment>();
   invalid = new Map<string, Error>();
   groups = new Map<string, EnvironmentGroup>();
@@ -21,6 +21,8 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   revision = 100;
   /** Makes the next status write fail (a controller killed between the route switch and the status write). */
   failNextStatusWrite: Error | undefined;
+  /** Environments released by `berth gc --confirm`. */
+  gcReleased = new Set<string>();
 
   async getEnvironment(name: string) {
     const bad = this.invalid.get(name);
@@ -39,6 +41,16 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   async listEnvironmentNames() {
     return [...this.envs.keys(), ...this.invalid.keys()];
   }
+  async markEnvironmentDeleted(name: string) {
+    const e = this.envs.get(name);
+    if (e) e.metadata.deletionTimestamp ??= '2030-01-01T00:00:00.000Z';
+  }
+  async isGcReleased(env: string) {
+    return this.gcReleased.has(env);
+  }
+  async clearGcRelease(env: string) {
+    this.gcReleased.delete(env);
+  }
   async deleteEnvironment(name: string) {
     this.envs.delete(name);
   }
@@ -56,6 +68,9 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   }
   async listEnvironmentStatusNames() {
     return [...this.envStatus.keys()];
+  }
+  async listEnvironmentStatuses() {
+    return structuredClone(this.envStatus);
   }
   async getGroupStatus(name: string) {
     return structuredClone(this.groupStatus.get(name));

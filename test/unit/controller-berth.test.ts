@@ -20,7 +20,7 @@ function world() {
   const watch = new FakeResourceWatch();
   const clock = new FakeClock();
   const metrics = createMetrics();
-  const controller = berthController({ swarm: new SwarmCache(swarm, { log: silentLog }), store, routes: store, watch: watch.open, clock, metrics, log: silentLog, resyncMs: 30_000, fullResyncMs: 600_000, workers: 2 });
+  const controller = berthController({ swarm: new SwarmCache(swarm, { log: silentLog }), installation: 'inst-a', store, routes: store, watch: watch.open, clock, metrics, log: silentLog, resyncMs: 30_000, fullResyncMs: 600_000, workers: 2 });
   return { store, swarm, watch, clock, metrics, controller, pool, qa1 };
 }
 

@@ -194,6 +194,8 @@ function running(): { swarm: FakeSwarm; store: FakeStore; reconciler: Environmen
   store.envs.set(RUNNING, prod);
   const reconciler = new EnvironmentReconciler({
     swarm,
+    installation: 'inst-a',
+    gc: store,
     resources: store,
     status: store,
     routes: store,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { environmentSchema, groupSchema, type Environment, type EnvironmentGroup } from '../../src/api/index.js';
 import { planEnvironment, planEnvironmentRemoval, type Action } from '../../src/reconcile/planner/index.js';
+import { InstallationSwarm } from '../../src/swarm/installation-swarm.js';
 import { LABEL_ENV, LABEL_SPEC_HASH } from '../../src/swarm/labels.js';
 import type { SwarmSnapshot } from '../../src/swarm/model.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
@@ -17,10 +18,13 @@ function env(name: string, nodes: number, services: Record<string, unknown> = {}
 
 const web = (replicas = 2, image = '10.77.0.1:5000/web:v1') => ({ image, replicas, ports: [{ target: 8080 }], placement: { maxPerNode: 1 } });
 
-/** Applies a plan to the fake Swarm, as the reconciler would. */
-async function apply(swarm: FakeSwarm, actions: Action[]): Promise<void> {
+const OWN = { installation: 'inst-a', adoptUnlabelled: true };
+
+/** Applies a plan to the fake Swarm, as the reconciler would (through the installation's fence). */
+async function apply(fake: FakeSwarm, actions: Action[]): Promise<void> {
+  const swarm = new InstallationSwarm(fake, OWN.installation);
   for (const a of actions) {
-    if (a.kind === 'claimNode' || a.kind === 'releaseNode') await swarm.updateNodeLabels(a.nodeId, a.version, a.labels);
+    if (a.kind === 'claimNode' || a.kind === 'adoptNode' || a.kind === 'releaseNode') await swarm.updateNodeLabels(a.nodeId, a.version, a.labels);
     else if (a.kind === 'createService') await swarm.createService(a.spec);
     else if (a.kind === 'updateService') await swarm.updateService(a.id, a.version, a.spec);
     else await swarm.removeService(a.id);
@@ -28,7 +32,7 @@ async function apply(swarm: FakeSwarm, actions: Action[]): Promise<void> {
 }
 
 async function converge(swarm: FakeSwarm, e: Environment, g = group()) {
-  const plan = planEnvironment(e, g, swarm.snapshot());
+  const plan = planEnvironment(e, g, swarm.snapshot(), OWN);
   await apply(swarm, plan.actions);
   return plan;
 }
@@ -42,7 +46,7 @@ test('claims 2 of 3 pool nodes, in different zones, and creates the services', a
   assert.equal(plan.nodes.missing, 0);
   assert.deepEqual(kinds(plan.actions), ['claimNode', 'claimNode', 'createService']);
   assert.equal(held(swarm.snapshot(), 'qa').length, 2);
-  const again = planEnvironment(env('qa', 2, { web: web() }), group(), swarm.snapshot());
+  const again = planEnvironment(env('qa', 2, { web: web() }), group(), swarm.snapshot(), OWN);
   assert.deepEqual(again.actions, [], 'converged: a second pass plans nothing');
 });
 
@@ -70,7 +74,7 @@ test('shrinking releases the least-loaded node', async () => {
   const swarm = new FakeSwarm([fakeNode(1), fakeNode(2), fakeNode(3)]);
   await converge(swarm, env('qa', 3, { web: web(2) }));
   // tasks land on lab-1 and lab-2 (the fake fills nodes in order); lab-3 runs nothing
-  const plan = planEnvironment(env('qa', 2, { web: web(2) }), group(), swarm.snapshot());
+  const plan = planEnvironment(env('qa', 2, { web: web(2) }), group(), swarm.snapshot(), OWN);
   assert.deepEqual(plan.actions.map((a) => (a.kind === 'releaseNode' ? a.hostname : a.kind)), ['lab-3']);
 });
 
@@ -89,7 +93,7 @@ test('two environments never share a node; a third that does not fit is short, a
   assert.equal(held(swarm.snapshot(), 'c').length, 0);
   assert.deepEqual(held(swarm.snapshot(), 'a'), a, 'the short env took nothing from a');
 
-  await apply(swarm, planEnvironmentRemoval('a', swarm.snapshot()));
+  await apply(swarm, planEnvironmentRemoval('a', swarm.snapshot(), OWN));
   const c2 = await converge(swarm, env('c', 1));
   assert.equal(c2.nodes.missing, 0);
   assert.deepEqual(held(swarm.snapshot(), 'c'), a);
@@ -130,7 +134,7 @@ test('replicas changed by hand are reverted', async () => {
   const swarm = new FakeSwarm([fakeNode(1), fakeNode(2)]);
   await converge(swarm, env('qa', 2, { web: web(2) }));
   swarm.scaleByHand('qa_web', 5);
-  const plan = planEnvironment(env('qa', 2, { web: web(2) }), group(), swarm.snapshot());
+  const plan = planEnvironment(env('qa', 2, { web: web(2) }), group(), swarm.snapshot(), OWN);
   assert.equal(plan.actions.length, 1);
   const a = plan.actions[0]!;
   assert.ok(a.kind === 'updateService' && a.reason === 'replicas-drifted');
@@ -140,7 +144,7 @@ test('a resized spec is an in-place update of the same version', async () => {
   const swarm = new FakeSwarm([fakeNode(1), fakeNode(2), fakeNode(3)]);
   await converge(swarm, env('qa', 3, { web: web(2) }));
   const hash = swarm.services[0]!.labels[LABEL_SPEC_HASH];
-  const plan = planEnvironment(env('qa', 3, { web: web(3) }), group(), swarm.snapshot());
+  const plan = planEnvironment(env('qa', 3, { web: web(3) }), group(), swarm.snapshot(), OWN);
   assert.equal(plan.actions.length, 1);
   const a = plan.actions[0]!;
   assert.ok(a.kind === 'updateService' && a.reason === 'replicas-drifted');
@@ -153,8 +157,8 @@ test('upgrade: a service labelled by an older berth (replicas in the hash) is no
   await converge(swarm, env('qa', 2, { web: web(2) }));
   const s = swarm.services[0]!;
   s.labels[LABEL_SPEC_HASH] = legacySpecHash(s.spec);
-  assert.deepEqual(planEnvironment(env('qa', 2, { web: web(2) }), group(), swarm.snapshot()).actions, []);
-  const resized = planEnvironment(env('qa', 2, { web: web(1) }), group(), swarm.snapshot()).actions;
+  assert.deepEqual(planEnvironment(env('qa', 2, { web: web(2) }), group(), swarm.snapshot(), OWN).actions, []);
+  const resized = planEnvironment(env('qa', 2, { web: web(1) }), group(), swarm.snapshot(), OWN).actions;
   assert.ok(resized.length === 1 && resized[0]!.kind === 'updateService' && resized[0]!.reason === 'replicas-drifted', 'a resize relabels it with the new hash');
 });
 
@@ -163,7 +167,7 @@ test('tampered berth labels are restored', async () => {
   await converge(swarm, env('qa', 1, { web: web(1) }));
   swarm.services[0]!.labels['berth.service'] = 'web';
   swarm.services[0]!.labels['berth.color'] = 'green';
-  const plan = planEnvironment(env('qa', 1, { web: web(1) }), group(), swarm.snapshot());
+  const plan = planEnvironment(env('qa', 1, { web: web(1) }), group(), swarm.snapshot(), OWN);
   assert.ok(plan.actions[0]?.kind === 'updateService' && plan.actions[0].reason === 'labels-tampered');
 });
 
@@ -172,14 +176,14 @@ test('a service berth does not own is never touched, even with an env-like name'
   swarm.addForeignService('qa_tools', { owner: 'someone' });
   await converge(swarm, env('qa', 1, { web: web(1) }));
   assert.ok(swarm.services.some((s) => s.name === 'qa_tools'));
-  const removal = planEnvironmentRemoval('qa', swarm.snapshot());
+  const removal = planEnvironmentRemoval('qa', swarm.snapshot(), OWN);
   assert.ok(!removal.some((a) => a.kind === 'removeService' && a.name === 'qa_tools'));
 });
 
 test('an owned service no longer in the spec is removed', async () => {
   const swarm = new FakeSwarm([fakeNode(1)]);
   await converge(swarm, env('qa', 1, { web: web(1), api: web(1) }));
-  const plan = planEnvironment(env('qa', 1, { web: web(1) }), group(), swarm.snapshot());
+  const plan = planEnvironment(env('qa', 1, { web: web(1) }), group(), swarm.snapshot(), OWN);
   assert.deepEqual(plan.actions.map((a) => `${a.kind} ${'name' in a ? a.name : ''}`), ['removeService qa_api']);
 });
 
@@ -187,7 +191,7 @@ test('a deleted environment removes its services and node labels, and nothing of
   const swarm = new FakeSwarm([fakeNode(1), fakeNode(2), fakeNode(3)]);
   await converge(swarm, env('qa', 2, { web: web(2) }));
   await converge(swarm, env('other', 1, { web: web(1) }));
-  const actions = planEnvironmentRemoval('qa', swarm.snapshot());
+  const actions = planEnvironmentRemoval('qa', swarm.snapshot(), OWN);
   assert.deepEqual(kinds(actions), ['removeService', 'releaseNode', 'releaseNode']);
   await apply(swarm, actions);
   const s = swarm.snapshot();
@@ -201,7 +205,7 @@ test('a spec change updates only the touched service', async () => {
   const swarm = new FakeSwarm([fakeNode(1), fakeNode(2)]);
   await converge(swarm, env('qa', 2, { web: web(1), api: web(1) }));
   const hashes = Object.fromEntries(swarm.services.map((s) => [s.name, s.labels[LABEL_SPEC_HASH]]));
-  const plan = planEnvironment(env('qa', 2, { web: web(1, '10.77.0.1:5000/web:v2'), api: web(1) }), group(), swarm.snapshot());
+  const plan = planEnvironment(env('qa', 2, { web: web(1, '10.77.0.1:5000/web:v2'), api: web(1) }), group(), swarm.snapshot(), OWN);
   assert.equal(plan.actions.length, 1);
   const a = plan.actions[0]!;
   assert.ok(a.kind === 'updateService' && a.name === 'qa_web' && a.reason === 'spec-changed');
@@ -215,6 +219,6 @@ test('a duplicate service (controller killed mid-create) is removed, the oldest 
   await converge(swarm, env('qa', 1, { web: web(1) }));
   const first = swarm.services[0]!;
   swarm.services.push({ ...structuredClone(first), id: 'svc-dup', name: 'qa_web_copy', createdAt: '2999-01-01T00:00:00Z' });
-  const plan = planEnvironment(env('qa', 1, { web: web(1) }), group(), swarm.snapshot());
+  const plan = planEnvironment(env('qa', 1, { web: web(1) }), group(), swarm.snapshot(), OWN);
   assert.deepEqual(plan.actions.map((a) => `${a.kind} ${'id' in a ? a.id : ''}`), ['removeService svc-dup']);
 });

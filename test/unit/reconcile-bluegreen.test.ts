@@ -50,7 +50,7 @@ function setup(opts: { proxyWaitMs?: number } = {}) {
   };
   const metrics = createMetrics();
   const make = () =>
-    new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, proxies: store, log, now, probe, pollMs: 1_000, metrics, ...(opts.proxyWaitMs ? { proxyWaitMs: opts.proxyWaitMs } : {}) });
+    new EnvironmentReconciler({ swarm, installation: 'inst-a', gc: store, resources: store, status: store, routes: store, promotions: store, proxies: store, log, now, probe, pollMs: 1_000, metrics, ...(opts.proxyWaitMs ? { proxyWaitMs: opts.proxyWaitMs } : {}) });
   let r = make();
   /** Reconciles like the work queue would: again after the requeue it asks for (time moves by it). */
   const run = async (passes: number, stop?: () => boolean) => {
@@ -308,8 +308,9 @@ test('env deleted: both colours, the route and its promotion requests are remove
   await t.run(20);
   t.store.promotions.set('bg/web', { color: 'blue', image: 'reg/web:v3' });
   t.store.promotions.set('bg-other/web', { color: 'green', image: 'reg/web:v3' });
-  t.store.envs.delete('bg');
+  await t.store.markEnvironmentDeleted('bg');
   await t.run(1);
+  assert.equal(t.store.envs.has('bg'), false);
   assert.equal(t.swarm.services.length, 0);
   assert.equal(t.store.routes.size, 0);
   assert.deepEqual([...t.store.promotions.keys()], ['bg-other/web']);

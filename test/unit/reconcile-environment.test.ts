@@ -27,7 +27,7 @@ function setup() {
   const store = new FakeStore();
   store.groups.set('g', groupSchema.parse({ apiVersion: 'berth.dev/v1alpha1', kind: 'EnvironmentGroup', metadata: { name: 'g' }, spec: { nodeSelector: { pool: 'lab' } } }));
   const now = { t: new Date('2030-01-01T00:00:00Z') };
-  const r = new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, log, now: () => now.t });
+  const r = new EnvironmentReconciler({ swarm, installation: 'inst-a', gc: store, resources: store, status: store, routes: store, promotions: store, log, now: () => now.t });
   return { swarm, store, r, now };
 }
 
@@ -125,17 +125,18 @@ test('short of nodes → Degraded with NodesShort: missing N of M', async () => 
   assert.ok(st.conditions.some((c) => c.reason === 'NodesShort' && c.message === 'NodesShort: missing 2 of 5'));
 });
 
-test('deleted from etcd → services, labels, routes and status removed', async () => {
+test('marked for deletion (berth delete) → services, labels, routes, status, then the key removed', async () => {
   const { swarm, store, r } = setup();
   store.envs.set('qa', env('qa', 2));
   await r.reconcile('qa');
   await r.reconcile('qa');
-  store.envs.delete('qa');
+  await store.markEnvironmentDeleted('qa');
   await r.reconcile('qa');
   assert.equal(swarm.services.length, 0);
-  assert.ok(swarm.nodes.every((n) => !('berth.env' in n.labels)));
+  assert.ok(swarm.nodes.every((n) => !('berth.env' in n.labels) && !('berth.installation' in n.labels)));
   assert.equal(store.routes.size, 0);
   assert.equal(store.envStatus.has('qa'), false);
+  assert.equal(store.envs.has('qa'), false, 'the key goes last');
 });
 
 test('TTL expired → the environment is deleted from etcd and cleaned up', async () => {
@@ -202,7 +203,7 @@ test('group status counts pool nodes and claims', async () => {
 test('berth_environments{phase} follows the phases the reconciler decides, and forgets a removed environment', async () => {
   const { swarm, store } = setup();
   const metrics = createMetrics();
-  const r = new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, log, metrics });
+  const r = new EnvironmentReconciler({ swarm, installation: 'inst-a', gc: store, resources: store, status: store, routes: store, promotions: store, log, metrics });
   const count = async (phase: string) => metricValue(metrics.environments, { phase });
   store.envs.set('qa', env('qa', 2));
   store.envs.set('qb', env('qb', 1));
@@ -212,7 +213,7 @@ test('berth_environments{phase} follows the phases the reconciler decides, and f
   await r.reconcile('qa');
   assert.equal(await count('Progressing'), 1);
   assert.equal(await count('Ready'), 1);
-  store.envs.delete('qa');
+  await store.markEnvironmentDeleted('qa');
   await r.reconcile('qa');
   assert.equal(await count('Ready'), 0);
   assert.equal(await count('Progressing'), 1);
@@ -276,7 +277,7 @@ const services = (s: Record<string, Record<string, unknown>>) => ({ services: s 
 test('an environment naming another one\'s upstream gets RouteConflict and changes nothing of it; its other services proceed', async () => {
   const { swarm, store } = setup();
   const metrics = createMetrics();
-  const r2 = new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, log, metrics, now: () => new Date('2030-01-01T00:00:00Z') });
+  const r2 = new EnvironmentReconciler({ swarm, installation: 'inst-a', gc: store, resources: store, status: store, routes: store, promotions: store, log, metrics, now: () => new Date('2030-01-01T00:00:00Z') });
   store.envs.set('qa', env('qa', 1, services({ web: svc() })));
   await r2.reconcile('qa');
   await r2.reconcile('qa');

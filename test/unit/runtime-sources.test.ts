@@ -35,7 +35,7 @@ function swarmWorld() {
   store.groups.set('qa-pool', group('qa-pool'));
   const swarm = new FakeSwarm([fakeNode(1, { labels: { [LABEL_ENV]: 'qa-2' } }), fakeNode(2)]); // qa-2: deleted, still holds a node
   const cache = new SwarmCache(swarm, { log: silentLog });
-  const source = swarmCacheSource({ cache, listKeys: () => allKeys(store, store, cache), log: silentLog });
+  const source = swarmCacheSource({ cache, listKeys: () => allKeys(store, store, cache, 'inst-a'), log: silentLog });
   return { swarm, source };
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { storeConfig, normalizePrefix } from '../../src/store/client.js';
 import { parseResourceKey, resourceKey, statusKey } from '../../src/store/keys.js';
+import { ConflictError } from '../../src/api/errors.js';
 import { planApply, resourceSpecHash, withStoredGeneration } from '../../src/store/resources.js';
 import { env } from '../support/fixtures.js';
 
@@ -32,6 +33,14 @@ describe('store: planApply', () => {
     assert.equal(out.result, 'created');
     assert.equal(out.resource.metadata.generation, 1);
     assert.equal(out.resource.metadata.creationTimestamp, now.toISOString());
+  });
+  it('a deletionTimestamp written in a file is ignored; a marked resource cannot be applied until it is gone', () => {
+    const e = env();
+    e.metadata.deletionTimestamp = '2020-01-01T00:00:00Z';
+    const created = planApply(undefined, e, now).resource;
+    assert.equal(created.metadata.deletionTimestamp, undefined);
+    const marked = { ...created, metadata: { ...created.metadata, deletionTimestamp: now.toISOString() } };
+    assert.throws(() => planApply(marked, env(), now), (err: unknown) => err instanceof ConflictError && /"qa-1" is being deleted/.test(err.message));
   });
   it('unchanged / configured with and without a generation bump', () => {
     const current = planApply(undefined, env(), now).resource;

@@ -7,6 +7,7 @@ import type { DockerServiceSpec } from '../../swarm/service-spec.js';
  */
 export type Action =
   | { kind: 'claimNode'; env: string; nodeId: string; hostname: string; version: number; labels: Record<string, string> }
+  | { kind: 'adoptNode'; env: string; nodeId: string; hostname: string; version: number; labels: Record<string, string> }
   | { kind: 'releaseNode'; env: string; nodeId: string; hostname: string; version: number; labels: Record<string, string>; reason: string }
   | { kind: 'createService'; env: string; service: string; name: string; spec: DockerServiceSpec }
   | {
@@ -24,14 +25,16 @@ export type Action =
 /**
  * spec-changed: a new version (berth.spec-hash differs). replicas-drifted: the same version at
  * another replica count (the spec was resized, or someone scaled by hand), updated in place.
- * labels-tampered: berth's labels were edited by hand.
+ * labels-tampered: berth's labels were edited by hand. adopted: made before installation ids
+ * existed; only the installation label is added (service labels only: no task restarts).
  */
-export type UpdateReason = 'spec-changed' | 'replicas-drifted' | 'labels-tampered';
+export type UpdateReason = 'spec-changed' | 'replicas-drifted' | 'labels-tampered' | 'adopted';
 
 /** One line per action for the log, e.g. `claimNode lab-2`. */
 export function describeAction(a: Action): string {
   switch (a.kind) {
     case 'claimNode':
+    case 'adoptNode':
     case 'releaseNode':
       return `${a.kind} ${a.hostname}`;
     default:

@@ -2,6 +2,7 @@ import type { Environment } from '../../api/environment.js';
 import type { EnvironmentGroup } from '../../api/group.js';
 import type { RolledBack } from '../../api/status.js';
 import type { SwarmSnapshot } from '../../swarm/model.js';
+import type { Ownership } from '../ownership.js';
 import type { Action } from './actions.js';
 import { planNodeClaims, planReleaseAll, type NodeClaimPlan } from './nodes.js';
 import { ownedServices, planRemoveAll, planRollingServices } from './services.js';
@@ -25,19 +26,26 @@ export function zoneLabelOf(env: Environment): string {
 }
 
 /**
- * Desired environment + its group + the whole Swarm as observed → what to change. Pure.
+ * Desired environment + its group + the Swarm as observed → what to change. Pure. `snapshot`
+ * holds only the services this installation owns (ownership.ts); nodes are all of them.
  * `rolledBack` (rolledBackUpdates): the rolling services whose spec Swarm rolled back, left as they run.
  */
-export function planEnvironment(env: Environment, group: EnvironmentGroup, snapshot: SwarmSnapshot, rolledBack: Record<string, RolledBack> = {}): EnvironmentPlan {
+export function planEnvironment(
+  env: Environment,
+  group: EnvironmentGroup,
+  snapshot: SwarmSnapshot,
+  o: Ownership,
+  rolledBack: Record<string, RolledBack> = {},
+): EnvironmentPlan {
   const name = env.metadata.name;
-  const nodes = planNodeClaims(name, env.spec.nodes, group, snapshot, zoneLabelOf(env));
+  const nodes = planNodeClaims(name, env.spec.nodes, group, snapshot, o, zoneLabelOf(env));
   const services = planRollingServices(name, env.spec.services, ownedServices(name, snapshot.services), rolledBack);
-  const claims = nodes.actions.filter((a) => a.kind === 'claimNode');
+  const claims = nodes.actions.filter((a) => a.kind === 'claimNode' || a.kind === 'adoptNode');
   const releases = nodes.actions.filter((a) => a.kind === 'releaseNode');
   return { nodes, actions: [...claims, ...services, ...releases] };
 }
 
-/** An environment gone from etcd: remove its services, then release its nodes. */
-export function planEnvironmentRemoval(env: string, snapshot: SwarmSnapshot): Action[] {
-  return [...planRemoveAll(env, snapshot.services), ...planReleaseAll(env, snapshot)];
+/** An environment being deleted: remove its (owned) services, then release its nodes. */
+export function planEnvironmentRemoval(env: string, snapshot: SwarmSnapshot, o: Ownership): Action[] {
+  return [...planRemoveAll(env, snapshot.services), ...planReleaseAll(env, snapshot, o)];
 }

@@ -1,6 +1,7 @@
 import type { EnvironmentGroup } from '../../api/group.js';
-import { LABEL_ENV } from '../../swarm/labels.js';
+import { LABEL_ENV, LABEL_INSTALLATION } from '../../swarm/labels.js';
 import type { ObservedNode, SwarmSnapshot } from '../../swarm/model.js';
+import { isOwned, type Ownership } from '../ownership.js';
 import type { Action } from './actions.js';
 
 export interface NodeClaimPlan {
@@ -50,15 +51,23 @@ function rendezvous(env: string, node: ObservedNode): number {
   return h;
 }
 
-function withoutEnvLabel(labels: Record<string, string>): Record<string, string> {
+function withoutClaim(labels: Record<string, string>): Record<string, string> {
   const next = { ...labels };
   delete next[LABEL_ENV];
+  delete next[LABEL_INSTALLATION];
   return next;
+}
+
+function withClaim(labels: Record<string, string>, env: string, o: Ownership): Record<string, string> {
+  return { ...labels, [LABEL_ENV]: env, [LABEL_INSTALLATION]: o.installation };
 }
 
 /**
  * Which nodes environment `env` should hold. Rules:
- * - claims are exclusive: a node labelled for another environment is never taken;
+ * - claims are exclusive: a node labelled for another environment, or for this one by another
+ *   installation, is never taken nor released;
+ * - a held node without the installation label (claimed before ids existed) is adopted: the
+ *   label is added, nothing else changes;
  * - claims are stable: a schedulable pool node already held stays held (no churn on resync);
  * - a held node that is Down, drained or no longer in the pool is released, and replaced;
  * - growing prefers the zone (`zoneLabel`) with the fewest nodes already held, then the
@@ -72,6 +81,7 @@ export function planNodeClaims(
   desired: number,
   group: EnvironmentGroup,
   snapshot: SwarmSnapshot,
+  o: Ownership,
   zoneLabel = 'zone',
 ): NodeClaimPlan {
   const load = taskLoad(snapshot);
@@ -83,18 +93,18 @@ export function planNodeClaims(
   const free: ObservedNode[] = [];
   let heldByOthers = 0;
   for (const n of snapshot.nodes) {
-    const owner = n.labels[LABEL_ENV];
-    if (owner === env) heldNow.push(n);
+    const mine = isOwned(n.labels, env, o);
+    if (mine) heldNow.push(n);
     if (!inPool(n, group)) continue;
     pool.push(n);
-    if (owner === undefined) {
+    if (n.labels[LABEL_ENV] === undefined) {
       if (isSchedulable(n)) free.push(n);
-    } else if (owner !== env && isSchedulable(n)) heldByOthers++;
+    } else if (!mine && isSchedulable(n)) heldByOthers++;
   }
   heldNow.sort(byHostname);
   const actions: Action[] = [];
   const release = (n: ObservedNode, reason: string) =>
-    actions.push({ kind: 'releaseNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: withoutEnvLabel(n.labels), reason });
+    actions.push({ kind: 'releaseNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: withoutClaim(n.labels), reason });
 
   let kept: ObservedNode[] = [];
   for (const n of heldNow) {
@@ -109,6 +119,12 @@ export function planNodeClaims(
     const drop = new Set(order.slice(0, kept.length - desired).map((n) => n.id));
     for (const n of kept) if (drop.has(n.id)) release(n, 'environment shrank');
     kept = kept.filter((n) => !drop.has(n.id));
+  }
+
+  for (const n of kept) {
+    if (n.labels[LABEL_INSTALLATION] !== o.installation) {
+      actions.push({ kind: 'adoptNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: withClaim(n.labels, env, o) });
+    }
   }
 
   const capacity = Math.max(0, pool.length - group.spec.spare - heldByOthers);
@@ -132,24 +148,24 @@ export function planNodeClaims(
     const n = candidates.splice(best, 1)[0]!;
     claimed.push(n);
     zoneCount.set(zoneOf(n), (zoneCount.get(zoneOf(n)) ?? 0) + 1);
-    actions.push({ kind: 'claimNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: { ...n.labels, [LABEL_ENV]: env } });
+    actions.push({ kind: 'claimNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: withClaim(n.labels, env, o) });
   }
 
   const held = [...kept, ...claimed].sort(byHostname);
   return { held, actions, desired, missing: Math.max(0, desired - held.length) };
 }
 
-/** Every node still labelled for `env`: an environment being deleted releases them all. */
-export function planReleaseAll(env: string, snapshot: SwarmSnapshot): Action[] {
+/** Every node `env` still holds: an environment being deleted releases them all. */
+export function planReleaseAll(env: string, snapshot: SwarmSnapshot, o: Ownership): Action[] {
   return snapshot.nodes
-    .filter((n) => n.labels[LABEL_ENV] === env)
+    .filter((n) => isOwned(n.labels, env, o))
     .map((n) => ({
       kind: 'releaseNode' as const,
       env,
       nodeId: n.id,
       hostname: n.hostname,
       version: n.version,
-      labels: withoutEnvLabel(n.labels),
+      labels: withoutClaim(n.labels),
       reason: 'environment deleted',
     }));
 }

@@ -1,11 +1,14 @@
 import type { Environment, ServiceSpec } from '../../api/environment.js';
 import type { EnvironmentStatus, RolledBack } from '../../api/status.js';
-import { LABEL_COLOR, LABEL_ENV, LABEL_SERVICE, LABEL_SPEC_HASH, swarmServiceName } from '../../swarm/labels.js';
+import { LABEL_COLOR, LABEL_ENV, LABEL_INSTALLATION, LABEL_SERVICE, LABEL_SPEC_HASH, swarmServiceName } from '../../swarm/labels.js';
 import { isRollback, type ObservedService } from '../../swarm/model.js';
 import { buildServiceSpec, runsVersion, type DockerServiceSpec } from '../../swarm/service-spec.js';
 import type { Action, UpdateReason } from './actions.js';
 
-/** Services owned by `env`: ownership is the `berth.env` label, never the name. */
+/**
+ * Services labelled for `env`, never by name. The reconciler hands the planner an owned snapshot
+ * (ownership.ts), so another installation's services never reach here.
+ */
 export function ownedServices(env: string, services: ObservedService[]): ObservedService[] {
   return services.filter((s) => s.labels[LABEL_ENV] === env);
 }
@@ -74,11 +77,13 @@ export function rolledBackUpdates(env: Environment, owned: ObservedService[], pr
 function updateReason(desired: DockerServiceSpec, replicas: number, observed: ObservedService): UpdateReason | undefined {
   if (!runsVersion(observed, desired)) return 'spec-changed';
   if (observed.replicas !== replicas) return 'replicas-drifted';
-  // The hash was compared above (a label from an older berth is still the same version).
+  // The hash was compared above (a label from an older berth is still the same version). The
+  // installation label is stamped on every write by the Swarm adapter (installation-swarm.ts).
   const desiredLabels = desired.Labels ?? {};
+  if (observed.labels[LABEL_INSTALLATION] === undefined) return 'adopted';
   const tampered =
     Object.entries(desiredLabels).some(([k, v]) => k !== LABEL_SPEC_HASH && observed.labels[k] !== v) ||
-    Object.keys(observed.labels).some((k) => k.startsWith('berth.') && !(k in desiredLabels));
+    Object.keys(observed.labels).some((k) => k.startsWith('berth.') && k !== LABEL_INSTALLATION && !(k in desiredLabels));
   return tampered ? 'labels-tampered' : undefined;
 }
 
