@@ -88,6 +88,8 @@ export const serviceStatusSchema = z.strictObject({
     .strictObject({ color: colorSchema, image: z.string(), since: z.string(), state: pendingStateSchema })
     .optional(),
   cutovers: z.array(cutoverRecordSchema).optional(),
+  /** rolling: Swarm is still replacing the service's tasks with its current spec (UpdateStatus `updating`). */
+  updating: z.boolean().optional(),
   /** rolling: Swarm rolled back the update to this spec; berth does not issue it again until the spec changes. */
   rolledBack: z
     .strictObject({

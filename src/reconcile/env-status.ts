@@ -37,6 +37,8 @@ export function serviceStatus(spec: ServiceSpec, service: ObservedService | unde
     runningReplicas: service ? runningReplicas(tasks) : 0,
     image: service?.image ?? spec.image,
     endpoints: service ? serviceEndpoints(spec, tasks, nodes) : [],
+    // A start-first update runs old and new tasks side by side: the count alone would say Ready.
+    ...(service?.updateStatus?.state === 'updating' ? { updating: true } : {}),
   };
 }
 
@@ -101,7 +103,7 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
       : { type: 'NodesReady', status: 'True', reason: 'NodesClaimed', message: `${desired} of ${desired} nodes held` },
     o.now,
   );
-  const lagging = Object.entries(o.services).filter(([, s]) => s.runningReplicas !== s.desiredReplicas);
+  const lagging = Object.entries(o.services).filter(([, s]) => s.runningReplicas !== s.desiredReplicas || s.updating);
   conditions = setCondition(
     conditions,
     lagging.length > 0
@@ -109,7 +111,7 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
           type: 'ServicesReady',
           status: 'False',
           reason: 'ReplicasNotRunning',
-          message: lagging.map(([n, s]) => `${n}: ${s.runningReplicas}/${s.desiredReplicas} running`).join('; '),
+          message: lagging.map(([n, s]) => `${n}: ${s.runningReplicas}/${s.desiredReplicas} running${s.updating ? ', Swarm update in progress' : ''}`).join('; '),
         }
       : { type: 'ServicesReady', status: 'True', reason: 'AllRunning', message: 'every service runs its desired replicas' },
     o.now,

@@ -321,3 +321,24 @@ test('a route write racing another owner is refused by the owner check and repor
   assert.deepEqual(store.routes.get('qa-web')?.servers, ['10.9.9.9:80']);
   assert.equal(store.envStatus.get('qa')?.conditions.find((c) => c.type === 'RouteConflict')?.status, 'True');
 });
+
+test('a rolling update Swarm is still carrying out is Progressing, even with every replica running; Ready once it completes', async () => {
+  const { swarm, store, r } = setup();
+  store.envs.set('qa', env('qa', 2));
+  await r.reconcile('qa');
+  await r.reconcile('qa');
+  assert.equal(store.envStatus.get('qa')?.phase, 'Ready');
+  // Start-first: the old tasks keep running while the new ones start, so the count stays 2/2.
+  swarm.services[0]!.updateStatus = { state: 'updating', message: 'update in progress', startedAt: '2030-01-01T00:00:05Z' };
+  const during = await r.reconcile('qa');
+  const st = store.envStatus.get('qa')!;
+  assert.equal(st.phase, 'Progressing');
+  assert.equal(st.services.web?.runningReplicas, 2);
+  assert.equal(st.services.web?.updating, true);
+  assert.match(st.conditions.find((c) => c.type === 'ServicesReady')!.message, /web: 2\/2 running, Swarm update in progress/);
+  assert.equal(during.requeueAfterMs, 2_000, 'looked at again while Swarm works');
+  swarm.services[0]!.updateStatus = { state: 'completed', message: 'update completed', startedAt: '2030-01-01T00:00:05Z' };
+  await r.reconcile('qa');
+  assert.equal(store.envStatus.get('qa')?.phase, 'Ready');
+  assert.equal(store.envStatus.get('qa')?.services.web?.updating, undefined);
+});
