@@ -71,6 +71,8 @@ export interface ObservedTask {
    * `running` with desiredState `running` means started and, where a healthcheck exists, healthy.
    */
   state: TaskState;
+  /** The image the task was created with (Spec.ContainerSpec.Image): tells a rolling update's old tasks from its new ones. */
+  image: string;
   /** Host-mode ports as Swarm assigned them (Status.PortStatus). */
   ports: PublishedPort[];
   message: string;

@@ -55,6 +55,7 @@ export function toObservedTask(t: Json): ObservedTask {
     slot: t.Slot ?? 0,
     desiredState: t.DesiredState as TaskState,
     state: t.Status?.State as TaskState,
+    image: t.Spec?.ContainerSpec?.Image ?? '',
     ports,
     message: t.Status?.Message ?? '',
     ...(t.Status?.Err ? { error: t.Status.Err } : {}),

@@ -187,6 +187,7 @@ export class FakeSwarm implements SwarmApi {
           slot,
           desiredState: 'running',
           state: node ? (healthy ? 'running' : 'starting') : 'pending',
+          image: s.image,
           ports: node ? ports : [],
           message: node ? 'started' : 'no suitable node',
         });

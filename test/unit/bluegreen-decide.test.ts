@@ -41,8 +41,8 @@ const nodes = new Map<string, ObservedNode>(
 
 const port = (c: Color, version: number) => (c === 'blue' ? 30000 : 31000) + version;
 
-/** Tasks of a colour: `replicas` of them, the first `running` running (all by default), spread over n1..n3. */
-function tasksOf(s: ObservedService, c: Color, running = s.replicas): ObservedTask[] {
+/** Tasks of a colour: `replicas` of them, the first `running` running (all by default), spread over n1..n3, made from `image`. */
+function tasksOf(s: ObservedService, c: Color, running = s.replicas, image = s.image): ObservedTask[] {
   return Array.from({ length: s.replicas }, (_, i) => ({
     id: `${c}-${s.version}-${i}`,
     serviceId: s.id,
@@ -50,6 +50,7 @@ function tasksOf(s: ObservedService, c: Color, running = s.replicas): ObservedTa
     slot: i + 1,
     desiredState: 'running' as const,
     state: i < running ? ('running' as const) : ('starting' as const),
+    image,
     ports: [{ target: 8080, published: port(c, s.version), protocol: 'tcp' as const }],
     message: '',
   }));
@@ -697,4 +698,27 @@ test('cutover metrics: counter by result and a duration histogram', async () => 
   assert.match(text, /berth_cutovers_total\{result="succeeded"\} 1/);
   assert.match(text, /berth_cutovers_total\{result="abandoned"\} 1/);
   assert.match(text, /berth_cutover_duration_seconds_count 1/);
+});
+
+test('a release during a drain: the idle colour set to the new version while its old tasks still run is neither probed nor routed on them', () => {
+  const v3 = spec('web:v3');
+  // green serves v2 (just cut over); blue, still draining v1, has been set to v3: Swarm has not replaced a task yet.
+  const input = inputOf({ name: 'release during drain', spec: v3, blue: { runs: v3, replicas: 2 }, green: { runs: v2, replicas: 2 }, route: greenRoute(), cutovers: [cutToGreen(0)], at: 1, expect: { state: 'Starting' } });
+  input.tasks = [...tasksOf(input.blue!, 'blue', 2, 'web:v1'), ...tasksOf(input.green!, 'green')];
+  const d = decideBlueGreen(input);
+  assert.equal(d.state, 'Starting');
+  assert.equal(d.probe, undefined, 'the old tasks are not probed as the new version');
+  assert.equal(d.route, undefined);
+  assert.match(d.message, /blue has 0\/2 replicas running/);
+
+  // Swarm replaced them: the new tasks run, but its update is still going: not yet.
+  input.tasks = [...tasksOf(input.blue!, 'blue', 2, 'web:v3'), ...tasksOf(input.green!, 'green')];
+  input.blue = { ...input.blue!, updateStatus: { state: 'updating', message: 'update in progress', startedAt: iso(1) } };
+  assert.equal(decideBlueGreen(input).state, 'Starting');
+  assert.equal(decideBlueGreen(input).probe, undefined);
+
+  // Update completed: probed, on the new tasks' endpoints.
+  input.blue = { ...input.blue, updateStatus: { state: 'completed', message: 'update completed', startedAt: iso(1) } };
+  const next = decideBlueGreen(input);
+  assert.deepEqual(next.probe, { color: 'blue', endpoints: endpointsOf('blue', 2) });
 });

@@ -269,8 +269,14 @@ export function decideBlueGreen(input: BlueGreenInput): BlueGreenDecision {
     return decision({ state, message: `${service}: ${reason}`, ...withRefresh(), pending: pending(pendingState), requeueAfterMs: Math.min(POLL_MS, deadlineMs - elapsed) });
   };
 
-  const running = runningReplicas(tasksOf(target));
-  const eps = endpoints(target);
+  // Only the target's tasks of its new version count: an idle colour set to a new version while
+  // its old tasks still run (a release during a drain) must not be probed or routed on those.
+  const current = tasksOf(target).filter((task) => task.image === t.image);
+  const running = runningReplicas(current);
+  const eps = serviceEndpoints(spec, current, input.nodes);
+  if (t.updateStatus?.state === 'updating') {
+    return notYet('Starting', `${target} is being updated by Swarm (${running}/${replicas} replicas of ${spec.image} running)`, 'Progressing');
+  }
   if (replicas === 0 || running < replicas || eps.length === 0) {
     return notYet('Starting', `${target} has ${running}/${replicas} replicas running and healthy`, 'Progressing');
   }
