@@ -45,6 +45,11 @@ const placementSchema = z.strictObject({
     .regex(/^node\.labels\.[A-Za-z0-9_.-]+$/, 'must be a node label like node.labels.zone')
     .optional(),
   constraints: z.array(constraint).max(32).optional(),
+  /**
+   * false: berth never moves this service's running tasks to spread them over the environment's
+   * nodes after it grows (or a node comes back). Absent means true.
+   */
+  rebalance: z.boolean().optional(),
 });
 
 const strategySchema = z.strictObject({

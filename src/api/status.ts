@@ -68,6 +68,31 @@ export const cutoverRecordSchema = z.strictObject({
 });
 export type CutoverRecord = z.infer<typeof cutoverRecordSchema>;
 
+/**
+ * Rebalancing one service's tasks over the environment's nodes (src/reconcile/planner/rebalance.ts).
+ * Moving: one task at a time is being moved (one replica more started, then one trimmed from the
+ * fullest node). Unbalanced: a move made no progress (no room, a new task not healthy in time);
+ * not tried again for the same node set and spec generation.
+ */
+export const rebalanceStateSchema = z.enum(['Moving', 'Unbalanced']);
+export type RebalanceState = z.infer<typeof rebalanceStateSchema>;
+
+export const rebalanceRecordSchema = z.strictObject({
+  state: rebalanceStateSchema,
+  /** Ids of the nodes the tasks are spread over (sorted): a new set is a new attempt. */
+  nodes: z.array(z.string()),
+  /** The spec generation tried: a new one is a new attempt. */
+  generation: z.number().int(),
+  /** When the current step (or the attempt, once Unbalanced) began. */
+  since: z.string(),
+  /** Tasks moved so far, the current step included. */
+  moves: z.number().int(),
+  /** How far from even the tasks were when the current step began (rebalance.ts: unevenness). */
+  unevenness: z.number().int(),
+  message: z.string(),
+});
+export type RebalanceRecord = z.infer<typeof rebalanceRecordSchema>;
+
 export const serviceStatusSchema = z.strictObject({
   desiredReplicas: z.number().int(),
   runningReplicas: z.number().int(),
@@ -102,6 +127,10 @@ export const serviceStatusSchema = z.strictObject({
       since: z.string(),
     })
     .optional(),
+  /** Running tasks per node hostname (of the live colour for blue-green). */
+  tasksPerNode: z.record(z.string(), z.number().int()).optional(),
+  /** A rebalance in progress, or one that could not progress (condition Unbalanced). */
+  rebalance: rebalanceRecordSchema.optional(),
 });
 export type ServiceStatus = z.infer<typeof serviceStatusSchema>;
 export type PendingAttempt = NonNullable<ServiceStatus['pending']>;

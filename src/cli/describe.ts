@@ -10,6 +10,12 @@ import { addStoreOptions, withClient, type StoreFlags } from './store-options.js
 const indent = (text: string, n = 2) => text.split('\n').filter((l) => l.length > 0).map((l) => ' '.repeat(n) + l).join('\n');
 const kv = (obj: Record<string, string> | undefined) => (obj && Object.keys(obj).length > 0 ? Object.entries(obj).map(([k, v]) => `${k}=${v}`).join(', ') : '<none>');
 
+/** Running tasks on each held node (0 included), then on any other node: `lab-1 3, lab-2 3, lab-3 0`. */
+function perNode(counts: Record<string, number>, held: string[]): string {
+  const hosts = [...new Set([...held, ...Object.keys(counts)])].sort();
+  return hosts.map((h) => `${h} ${counts[h] ?? 0}`).join(', ') || '<none>';
+}
+
 /** kubectl-describe style text for one environment and its status. */
 export function describeEnvironment(env: Environment, status: EnvironmentStatus | undefined, now: Date): string {
   const lines: string[] = [];
@@ -50,6 +56,8 @@ export function describeEnvironment(env: Environment, status: EnvironmentStatus 
     if (s?.activeColor) lines.push(`    Color:       ${s.activeColor}`);
     if (s?.pending) lines.push(`    Pending:     ${s.pending.color} ${s.pending.image} ${s.pending.state} since ${s.pending.since}`);
     if (s?.rolledBack) lines.push(`    RolledBack:  ${s.rolledBack.image} by Swarm at ${s.rolledBack.since} (${s.rolledBack.message}); held until the spec changes`);
+    if (s?.tasksPerNode) lines.push(`    Per Node:    ${perNode(s.tasksPerNode, status!.nodes.map((n) => n.hostname))}${spec.placement.rebalance === false ? ' (rebalance: false)' : ''}`);
+    if (s?.rebalance) lines.push(`    Rebalance:   ${s.rebalance.state} since ${s.rebalance.since}: ${s.rebalance.message}`);
     lines.push(`    Endpoints:   ${s && s.endpoints.length > 0 ? s.endpoints.join(', ') : '<none>'}`);
     const port = routePort(spec);
     if (port !== undefined) {

@@ -21,6 +21,7 @@ export interface BerthMetrics {
   cutoversTotal: Counter<'result'>;
   cutoverDuration: Histogram;
   cutoverDrainWait: Histogram;
+  rebalancesTotal: Counter<'env' | 'service' | 'result'>;
   routeConflicts: Gauge;
   proxyAppliedRevision: Gauge<'proxy'>;
   leader: Gauge;
@@ -80,6 +81,12 @@ export function createMetrics(registry: Registry = new Registry()): BerthMetrics
       name: 'berth_cutover_drain_wait_seconds',
       help: 'Time from a route switch until every registered proxy served it (the drain starts then)',
       buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: r,
+    }),
+    rebalancesTotal: new Counter({
+      name: 'berth_rebalances_total',
+      help: "Rebalances of a service's tasks over its environment's nodes that ended, by result (balanced, unbalanced, superseded)",
+      labelNames: ['env', 'service', 'result'],
       registers: r,
     }),
     routeConflicts: new Gauge({ name: 'berth_route_conflicts', help: 'Services whose route upstream is owned by another environment (RouteConflict)', registers: r }),

@@ -89,7 +89,8 @@ const CUTOVER_READINESS: Record<BlueGreenState, 'moving' | 'waiting' | 'abandone
 /**
  * Phase and conditions. Degraded: the pool cannot supply the nodes (NodesShort), a blue-green
  * cutover was abandoned while the old colour keeps serving (CutoverAbandoned), or Swarm rolled a
- * rolling update back (RolledBack). Ready: every node
+ * rolling update back (RolledBack). Unbalanced (a condition only: every replica runs) while a
+ * service's tasks are being spread over the nodes (Progressing) or could not be. Ready: every node
  * held, every service running its desired replicas, every blue-green route on a converged colour.
  * Progressing: on the way there.
  */
@@ -142,6 +143,21 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     rolledBack.length === 0
       ? conditions.filter((c) => c.type !== 'RolledBack')
       : setCondition(conditions, { type: 'RolledBack', status: 'True', reason: 'UpdateRolledBack', message: rolledBack.join('; ') }, o.now);
+  const rebalancing = Object.entries(o.services).filter(([, s]) => s.rebalance);
+  const movingTasks = rebalancing.filter(([, s]) => s.rebalance!.state === 'Moving');
+  const stuck = rebalancing.filter(([, s]) => s.rebalance!.state === 'Unbalanced');
+  conditions = optionalCondition(
+    conditions,
+    'Unbalanced',
+    rebalancing.length > 0
+      ? {
+          status: 'True',
+          reason: stuck.length > 0 ? 'RebalanceStuck' : 'Rebalancing',
+          message: rebalancing.map(([n, s]) => `${n}: ${s.rebalance!.message}`).join('; '),
+        }
+      : undefined,
+    o.now,
+  );
   const conflicts = o.routeConflicts ?? [];
   const conflictWhy = conflicts.map((c) => `${c.service}: upstream ${c.upstream} belongs to ${c.owner}`).join('; ');
   conditions = optionalCondition(conditions, 'RouteConflict', conflicts.length > 0 ? { status: 'True', reason: 'UpstreamOwnedElsewhere', message: conflictWhy } : undefined, o.now);
@@ -155,7 +171,7 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
   const phase: Phase =
     missing > 0 || abandoned.length > 0 || rolledBack.length > 0 || conflicts.length > 0
       ? 'Degraded'
-      : lagging.length > 0 || o.changed || moving.length > 0 || waiting.length > 0
+      : lagging.length > 0 || o.changed || moving.length > 0 || waiting.length > 0 || movingTasks.length > 0
         ? 'Progressing'
         : 'Ready';
   const degradedWhy = [

@@ -9,7 +9,18 @@ import { readSnapshot } from '../swarm/snapshot.js';
 import { InstallationSwarm } from '../swarm/installation-swarm.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
 import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
-import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, rolledBackUpdates, type Action } from './planner/index.js';
+import {
+  describeAction,
+  ownedServices,
+  planEnvironment,
+  planEnvironmentRemoval,
+  planRebalances,
+  rolledBackUpdates,
+  tasksPerNode,
+  withRebalanceReplicas,
+  type Action,
+  type RebalanceDecision,
+} from './planner/index.js';
 import { decideOrphan, ORPHAN_HOLDS, ORPHANED, orphanedCondition, withoutOrphaned, type OrphanHold } from './orphans.js';
 import { ownedSnapshot, type Ownership } from './ownership.js';
 import type { GcReleases, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
@@ -122,14 +133,18 @@ export class EnvironmentReconciler {
     }
 
     let snapshot = await this.snapshot(name, own);
-    const plan = planEnvironment(env, group, snapshot, own, rolledBackUpdates(env, ownedServices(name, snapshot.services), previous));
+    const rolledBackBefore = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
+    // A service whose tasks are being spread runs one replica more while a task moves.
+    const rebalances = planRebalances(env, snapshot, previous?.services, rolledBackBefore, this.d.now());
+    const desired = withRebalanceReplicas(env, rebalances);
+    const plan = planEnvironment(desired, group, snapshot, own, rolledBackBefore);
     await this.apply(plan.actions, log);
     if (plan.actions.length > 0) snapshot = await this.snapshot(name, own);
 
     // Blue-green services: their Swarm services and routes move only as bluegreen/ decides.
     const { own: existingRoutes, conflicts } = await this.ownRoutes(env, previous);
     const conflicted = new Set(conflicts.map((c) => c.service));
-    const { blueGreen, persisted } = await this.reconcileBlueGreen(env, snapshot, existingRoutes, previous, conflicted, log);
+    const { blueGreen, persisted } = await this.reconcileBlueGreen(desired, snapshot, existingRoutes, previous, conflicted, log);
     const blueGreenChanged = [...blueGreen.values()].some((o) => o.changedSwarm);
     const changed = plan.actions.length > 0 || blueGreenChanged;
     if (blueGreenChanged) snapshot = await this.snapshot(name, own);
@@ -153,6 +168,9 @@ export class EnvironmentReconciler {
         status.route = { upstream: route.upstream, servers: route.servers };
       }
       if (rolledBack[svc]) status.rolledBack = rolledBack[svc];
+      if (observed) status.tasksPerNode = tasksPerNode(tasks, nodesById);
+      const rebalance = rebalances.get(svc)?.record;
+      if (rebalance) status.rebalance = rebalance;
       services[svc] = status;
     }
     const keep = new Set([...blueGreen].flatMap(([, o]) => (o.route ? [o.route.upstream] : [])));
@@ -167,6 +185,7 @@ export class EnvironmentReconciler {
     this.observe(name, status.nodes.length, services);
     this.phases?.set(name, status.phase);
     if (previous?.phase !== status.phase) log.info({ phase: status.phase, from: previous?.phase }, 'phase changed');
+    this.observeRebalances(name, rebalances, log);
 
     return earliest(this.requeueFor(status, services, exp), ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
   }
@@ -263,6 +282,17 @@ export class EnvironmentReconciler {
       if (owner && (owner.env !== name || owner.service !== w.service)) conflicts.push({ ...w, owner: `${owner.env}/${owner.service}` });
     }
     return { own: stored.filter((r) => r.owner?.env === name), conflicts };
+  }
+
+  /** Logs what each rebalance did this pass and counts those that ended (once their status is written). */
+  private observeRebalances(env: string, decisions: Map<string, RebalanceDecision>, log: Logger): void {
+    for (const [service, d] of decisions) {
+      if (!d.event) continue;
+      const fields = { service, replicas: d.replicas, moves: d.record?.moves, ...(d.result ? { result: d.result } : {}) };
+      if (d.result === 'unbalanced') log.warn(fields, `rebalance stopped: ${d.event}`);
+      else log.info(fields, `rebalance: ${d.event}`);
+      if (d.result) this.d.metrics?.rebalancesTotal.inc({ env, service, result: d.result });
+    }
   }
 
   private observeConflicts(env: string, conflicts: RouteConflict[], log: Logger): void {
@@ -454,6 +484,7 @@ export class EnvironmentReconciler {
     for (const service of services) {
       m.replicasDesired.remove({ env, service });
       m.replicasRunning.remove({ env, service });
+      for (const result of ['balanced', 'unbalanced', 'superseded']) m.rebalancesTotal.remove({ env, service, result });
     }
   }
 }

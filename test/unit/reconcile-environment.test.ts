@@ -52,6 +52,7 @@ test('reconciles to Ready: nodes, service, status with endpoints, route', async 
     image: '10.77.0.1:5000/web:v1',
     endpoints,
     route: { upstream: 'qa-web', servers: endpoints },
+    tasksPerNode: Object.fromEntries(swarm.nodes.filter((n) => n.labels[LABEL_ENV] === 'qa').map((n) => [n.hostname, 1])),
   });
   assert.deepEqual(store.routes.get('qa-web'), { upstream: 'qa-web', servers: endpoints, owner: { env: 'qa', service: 'web' } });
   const calls = swarm.calls.length;

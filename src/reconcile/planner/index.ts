@@ -9,6 +9,7 @@ import { ownedServices, planRemoveAll, planRollingServices } from './services.js
 
 export * from './actions.js';
 export * from './nodes.js';
+export * from './rebalance.js';
 export * from './services.js';
 
 export interface EnvironmentPlan {

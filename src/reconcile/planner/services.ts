@@ -36,7 +36,7 @@ function oldestFirst(services: ObservedService[]): ObservedService[] {
 }
 
 /** The owned Swarm services that are the rolling berth service `service`: the uncoloured one, or the one with its name (labels may be tampered). */
-function rollingCandidates(env: string, service: string, owned: ObservedService[]): { current: ObservedService[]; mine: ObservedService[] } {
+export function rollingCandidates(env: string, service: string, owned: ObservedService[]): { current: ObservedService[]; mine: ObservedService[] } {
   const mine = owned.filter((s) => s.labels[LABEL_SERVICE] === service);
   const expectedName = swarmServiceName(env, service);
   return { mine, current: mine.filter((s) => s.labels[LABEL_COLOR] === undefined || s.name === expectedName) };
