@@ -86,6 +86,8 @@ export class BlueGreenLab {
   readonly log: string;
   private readonly nginx = new URL(this.lab.nginxUrl);
   private readonly children: ChildProcess[] = [];
+  /** `/metrics` URL of each started berth process, by command (`controller`, `proxy`). */
+  readonly metricsUrls: Record<string, string> = {};
   private stopping = false;
 
   constructor(
@@ -158,11 +160,11 @@ export class BlueGreenLab {
     return (await this.docker.listServices({ filters: { label: [`berth.env=${this.env}`] } } as never)) as never;
   }
 
-  /** One GET through nginx with the route's Host header. */
-  get(timeoutMs = 5_000): Promise<Answer> {
+  /** One GET through nginx with the route's Host header (another route's with `host`). */
+  get(timeoutMs = 5_000, host = this.host): Promise<Answer> {
     const start = Date.now();
     return new Promise((resolve) => {
-      const req = http.request({ host: this.nginx.hostname, port: Number(this.nginx.port || 80), path: '/', headers: { host: this.host }, agent: false, timeout: timeoutMs }, (res) => {
+      const req = http.request({ host: this.nginx.hostname, port: Number(this.nginx.port || 80), path: '/', headers: { host }, agent: false, timeout: timeoutMs }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
@@ -175,8 +177,8 @@ export class BlueGreenLab {
     });
   }
 
-  load(): Load {
-    return new Load(() => this.get());
+  load(host = this.host): Load {
+    return new Load(() => this.get(5_000, host));
   }
 
   async until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
@@ -247,7 +249,9 @@ export class BlueGreenLab {
 
   private async startChild(cmd: string, extra: string[]): Promise<void> {
     const out = openSync(this.log, 'a');
-    const child = spawn(process.execPath, ['bin/berth.js', cmd, '--metrics-addr', `127.0.0.1:${await freePort()}`, ...extra], { env: process.env, stdio: ['ignore', out, out] });
+    const addr = `127.0.0.1:${await freePort()}`;
+    this.metricsUrls[cmd] = `http://${addr}/metrics`;
+    const child = spawn(process.execPath, ['bin/berth.js', cmd, '--metrics-addr', addr, ...extra], { env: process.env, stdio: ['ignore', out, out] });
     child.once('exit', (code, sig) => {
       if (!this.stopping) console.log(`berth ${cmd} exited early (code ${code}, signal ${sig}); log: ${this.log}`);
     });
