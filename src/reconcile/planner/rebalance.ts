@@ -74,8 +74,8 @@ export function tasksByDomain(spec: ServiceSpec, nodes: ObservedNode[], tasks: O
 
 /**
  * How far the counts are from even: the tasks below ⌊n/d⌋ plus those above ⌈n/d⌉, over the d
- * domains. 0 exactly when no two domains differ by more than one task. One successful move (a task
- * onto the emptiest domain, one off the fullest) lowers it by at least one.
+ * domains. 0 exactly when no two domains differ by more than one task. A move that helps (a task
+ * onto an emptiest domain, one off a fullest) lowers it.
  */
 export function unevenness(counts: number[]): number {
   if (counts.length === 0) return 0;
@@ -99,10 +99,10 @@ export function tasksPerNode(tasks: ObservedTask[], nodes: Map<string, ObservedN
  * Exactly the spec's replicas, every one running and healthy on a held node, and no Swarm update
  * under way: the only state a move starts from, or is judged in.
  */
-function settled(target: RebalanceTarget, held: Set<string>): boolean {
+function settled(target: RebalanceTarget, held: Set<string>, replicas: number): boolean {
   if (target.service.updateStatus && UPDATE_IN_FLIGHT.includes(target.service.updateStatus.state)) return false;
   const live = target.tasks.filter(isLive);
-  return live.length === target.service.replicas && live.every((t) => isUp(t) && held.has(t.nodeId));
+  return target.service.replicas === replicas && live.length === replicas && live.every((t) => isUp(t) && held.has(t.nodeId));
 }
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((v, i) => v === b[i]);
@@ -132,7 +132,7 @@ export function decideRebalance(input: RebalanceInput): RebalanceDecision {
   const counts = tasksByDomain(spec, input.nodes, target.tasks);
   const uneven = unevenness([...counts.values()]);
   const held = new Set(nodeIds);
-  const isSettled = settled(target, held);
+  const isSettled = settled(target, held, replicas);
 
   if (current?.state === 'Unbalanced') return isSettled && uneven === 0 ? { replicas, record: undefined } : { replicas, record: current };
 
@@ -167,6 +167,7 @@ export function decideRebalance(input: RebalanceInput): RebalanceDecision {
 
   if (!isSettled || uneven === 0) return rest();
   return {
+    ...(previous?.state === 'Moving' ? { result: 'superseded' as const } : {}),
     replicas: replicas + 1,
     record: { state: 'Moving', nodes: nodeIds, generation: input.generation, since: now.toISOString(), moves: 1, unevenness: uneven, message: moving(1, counts) },
     event: `uneven (${show(counts)}): moving task 1`,
