@@ -14,10 +14,12 @@ import {
   ownedServices,
   planEnvironment,
   planEnvironmentRemoval,
+  planNodeClaims,
   planRebalances,
   rolledBackUpdates,
   tasksPerNode,
   withRebalanceReplicas,
+  zoneLabelOf,
   type Action,
   type RebalanceDecision,
 } from './planner/index.js';
@@ -135,7 +137,8 @@ export class EnvironmentReconciler {
     let snapshot = await this.snapshot(name, own);
     const rolledBackBefore = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
     // A service whose tasks are being spread runs one replica more while a task moves.
-    const rebalances = planRebalances(env, snapshot, previous?.services, rolledBackBefore, this.d.now());
+    const held = planNodeClaims(name, env.spec.nodes, group, snapshot, zoneLabelOf(env)).held;
+    const rebalances = planRebalances(env, snapshot, held, previous?.services, rolledBackBefore, this.d.now());
     const desired = withRebalanceReplicas(env, rebalances);
     const plan = planEnvironment(desired, group, snapshot, own, rolledBackBefore);
     await this.apply(plan.actions, log);

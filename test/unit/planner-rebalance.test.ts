@@ -22,8 +22,9 @@ const heldNodes = (n: number, zones?: string[]): ObservedNode[] =>
 /**
  * One Swarm service's tasks as Swarm handles a replica change (swarmkit's replicated
  * orchestrator): a new task goes to a node with the fewest of the service's tasks (`pick` breaks
- * ties, so a property can try every order); scaling down removes tasks that do not run first,
- * then one from a node with the most.
+ * ties, so a property can try every order); scaling down removes a task Swarm could not place
+ * first, else one from a node with the most tasks (one that does not run, if that node has one)
+ * — whether or not a task elsewhere fails.
  */
 class SpreadService {
   replicas: number;
@@ -64,9 +65,9 @@ class SpreadService {
       this.add(this.pick(open.filter((id) => this.count(id) === least)), this.newTaskState);
     }
     while (this.tasks.length > n) {
-      const notRunning = this.tasks.find((t) => t.state !== 'running');
       const most = Math.max(...this.nodes.map((x) => this.count(x.id)));
-      const victim = notRunning ?? this.tasks.find((t) => this.count(t.nodeId) === most)!;
+      const onFullest = this.tasks.filter((t) => t.nodeId !== '' && this.count(t.nodeId) === most);
+      const victim = this.tasks.find((t) => t.nodeId === '') ?? onFullest.find((t) => t.state !== 'running') ?? onFullest[0]!;
       this.tasks = this.tasks.filter((t) => t !== victim);
     }
     this.replicas = n;
@@ -184,16 +185,38 @@ test('no room for the extra task: Unbalanced at once, back to the spec, and not 
   assert.equal(newNodes.replicas, 7, 'a new node set is a new attempt');
 });
 
-test('the extra task never healthy: waits up to progressDeadline, then Unbalanced', () => {
+test('the extra task never healthy: waits up to progressDeadline, then Unbalanced; the extra task stays until Swarm runs it elsewhere, then goes', () => {
   const s = new SpreadService(heldNodes(3), [3, 3, 0]);
   s.newTaskState = 'starting';
-  const { results, record, decisions } = run(s, spec(6, { strategy: { progressDeadline: '30s' } }));
+  const sp = spec(6, { strategy: { progressDeadline: '30s' } });
+  const { results, record, decisions } = run(s, sp);
   assert.deepEqual(results, ['unbalanced']);
   assert.match(record!.message, /not running and healthy within 30s/);
   const waited = decisions.filter((d) => d.replicas === 7).length;
-  assert.ok(waited >= 15 && waited <= 17, `held the extra task for the deadline (${waited} passes of 2 s)`);
-  s.setReplicas(6);
-  assert.deepEqual(s.counts(), [3, 3, 0], 'the task that never ran is the one trimmed');
+  assert.ok(waited >= 16 && waited <= 18, `held the extra task for the deadline (${waited} passes of 2 s)`);
+  assert.equal(decisions.at(-1)!.replicas, 7, 'not trimmed yet: Swarm would stop a healthy task and keep the failing one');
+  const decide = (now: Date) => decideRebalance({ spec: sp, generation: 1, nodes: s.nodes, target: s.target(), previous: record, now });
+  assert.equal(decide(at(120)).replicas, 7, 'still failing on the new node: kept');
+  // After 5 failures Swarm places the slot on another node, where it runs.
+  const extra = s.tasks.find((t) => t.state === 'starting')!;
+  Object.assign(extra, { nodeId: s.nodes[0]!.id, state: 'running' });
+  const back = decide(at(150));
+  assert.equal(back.replicas, 6);
+  assert.equal(back.record, record, 'still Unbalanced: not tried again');
+  s.setReplicas(back.replicas);
+  assert.deepEqual(s.counts(), [3, 3, 0], 'back to the spread before the move, every task healthy');
+  assert.deepEqual(decideRebalance({ spec: sp, generation: 1, nodes: s.nodes, target: s.target(), previous: record, now: at(152) }), { replicas: 6, record });
+});
+
+test('a failed move whose extra task never runs anywhere is trimmed after 5 minutes', () => {
+  const s = new SpreadService(heldNodes(3), [3, 3, 0]);
+  s.newTaskState = 'starting';
+  const sp = spec(6, { strategy: { progressDeadline: '30s' } });
+  const { record } = run(s, sp);
+  const since = Date.parse(record!.since);
+  const decide = (ms: number) => decideRebalance({ spec: sp, generation: 1, nodes: s.nodes, target: s.target(), previous: record, now: new Date(since + ms) }).replicas;
+  assert.equal(decide(5 * 60_000 - 1), 7);
+  assert.equal(decide(5 * 60_000), 6);
 });
 
 test('a move that does not even things out (Swarm put the task on a full node) stops: Unbalanced', () => {

@@ -1,8 +1,7 @@
 import { parseDuration, type Environment, type RebalanceRecord, type RolledBack, type ServiceSpec, type ServiceStatus } from '../../api/index.js';
-import { LABEL_ENV, swarmServiceName } from '../../swarm/labels.js';
+import { swarmServiceName } from '../../swarm/labels.js';
 import type { ObservedNode, ObservedService, ObservedTask, ServiceUpdateState, SwarmSnapshot } from '../../swarm/model.js';
 import { buildServiceSpec, runsVersion } from '../../swarm/service-spec.js';
-import { isSchedulable } from './nodes.js';
 import { ownedServices, rollingCandidates } from './services.js';
 
 /*
@@ -47,6 +46,15 @@ export interface RebalanceDecision {
   /** What this pass did, for the log; undefined when nothing. */
   event?: string;
 }
+
+/**
+ * How long a move that failed may keep its extra task while Swarm retries it. Scaling down, Swarm
+ * removes a task from a node with the most tasks of the service, so trimming while the extra task
+ * fails on the emptiest node would stop a healthy task and keep the failing one. After 5 failures
+ * within 5 minutes Swarm places that slot on another node; once it runs there the trim takes a
+ * healthy task from the fullest node, back to the spread before the move.
+ */
+const FAILED_MOVE_HOLD_MS = 5 * 60_000;
 
 /** Swarm is rolling, paused or rolling back an update: its tasks are not the ones to move. */
 const UPDATE_IN_FLIGHT: ServiceUpdateState[] = ['updating', 'paused', 'rollback_started', 'rollback_paused'];
@@ -134,25 +142,33 @@ export function decideRebalance(input: RebalanceInput): RebalanceDecision {
   const held = new Set(nodeIds);
   const isSettled = settled(target, held, replicas);
 
-  if (current?.state === 'Unbalanced') return isSettled && uneven === 0 ? { replicas, record: undefined } : { replicas, record: current };
+  const surged = target.service.replicas > replicas;
+  const live = target.tasks.filter(isLive);
+  const extraRuns = surged && live.length > replicas && live.every((t) => isUp(t) && held.has(t.nodeId));
+  const unplaced = surged ? live.find((t) => t.state === 'pending' && /no suitable node/i.test(`${t.error ?? ''} ${t.message}`)) : undefined;
+
+  if (current?.state === 'Unbalanced') {
+    if (surged) {
+      const hold = !extraRuns && !unplaced && now.getTime() - Date.parse(current.since) < FAILED_MOVE_HOLD_MS;
+      return { replicas: hold ? replicas + 1 : replicas, record: current, ...(hold ? {} : { event: `back to ${replicas} after the failed move` }) };
+    }
+    return isSettled && uneven === 0 ? { replicas, record: undefined } : { replicas, record: current };
+  }
 
   if (current?.state === 'Moving') {
     const deadline = parseDuration(spec.strategy.progressDeadline);
     const late = now.getTime() - Date.parse(current.since) >= deadline;
-    const stuck = (why: string): RebalanceDecision => ({
-      replicas,
+    /** Unbalanced; `keepExtra`: the extra task stays until Swarm runs it elsewhere (FAILED_MOVE_HOLD_MS). */
+    const stuck = (why: string, keepExtra = false): RebalanceDecision => ({
+      replicas: keepExtra ? replicas + 1 : replicas,
       record: { ...current, state: 'Unbalanced', since: now.toISOString(), message: `${why}; tasks stay ${show(counts)} until the nodes or the spec change` },
       result: 'unbalanced',
       event: why,
     });
-    if (target.service.replicas > replicas) {
-      const live = target.tasks.filter(isLive);
-      if (live.length > replicas && live.every((t) => isUp(t) && held.has(t.nodeId))) {
-        return { replicas, record: current, event: `the extra task runs (${show(counts)}): back to ${replicas}` };
-      }
-      const unplaced = live.find((t) => t.state === 'pending' && /no suitable node/i.test(`${t.error ?? ''} ${t.message}`));
+    if (surged) {
+      if (extraRuns) return { replicas, record: current, event: `the extra task runs (${show(counts)}): back to ${replicas}` };
       if (unplaced) return stuck(`no room for a task: ${unplaced.error ?? unplaced.message}`);
-      if (late) return stuck(`the extra task was not running and healthy within ${spec.strategy.progressDeadline}`);
+      if (late) return stuck(`the extra task was not running and healthy within ${spec.strategy.progressDeadline}`, true);
       return { replicas: replicas + 1, record: current };
     }
     if (!isSettled) return late ? stuck(`the tasks did not settle within ${spec.strategy.progressDeadline}`) : { replicas, record: current };
@@ -207,16 +223,21 @@ export function rebalanceTarget(
   return withTasks(live);
 }
 
-/** Every service of the environment, decided: what each one's replicas are this pass, and why. */
+/**
+ * Every service of the environment, decided: what each one's replicas are this pass, and why.
+ * `held`: the nodes the environment holds once this pass's claims and releases are applied (a
+ * node claimed now is labelled before any service changes; tasks on a node released now leave the
+ * service unsettled, so nothing starts moving onto a set of nodes that is going away).
+ */
 export function planRebalances(
   env: Environment,
   snapshot: SwarmSnapshot,
+  held: ObservedNode[],
   previous: Record<string, ServiceStatus> | undefined,
   rolledBack: Record<string, RolledBack>,
   now: Date,
 ): Map<string, RebalanceDecision> {
   const name = env.metadata.name;
-  const nodes = snapshot.nodes.filter((n) => n.labels[LABEL_ENV] === name && isSchedulable(n));
   const out = new Map<string, RebalanceDecision>();
   for (const [service, spec] of Object.entries(env.spec.services)) {
     const before = previous?.[service];
@@ -225,7 +246,7 @@ export function planRebalances(
       decideRebalance({
         spec,
         generation: env.metadata.generation ?? 0,
-        nodes,
+        nodes: held,
         target: rebalanceTarget(name, service, spec, snapshot, before, rolledBack[service]),
         previous: before?.rebalance,
         now,
