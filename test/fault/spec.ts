@@ -50,11 +50,17 @@ export function environmentOf(env: string, group: string, shape: Shape, image: (
  * - web (blue-green, both colours together): an image change updates the idle colour (or
  *   creates it: no update) and scales the old one to 0 after the drain, 2; a resize updates the
  *   live colour and, during a cutover, the waiting one, 2;
- * - a grown node claim may spread each service with one forced rolling update ("Growing spreads").
+ * - a grown node claim may spread each service ("Growing spreads"): each task that moves is one
+ *   replica more and back, 2 updates; the tasks that move are those the old nodes hold beyond an
+ *   even share of the new ones.
  */
 export function updatesAllowed(a: Shape, b: Shape): { api: number; web: number } {
-  const grown = b.nodes > a.nodes ? 1 : 0;
-  const api = (a.api.version !== b.api.version || a.api.replicas !== b.api.replicas ? 1 : 0) + grown;
-  const web = (a.web.version !== b.web.version ? 2 : 0) + (a.web.replicas !== b.web.replicas ? 2 : 0) + grown;
+  const spread = (before: number, after: number) => {
+    if (b.nodes <= a.nodes) return 0;
+    const r = Math.max(before, after);
+    return 2 * Math.max(0, r - a.nodes * Math.min(Math.ceil(r / b.nodes), Math.floor(r / a.nodes)));
+  };
+  const api = (a.api.version !== b.api.version || a.api.replicas !== b.api.replicas ? 1 : 0) + spread(a.api.replicas, b.api.replicas);
+  const web = (a.web.version !== b.web.version ? 2 : 0) + (a.web.replicas !== b.web.replicas ? 2 : 0) + spread(a.web.replicas, b.web.replicas);
   return { api, web };
 }

@@ -31,7 +31,8 @@ test('updates allowed: per changed field, nothing for no change', () => {
   assert.deepEqual(updatesAllowed(INITIAL, INITIAL), { api: 0, web: 0 });
   assert.deepEqual(updatesAllowed(INITIAL, { ...INITIAL, web: { ...INITIAL.web, version: 'v2' } }), { api: 0, web: 2 });
   assert.deepEqual(updatesAllowed(INITIAL, { ...INITIAL, api: { version: 'v2', replicas: 2 } }), { api: 1, web: 0 });
-  assert.deepEqual(updatesAllowed({ ...INITIAL, nodes: 1 }, INITIAL), { api: 1, web: 1 });
+  // Growing 1 → 2 nodes: api's one task stays; web's 2 + 0 moves one task (one replica more and back).
+  assert.deepEqual(updatesAllowed({ ...INITIAL, nodes: 1 }, INITIAL), { api: 0, web: 2 });
 });
 
 test('the PRNG is uniform enough and seeds parse', () => {
