@@ -190,7 +190,10 @@ export class EnvironmentReconciler {
     if (previous?.phase !== status.phase) log.info({ phase: status.phase, from: previous?.phase }, 'phase changed');
     this.observeRebalances(name, rebalances, log);
 
-    return earliest(this.requeueFor(status, services, exp), ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
+    // A service held one replica over its spec (a failed move waiting for Swarm to place its extra
+    // task elsewhere) is looked at like a converging one: task changes on workers raise no event.
+    const holding = [...rebalances].some(([svc, d]) => d.replicas !== env.spec.services[svc]?.replicas);
+    return earliest(this.requeueFor(status, services, exp), holding ? this.d.pollMs : undefined, ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
   }
 
   /**
