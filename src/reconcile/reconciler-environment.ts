@@ -137,7 +137,7 @@ export class EnvironmentReconciler {
     let snapshot = await this.snapshot(name, own);
     const rolledBackBefore = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
     // A service whose tasks are being spread runs one replica more while a task moves.
-    const held = planNodeClaims(name, env.spec.nodes, group, snapshot, zoneLabelOf(env)).held;
+    const held = planNodeClaims(name, env.spec.nodes, group, snapshot, own, zoneLabelOf(env)).held;
     const rebalances = planRebalances(env, snapshot, held, previous?.services, rolledBackBefore, this.d.now());
     const desired = withRebalanceReplicas(env, rebalances);
     const plan = planEnvironment(desired, group, snapshot, own, rolledBackBefore);

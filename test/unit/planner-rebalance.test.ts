@@ -47,7 +47,7 @@ class SpreadService {
   }
 
   private add(nodeId: string, state: TaskState): void {
-    this.tasks.push({ id: `t${++this.seq}`, serviceId: 'svc1', nodeId, slot: this.seq, desiredState: 'running', state, ports: [], message: state === 'pending' ? 'no suitable node (max replicas per node limit exceed)' : 'started' });
+    this.tasks.push({ id: `t${++this.seq}`, serviceId: 'svc1', nodeId, slot: this.seq, desiredState: 'running', state, image: 'x', ports: [], message: state === 'pending' ? 'no suitable node (max replicas per node limit exceed)' : 'started' });
   }
 
   count(nodeId: string): number {
