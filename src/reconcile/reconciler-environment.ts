@@ -9,7 +9,8 @@ import { readSnapshot } from '../swarm/snapshot.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
 import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
 import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, rolledBackUpdates, type Action } from './planner/index.js';
-import type { PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
+import type { JobRequestStore, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
+import { reconcileJobs } from './jobs/reconcile-jobs.js';
 import { RouteConflictError } from '../store/routes-contract.js';
 import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
@@ -32,6 +33,10 @@ export interface EnvironmentReconcilerDeps {
   proxies?: ProxyAckReader;
   /** `--proxy-wait`: how long an unacknowledging proxy may hold a drain (default 5 min). */
   proxyWaitMs?: number;
+  /** `berth run` requests (default: none). */
+  jobRequests?: JobRequestStore;
+  /** While a job's run is going, look again this often (default 1 s). */
+  jobPollMs?: number;
 }
 
 /** A service whose route upstream another owner holds: nothing of that route is touched. */
@@ -60,7 +65,7 @@ export class EnvironmentReconciler {
   constructor(deps: EnvironmentReconcilerDeps) {
     this.phases = deps.metrics && new PhaseCount(deps.metrics.environments);
     const now = deps.now ?? (() => new Date());
-    this.d = { now, pollMs: 2_000, blockedRequeueMs: 30_000, probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }), proxies: { listProxies: async () => [] }, ...deps };
+    this.d = { now, pollMs: 2_000, blockedRequeueMs: 30_000, probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }), proxies: { listProxies: async () => [] }, jobRequests: NO_JOB_REQUESTS, jobPollMs: 1_000, ...deps };
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
@@ -101,10 +106,21 @@ export class EnvironmentReconciler {
     // Blue-green services: their Swarm services and routes move only as bluegreen/ decides.
     const { own: existingRoutes, conflicts } = await this.ownRoutes(env, previous);
     const conflicted = new Set(conflicts.map((c) => c.service));
-    const { blueGreen, persisted } = await this.reconcileBlueGreen(env, snapshot, existingRoutes, previous, conflicted, log);
+    const bgPass = await this.reconcileBlueGreen(env, snapshot, existingRoutes, previous, conflicted, log);
+    const { blueGreen } = bgPass;
+    let { persisted } = bgPass;
     const blueGreenChanged = [...blueGreen.values()].some((o) => o.changedSwarm);
     const changed = plan.actions.length > 0 || blueGreenChanged;
     if (blueGreenChanged) snapshot = await readSnapshot(this.d.swarm, name);
+
+    // Jobs: a job's state is persisted before any of its runs is started (reconcile/jobs/).
+    const jobs = persisted
+      ? await reconcileJobs(env, snapshot, persisted.jobs, async (next) => {
+          persisted = { ...persisted!, jobs: next, updatedAt: this.d.now().toISOString() };
+          await this.d.status.putEnvironmentStatus(name, persisted);
+        }, { swarm: this.d.swarm, requests: this.d.jobRequests, log, metrics: this.d.metrics, now: this.d.now, pollMs: this.d.jobPollMs })
+      : // No status yet: the first pass writes one; jobs start from it, a moment later.
+        { jobs: {}, requeueAfterMs: Object.keys(env.spec.jobs).length > 0 ? this.d.jobPollMs : undefined };
 
     const nodesById = new Map(snapshot.nodes.map((n) => [n.id, n]));
     const rolledBack = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
@@ -134,13 +150,13 @@ export class EnvironmentReconciler {
 
     const heldNodes = snapshot.nodes.filter((n) => plan.nodes.held.some((h) => h.id === n.id));
     const cutover = [...blueGreen.values()].map((o) => ({ state: o.state, message: o.message }));
-    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, now: this.d.now() });
+    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, jobs: jobs.jobs, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, now: this.d.now() });
     if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);
     this.observe(name, status.nodes.length, services);
     this.phases?.set(name, status.phase);
     if (previous?.phase !== status.phase) log.info({ phase: status.phase, from: previous?.phase }, 'phase changed');
 
-    return earliest(this.requeueFor(status, services, exp), ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
+    return earliest(this.requeueFor(status, services, exp), jobs.requeueAfterMs, ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
   }
 
   /**
@@ -264,6 +280,7 @@ export class EnvironmentReconciler {
     await this.publishRoutes(name, [], log, (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name));
     this.observeConflicts(name, [], log);
     await this.d.promotions.clearPromotions(name);
+    await this.d.jobRequests.clearJobRequests(name);
     if (previous) await this.d.status.deleteEnvironmentStatus(name);
     this.forgetMetrics(name, previous ? Object.keys(previous.services) : []);
     this.phases?.forget(name);
@@ -351,6 +368,8 @@ export class EnvironmentReconciler {
     }
   }
 }
+
+const NO_JOB_REQUESTS: JobRequestStore = { readJobRequests: async () => ({}), clearJobRequest: async () => {}, clearJobRequests: async () => {} };
 
 /** The service status with the blue-green fields (active colour, pending attempt, cutover history). */
 function withBlueGreen(status: ServiceStatus, bg: Pick<ServiceStatus, 'pending' | 'cutovers' | 'activeColor'>): ServiceStatus {

@@ -1,6 +1,7 @@
 import type { Environment } from '../../api/environment.js';
 import type { EnvironmentGroup } from '../../api/group.js';
 import type { RolledBack } from '../../api/status.js';
+import { isJobRun } from '../../swarm/labels.js';
 import type { SwarmSnapshot } from '../../swarm/model.js';
 import type { Action } from './actions.js';
 import { planNodeClaims, planReleaseAll, type NodeClaimPlan } from './nodes.js';
@@ -31,7 +32,9 @@ export function zoneLabelOf(env: Environment): string {
 export function planEnvironment(env: Environment, group: EnvironmentGroup, snapshot: SwarmSnapshot, rolledBack: Record<string, RolledBack> = {}): EnvironmentPlan {
   const name = env.metadata.name;
   const nodes = planNodeClaims(name, env.spec.nodes, group, snapshot, zoneLabelOf(env));
-  const services = planRollingServices(name, env.spec.services, ownedServices(name, snapshot.services), rolledBack);
+  // A job's runs are the jobs reconcile's (reconcile/jobs/): not services to create or remove here.
+  const owned = ownedServices(name, snapshot.services).filter((s) => !isJobRun(s));
+  const services = planRollingServices(name, env.spec.services, owned, rolledBack);
   const claims = nodes.actions.filter((a) => a.kind === 'claimNode');
   const releases = nodes.actions.filter((a) => a.kind === 'releaseNode');
   return { nodes, actions: [...claims, ...services, ...releases] };
