@@ -59,8 +59,9 @@ before(async () => {
   await store.apply(group(GROUP));
   await store.apply(
     jobsOnlyEnv(ENV, GROUP, {
-      tick: { image, command: ['sh', '-c', 'echo run $BERTH_JOB_RUN; sleep 1'], schedule: '@every 5s', history: 2 },
-      flaky: { image, command: ['sh', '-c', 'echo attempt $BERTH_JOB_ATTEMPT; sleep 1; test $BERTH_JOB_ATTEMPT -ge 3'], schedule: '@every 1h', retries: 3, backoff: '2s' },
+      // allow: a run slowed down by a busy machine must not make the next tick skip.
+      tick: { image, command: ['sh', '-c', 'echo run $BERTH_JOB_RUN; sleep 1'], schedule: '@every 5s', concurrency: 'allow', history: 2 },
+      flaky: { image, command: ['sh', '-c', 'echo attempt $BERTH_JOB_ATTEMPT; sleep 1; test $BERTH_JOB_ATTEMPT -ge 3'], schedule: '@every 1h', retries: 3, backoff: '3s' },
       slow: { image, command: ['sh', '-c', 'sleep 7'], schedule: '@every 3s', concurrency: 'forbid', history: 1 },
       stuck: { image, command: ['sh', '-c', 'sleep 120'], schedule: '@every 1h', timeout: '4s', history: 1 },
     }),
@@ -131,8 +132,9 @@ test('a job that fails twice then succeeds: retried with growing delays, final s
   assert.ok(seen.every((t) => t !== undefined), `every attempt seen in the Swarm: ${JSON.stringify(seen)}`);
   const gap12 = (seen[1]! - seen[0]!) / 1000;
   const gap23 = (seen[2]! - seen[1]!) / 1000;
-  // Each attempt runs ~1 s; the backoff is 2 s, then 4 s.
-  assert.ok(gap12 >= 2.5 && gap23 >= gap12 + 1.2, `delays grow: attempt 1→2 ${gap12}s, 2→3 ${gap23}s`);
+  // Each attempt runs ~1-2 s; the backoff is 3 s, then 6 s.
+  assert.ok(gap12 >= 3.5 && gap23 >= gap12 + 1.5, `delays grow: attempt 1→2 ${gap12}s, 2→3 ${gap23}s`);
+  console.log(`# flaky: attempt 1→2 ${gap12}s, 2→3 ${gap23}s (backoff 3s, 6s)`);
   assert.ok((await metric(controller, 'berth_job_last_success_timestamp_seconds', 'job="flaky"')) > 0);
 });
 
@@ -146,7 +148,7 @@ test('@every 5s: a run every ~5 s, results in status and metrics, history trimme
   for (let i = 1; i < starts.length; i++) assert.equal(starts[i]! - starts[i - 1]!, 5_000, 'ticks 5 s apart, none skipped');
   for (const r of st.finished) {
     const lag = (Date.parse(r.startedAt) - Date.parse(r.scheduledAt!)) / 1000;
-    assert.ok(lag < 1.5, `run ${r.run} started ${lag}s after its tick`);
+    assert.ok(lag < 3, `run ${r.run} started ${lag}s after its tick`);
   }
   assert.ok((await metric(controller, 'berth_job_runs_total', 'job="tick"', 'result="succeeded"')) >= 4);
   assert.ok((await metric(controller, 'berth_job_duration_seconds_count', 'job="tick"')) >= 4);
