@@ -10,7 +10,7 @@ import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type 
 import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
 import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, rolledBackUpdates, type Action } from './planner/index.js';
 import type { JobRequestStore, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
-import { reconcileJobs } from './jobs/reconcile-jobs.js';
+import { forgetJobMetrics, reconcileJobs } from './jobs/reconcile-jobs.js';
 import { RouteConflictError } from '../store/routes-contract.js';
 import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
@@ -282,7 +282,7 @@ export class EnvironmentReconciler {
     await this.d.promotions.clearPromotions(name);
     await this.d.jobRequests.clearJobRequests(name);
     if (previous) await this.d.status.deleteEnvironmentStatus(name);
-    this.forgetMetrics(name, previous ? Object.keys(previous.services) : []);
+    this.forgetMetrics(name, previous ? Object.keys(previous.services) : [], previous ? Object.keys(previous.jobs ?? {}) : []);
     this.phases?.forget(name);
     if (actions.length > 0) log.info('environment removed');
     return {};
@@ -358,7 +358,7 @@ export class EnvironmentReconciler {
     }
   }
 
-  private forgetMetrics(env: string, services: string[]): void {
+  private forgetMetrics(env: string, services: string[], jobs: string[]): void {
     const m = this.d.metrics;
     if (!m) return;
     m.environmentNodes.remove({ env });
@@ -366,6 +366,7 @@ export class EnvironmentReconciler {
       m.replicasDesired.remove({ env, service });
       m.replicasRunning.remove({ env, service });
     }
+    for (const job of jobs) forgetJobMetrics(m, env, job);
   }
 }
 

@@ -6,11 +6,14 @@ import { EnvironmentReconciler } from '../../src/reconcile/reconciler-environmen
 import { LABEL_JOB, LABEL_JOB_ATTEMPT, LABEL_JOB_RUN } from '../../src/swarm/labels.js';
 import { FakeStore } from '../support/fake-store.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
+import { Registry } from 'prom-client';
+import { createMetrics, type BerthMetrics } from '../../src/metrics/registry.js';
+import { metricValue } from '../support/fake-runtime.js';
 
 const log = pino({ level: 'silent' });
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 
-function setup() {
+function setup(metrics?: BerthMetrics) {
   const swarm = new FakeSwarm([fakeNode(1), fakeNode(2)]);
   const store = new FakeStore();
   store.groups.set('g', groupSchema.parse({ apiVersion: 'berth.dev/v1alpha1', kind: 'EnvironmentGroup', metadata: { name: 'g' }, spec: { nodeSelector: { pool: 'lab' } } }));
@@ -24,7 +27,7 @@ function setup() {
     }),
   );
   const clock = { s: 0 };
-  const r = new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, log, now: () => new Date(T0 + clock.s * 1000) });
+  const r = new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, log, now: () => new Date(T0 + clock.s * 1000), ...(metrics ? { metrics } : {}) });
   // Each status write, with the Swarm calls made before it.
   const writes: { calls: string[]; status: EnvironmentStatus }[] = [];
   const put = store.putEnvironmentStatus.bind(store);
@@ -70,17 +73,25 @@ test('a leader that cannot write the status starts no run', async () => {
   assert.equal(jobService(swarm), undefined);
 });
 
-test('a job removed from the spec takes its run service with it, and its state leaves the status', async () => {
-  const { swarm, store, r, clock } = setup();
+test('a job removed from the spec takes its run service, its state and its series with it', async () => {
+  const metrics = createMetrics(new Registry());
+  const { swarm, store, r, clock } = setup(metrics);
   await r.reconcile('qa');
   await r.reconcile('qa');
   clock.s = 10;
   await r.reconcile('qa');
   assert.ok(jobService(swarm));
+  swarm.jobTaskStates.set('qa_report_1', 'complete');
+  clock.s = 12;
+  await r.reconcile('qa');
+  assert.equal(await metricValue(metrics.jobRunsTotal, { env: 'qa', job: 'report', result: 'succeeded' }), 1);
+  assert.equal(store.envStatus.get('qa')?.jobs?.report?.finished[0]?.result, 'succeeded');
+  clock.s = 13;
   const env = store.envs.get('qa')!;
   store.envs.set('qa', { ...env, spec: { ...env.spec, jobs: {} } });
   await r.reconcile('qa');
   assert.equal(jobService(swarm), undefined);
   assert.equal(store.envStatus.get('qa')?.jobs, undefined);
   assert.ok(swarm.services.some((s) => s.name === 'qa_web'), 'the service stays');
+  assert.deepEqual((await metrics.jobRunsTotal.get()).values, [], 'the series are gone');
 });

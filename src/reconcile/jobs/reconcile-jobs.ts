@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Environment, JobSpec, JobStatus } from '../../api/index.js';
+import { JOB_RESULTS, type Environment, type JobSpec, type JobStatus } from '../../api/index.js';
 import type { BerthMetrics } from '../../metrics/registry.js';
 import type { SwarmApi } from '../../swarm/api.js';
 import { buildJobRunSpec } from '../../swarm/job-spec.js';
@@ -63,7 +63,8 @@ export async function reconcileJobs(
   const jobs = Object.fromEntries([...decisions].map(([job, dec]) => [job, dec.status]));
   if (JSON.stringify(jobs) !== JSON.stringify(previous ?? {})) await persist(jobs);
 
-  // A job gone from the spec: its runs go with it, going or not.
+  // A job gone from the spec: its runs go with it, going or not, and so do its series.
+  for (const job of Object.keys(previous ?? {})) if (!specs[job] && d.metrics) forgetJobMetrics(d.metrics, name, job);
   const gone = runServices.filter((s) => !specs[s.labels[LABEL_JOB]!]);
   for (const s of gone) {
     d.log.info({ job: s.labels[LABEL_JOB], service: s.name }, 'job removed from the spec: removing its run');
@@ -104,4 +105,11 @@ function observe(env: string, job: string, dec: JobDecision, m: BerthMetrics | u
     m.jobDuration.observe({ env, job }, e.durationSeconds);
   }
   if (dec.status.lastSuccessAt) m.jobLastSuccess.set({ env, job }, Date.parse(dec.status.lastSuccessAt) / 1000);
+}
+
+/** Drops a job's series: the job or its environment is gone. */
+export function forgetJobMetrics(m: BerthMetrics, env: string, job: string): void {
+  for (const result of JOB_RESULTS) m.jobRunsTotal.remove({ env, job, result });
+  m.jobLastSuccess.remove({ env, job });
+  m.jobDuration.remove({ env, job });
 }
