@@ -120,4 +120,5 @@ export async function cleanSlate(prefix: string, envs: string[], groupName: stri
   for (const e of envs) await statuses.deleteStatus('Environment', e).catch(() => undefined);
   for (const e of envs) await clearJobRequests(etcd, e).catch(() => undefined);
   await store.delete('EnvironmentGroup', groupName, { force: true }).catch(() => undefined);
+  await statuses.deleteStatus('EnvironmentGroup', groupName).catch(() => undefined);
 }
