@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { MAX_SWARM_SERVICE_NAME, commandSchema, healthcheckSchema } from './container.js';
+import { jobSpecSchema, jobSwarmNameFits } from './job.js';
 import { API_VERSION, metadataSchema } from './metadata.js';
 import {
   constraint,
@@ -12,8 +14,8 @@ import {
   upstreamName,
 } from './primitives.js';
 
-/** Swarm service names are DNS names of at most 63 characters; `<env>_<service>_green` is the longest berth makes. */
-export const MAX_SWARM_SERVICE_NAME = 63;
+/** `<env>_<service>_green` is the longest service name berth makes; a job's runs have their own bound (job.ts). */
+export { MAX_SWARM_SERVICE_NAME };
 const LONGEST_COLOR_SUFFIX = '_green'.length;
 
 const portSchema = z.strictObject({
@@ -21,20 +23,6 @@ const portSchema = z.strictObject({
   /** Host port on every node running a task; when absent Swarm picks one per task. */
   published: port.optional(),
   protocol: z.enum(['tcp', 'udp']).default('tcp'),
-});
-
-const healthcheckSchema = z.strictObject({
-  test: z
-    .array(z.string().max(4096))
-    .min(1)
-    .max(64)
-    .refine((t) => ['CMD', 'CMD-SHELL', 'NONE'].includes(t[0] ?? ''), {
-      message: 'must start with CMD, CMD-SHELL or NONE',
-    }),
-  interval: duration({ max: '1h' }).default('5s'),
-  timeout: duration({ max: '1h' }).default('3s'),
-  retries: z.number().int().min(0).max(100).default(3),
-  startPeriod: duration({ max: '1h' }).optional(),
 });
 
 const placementSchema = z.strictObject({
@@ -70,10 +58,7 @@ const routeSchema = z.strictObject({
 export const serviceSpecSchema = z.strictObject({
   image: imageRef,
   replicas: z.number().int('must be a whole number').min(0).max(1000).default(1),
-  command: z
-    .array(z.string().max(4096).refine((s) => !s.includes('\0'), { message: 'must not contain NUL bytes' }))
-    .max(64)
-    .optional(),
+  command: commandSchema.optional(),
   environment: z.record(envKey, envValue).optional(),
   ports: z.array(portSchema).max(16).default([]),
   healthcheck: healthcheckSchema.optional(),
@@ -90,6 +75,8 @@ export const environmentSpecSchema = z
     /** The environment is deleted when it expires (preflight / review environments). */
     ttl: duration({ max: '365d' }).optional(),
     services: z.record(serviceName, serviceSpecSchema).default({}),
+    /** Scheduled jobs: each run is a Swarm replicated-job service (docs/jobs.md). */
+    jobs: z.record(serviceName, jobSpecSchema).default({}),
   })
   .superRefine((spec, ctx) => {
     for (const [name, svc] of Object.entries(spec.services)) {
@@ -132,6 +119,14 @@ export const environmentSchema = z
   .superRefine((env, ctx) => {
     const envName = env.metadata.name;
     const upstreams = new Map<string, string>();
+    for (const job of Object.keys(env.spec.jobs)) {
+      if (env.spec.services[job]) {
+        ctx.addIssue({ code: 'custom', path: ['spec', 'jobs', job], message: `"${job}" is also a service: a job and a service may not share a name` });
+      }
+      if (!jobSwarmNameFits(envName, job)) {
+        ctx.addIssue({ code: 'custom', path: ['spec', 'jobs', job], message: `job name too long: its runs' Swarm service names would exceed Swarm's ${MAX_SWARM_SERVICE_NAME} characters` });
+      }
+    }
     for (const [name, svc] of Object.entries(env.spec.services)) {
       const longest = envName.length + 1 + name.length + LONGEST_COLOR_SUFFIX;
       if (longest > MAX_SWARM_SERVICE_NAME) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jobStatusSchema } from './job.js';
 
 /** Kubernetes-style condition. `lastTransitionTime` changes only when `status` changes. */
 export const conditionSchema = z.strictObject({
@@ -142,6 +143,8 @@ export const environmentStatusSchema = z.strictObject({
   conditions: z.array(conditionSchema),
   nodes: z.array(heldNodeSchema),
   services: z.record(z.string(), serviceStatusSchema),
+  /** Per job: its schedule state and last runs (src/reconcile/jobs/). */
+  jobs: z.record(z.string(), jobStatusSchema).optional(),
   /**
    * When the controller first saw the environment, by its own clock: `ttl` counts from here, not
    * from `metadata.creationTimestamp`, which `berth apply` stamps with the client's clock.

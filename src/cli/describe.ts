@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { formatAge, NotFoundError, routePort, routeUpstream, type Environment, type EnvironmentStatus } from '../api/index.js';
+import { scheduleText } from '../reconcile/jobs/decide.js';
 import { ResourceStore } from '../store/resources.js';
 import { StatusStore } from '../store/status.js';
 import { formatTable } from './output.js';
@@ -69,6 +70,7 @@ export function describeEnvironment(env: Environment, status: EnvironmentStatus 
       history.push([c.at, name, `${c.fromColor ?? '-'} -> ${c.toColor}`, `${c.fromImage ?? '-'} -> ${c.toImage}`, c.result, `${c.durationSeconds}s`, c.message ?? '']);
     }
   }
+  lines.push(...describeJobs(env, status, now));
   lines.push('Cutover History:');
   lines.push(
     history.length > 0
@@ -83,6 +85,39 @@ export function describeEnvironment(env: Environment, status: EnvironmentStatus 
       : '  <none>',
   );
   return lines.join('\n') + '\n';
+}
+
+/** Each job: its schedule, next run, the runs going and the last finished ones with their results. */
+function describeJobs(env: Environment, status: EnvironmentStatus | undefined, now: Date): string[] {
+  const names = Object.keys(env.spec.jobs).sort();
+  const lines = ['Jobs:'];
+  if (names.length === 0) return [...lines, '  <none>'];
+  const ago = (ts: string | undefined) => (ts ? `${formatAge(now.getTime() - Date.parse(ts))} ago` : '-');
+  for (const name of names) {
+    const spec = env.spec.jobs[name]!;
+    const j = status?.jobs?.[name];
+    const next = j?.nextRunAt ? `${j.nextRunAt} (in ${formatAge(Date.parse(j.nextRunAt) - now.getTime())})` : '<not scheduled yet>';
+    lines.push(`  ${name}:`);
+    lines.push(`    Image:        ${spec.image}`);
+    lines.push(`    Schedule:     ${scheduleText(spec)}, concurrency ${spec.concurrency}, retries ${spec.retries} (backoff ${spec.backoff}), timeout ${spec.timeout ?? '<none>'}, history ${spec.history}`);
+    lines.push(`    Next Run:     ${next}`);
+    lines.push(`    Last Success: ${j?.lastSuccessAt ? `${j.lastSuccessAt} (${ago(j.lastSuccessAt)})` : '<never>'}`);
+    if (j?.lastSkipped) lines.push(`    Last Skipped: ${j.lastSkipped.at}: ${j.lastSkipped.reason}`);
+    const runs = [...(j?.active ?? []).map((r) => ({ ...r, state: r.retryAt ? `retrying at ${r.retryAt}` : 'running' })), ...(j?.finished ?? []).map((r) => ({ ...r, state: r.result ?? '' }))];
+    lines.push('    Runs:');
+    lines.push(
+      runs.length > 0
+        ? indent(
+            formatTable(
+              ['RUN', 'STATE', 'ATTEMPTS', 'STARTED', 'FINISHED', 'EXIT', 'MESSAGE'],
+              runs.sort((a, b) => b.run - a.run).map((r) => [String(r.run), r.state, String(r.attempt), ago(r.startedAt), ago(r.finishedAt), r.exitCode === undefined ? '-' : String(r.exitCode), r.message ?? (r.manual ? 'started by berth run' : '')]),
+            ),
+            6,
+          )
+        : '      <none>',
+    );
+  }
+  return lines;
 }
 
 export function registerDescribe(program: Command): void {

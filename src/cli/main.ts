@@ -5,6 +5,7 @@ import { registerLabCommands } from './lab.js';
 import { registerControllerCommand } from './controller.js';
 import { registerProxyCommand } from './proxy.js';
 import { registerPromoteCommand } from './promote.js';
+import { registerRunJobCommand } from './run-job.js';
 import { registerSimCommand } from './sim.js';
 
 /**
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerControllerCommand(program);
   registerProxyCommand(program);
   registerPromoteCommand(program);
+  registerRunJobCommand(program);
   registerSimCommand(program);
   return program;
 }

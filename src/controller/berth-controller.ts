@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { BerthMetrics } from '../metrics/registry.js';
-import type { GcReleases, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
+import type { GcReleases, JobRequestStore, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
 import { EnvironmentReconciler } from '../reconcile/reconciler-environment.js';
 import { GroupReconciler } from '../reconcile/reconciler-group.js';
 import type { Clock } from '../runtime/clock.js';
@@ -12,6 +12,7 @@ import { allKeys } from './list-keys.js';
 import { berthReconciler } from './reconciler.js';
 import { etcdSource } from './source-etcd.js';
 import { swarmCacheSource } from './source-swarm.js';
+import { jobRequestSource, type JobRequestWatch } from './source-job-requests.js';
 
 export interface BerthControllerDeps {
   /** The reconcilers read the Swarm through it and write through it to Docker. */
@@ -25,6 +26,8 @@ export interface BerthControllerDeps {
   /** `berth proxy` acknowledgements that gate a cutover's drain, and how long one may hold it. */
   proxies?: ProxyAckReader;
   proxyWaitMs?: number;
+  /** `berth run` requests: read and cleared by the reconciles, watched so that a request is taken at once. */
+  jobRequests?: { store: JobRequestStore; watch: JobRequestWatch };
   /** Opens the watch of every group and environment. */
   watch: (opts: WatchOptions) => ResourceWatch;
   clock: Clock;
@@ -61,6 +64,7 @@ export function berthController(d: BerthControllerDeps): Controller {
     ...(d.proxies ? { proxies: d.proxies } : {}),
     ...(d.proxyWaitMs !== undefined ? { proxyWaitMs: d.proxyWaitMs } : {}),
     ...(d.orphanGraceMs !== undefined ? { orphanGraceMs: d.orphanGraceMs } : {}),
+    ...(d.jobRequests ? { jobRequests: d.jobRequests.store } : {}),
   });
   const groups = new GroupReconciler({ swarm: d.swarm, resources: d.store, status: d.store, log: d.log, now });
   const listKeys = () => allKeys(d.store, d.store, d.swarm, d.installation);
@@ -69,6 +73,7 @@ export function berthController(d: BerthControllerDeps): Controller {
     sources: [
       etcdSource({ watch: d.watch, log: d.log, onRestart: () => d.metrics.etcdWatchRestarts.inc() }),
       swarmCacheSource({ cache: d.swarm, listKeys, log: d.log }),
+      ...(d.jobRequests ? [jobRequestSource(d.jobRequests.watch)] : []),
       periodicSource({ name: 'full-resync', intervalMs: d.fullResyncMs, spreadMs: d.fullResyncMs / 10, clock: d.clock, list: listKeys, log: d.log }),
     ],
     reconciler: berthReconciler({ envs, groups }),

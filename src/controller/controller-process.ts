@@ -14,6 +14,7 @@ import type { SwarmApi } from '../swarm/api.js';
 import { SwarmCache } from '../swarm/cache.js';
 import { FencedSwarm } from '../swarm/fenced-swarm.js';
 import { berthController } from './berth-controller.js';
+import { etcdJobRequestWatch } from './source-job-requests.js';
 
 export interface ControllerProcessOptions {
   etcd: EtcdClient;
@@ -75,6 +76,7 @@ export class ControllerProcess {
         proxies: new ProxyAckStore(o.etcd, o.log),
         ...(o.proxyWaitMs !== undefined ? { proxyWaitMs: o.proxyWaitMs } : {}),
         watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
+        jobRequests: { store, watch: etcdJobRequestWatch(o.etcd, o.log) },
         clock: realClock,
         metrics: o.metrics,
         log: o.log,

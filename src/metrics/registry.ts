@@ -30,6 +30,9 @@ export interface BerthMetrics {
   dockerApiRequests: Counter<'operation'>;
   dockerApiTimeouts: Counter<'operation'>;
   dockerEvents: Counter<'type' | 'kept'>;
+  jobRunsTotal: Counter<'env' | 'job' | 'result'>;
+  jobLastSuccess: Gauge<'env' | 'job'>;
+  jobDuration: Histogram<'env' | 'job'>;
   /** Reports the Swarm cache's size at every scrape (berth_swarm_cache_objects{kind}). */
   observeSwarmCache: (size: () => Record<'nodes' | 'services' | 'tasks', number>) => void;
 }
@@ -100,6 +103,20 @@ export function createMetrics(registry: Registry = new Registry()): BerthMetrics
       name: 'berth_docker_events_total',
       help: 'Docker events received by type; kept=false: dropped as unable to change anything berth acts on (healthcheck execs)',
       labelNames: ['type', 'kept'],
+      registers: r,
+    }),
+    jobRunsTotal: new Counter({
+      name: 'berth_job_runs_total',
+      help: 'Job run attempts ended, by result (succeeded, failed: a non-zero exit, a timeout, a replaced run)',
+      labelNames: ['env', 'job', 'result'],
+      registers: r,
+    }),
+    jobLastSuccess: new Gauge({ name: 'berth_job_last_success_timestamp_seconds', help: 'When a run of the job last succeeded (Unix time)', labelNames: ['env', 'job'], registers: r }),
+    jobDuration: new Histogram({
+      name: 'berth_job_duration_seconds',
+      help: 'Time one job run attempt took, from its service created to its end seen',
+      labelNames: ['env', 'job'],
+      buckets: [1, 5, 10, 30, 60, 300, 900, 1800, 3600, 4 * 3600],
       registers: r,
     }),
     observeSwarmCache: (size) => {

@@ -6,6 +6,7 @@ import {
   type Condition,
   type Environment,
   type EnvironmentStatus,
+  type JobStatus,
   type Phase,
   type ServiceSpec,
   type ServiceStatus,
@@ -63,6 +64,8 @@ export interface EnvironmentObservation {
   nodes: NodeClaimPlan;
   heldNodes: ObservedNode[];
   services: Record<string, ServiceStatus>;
+  /** Each job's state (reconcile/jobs/); jobs do not make the phase. */
+  jobs?: Record<string, JobStatus>;
   /** Whether this pass changed anything in the Swarm. */
   changed: boolean;
   /** One entry per blue-green service (bluegreen/ outcomes). */
@@ -201,6 +204,7 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     conditions,
     nodes: o.heldNodes.map((n) => ({ id: n.id, hostname: n.hostname, addr: n.addr, state: n.state })),
     services: o.services,
+    ...(o.jobs && Object.keys(o.jobs).length > 0 ? { jobs: o.jobs } : {}),
     firstObservedAt: firstObserved.toISOString(),
     ...(exp ? { expiresAt: exp.toISOString() } : {}),
     updatedAt: o.now.toISOString(),
@@ -228,6 +232,7 @@ export function blockedStatus(
     conditions,
     nodes: previous?.nodes ?? [],
     services: previous?.services ?? {},
+    ...(previous?.jobs ? { jobs: previous.jobs } : {}),
     firstObservedAt: firstObservedAt(previous, now).toISOString(),
     updatedAt: now.toISOString(),
   };

@@ -2,6 +2,7 @@ import type { Environment } from '../api/environment.js';
 import type { EnvironmentGroup } from '../api/group.js';
 import type { EnvironmentStatus, GroupStatus } from '../api/status.js';
 import type { PromotionRequest } from '../api/status.js';
+import type { JobRunRequest } from '../api/job.js';
 
 export type { RouteWriter, Route, RouteCutover, RouteOwner } from '../store/routes-contract.js';
 export type { ProxyAck, ProxyAckReader } from '../store/proxies.js';
@@ -53,4 +54,12 @@ export interface PromotionStore {
   clearPromotion(env: string, service: string): Promise<void>;
   /** Every request of an environment that is gone. */
   clearPromotions(env: string): Promise<void>;
+}
+
+/** `berth run` requests (etcd `<prefix>/job-requests/<env>/<job>`): start a job's run now. */
+export interface JobRequestStore {
+  readJobRequests(env: string): Promise<Record<string, JobRunRequest>>;
+  clearJobRequest(env: string, job: string): Promise<void>;
+  /** Every request of an environment that is gone. */
+  clearJobRequests(env: string): Promise<void>;
 }

@@ -25,7 +25,8 @@ import {
 } from './planner/index.js';
 import { decideOrphan, ORPHAN_HOLDS, ORPHANED, orphanedCondition, withoutOrphaned, type OrphanHold } from './orphans.js';
 import { ownedSnapshot, type Ownership } from './ownership.js';
-import type { GcReleases, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
+import type { GcReleases, JobRequestStore, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
+import { forgetJobMetrics, reconcileJobs } from './jobs/reconcile-jobs.js';
 import { RouteConflictError } from '../store/routes-contract.js';
 import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
@@ -55,6 +56,10 @@ export interface EnvironmentReconcilerDeps {
   orphanGraceMs?: number;
   /** A deletion held by the brake is looked at again this often (a `berth gc --confirm` raises no event). */
   orphanRecheckMs?: number;
+  /** `berth run` requests (default: none). */
+  jobRequests?: JobRequestStore;
+  /** While a job's run is going, look again this often (default 1 s). */
+  jobPollMs?: number;
 }
 
 /** A service whose route upstream another owner holds: nothing of that route is touched. */
@@ -94,6 +99,8 @@ export class EnvironmentReconciler {
       orphanRecheckMs: 5_000,
       probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }),
       proxies: { listProxies: async () => [] },
+      jobRequests: NO_JOB_REQUESTS,
+      jobPollMs: 1_000,
       ...deps,
       // Every write of a reconcile carries the installation label and spares foreign objects.
       swarm: new InstallationSwarm(deps.swarm, deps.installation),
@@ -147,10 +154,21 @@ export class EnvironmentReconciler {
     // Blue-green services: their Swarm services and routes move only as bluegreen/ decides.
     const { own: existingRoutes, conflicts } = await this.ownRoutes(env, previous);
     const conflicted = new Set(conflicts.map((c) => c.service));
-    const { blueGreen, persisted } = await this.reconcileBlueGreen(desired, snapshot, existingRoutes, previous, conflicted, log);
+    const bgPass = await this.reconcileBlueGreen(desired, snapshot, existingRoutes, previous, conflicted, log);
+    const { blueGreen } = bgPass;
+    let { persisted } = bgPass;
     const blueGreenChanged = [...blueGreen.values()].some((o) => o.changedSwarm);
     const changed = plan.actions.length > 0 || blueGreenChanged;
     if (blueGreenChanged) snapshot = await this.snapshot(name, own);
+
+    // Jobs: a job's state is persisted before any of its runs is started (reconcile/jobs/).
+    const jobs = persisted
+      ? await reconcileJobs(env, snapshot, persisted.jobs, async (next) => {
+          persisted = { ...persisted!, jobs: next, updatedAt: this.d.now().toISOString() };
+          await this.d.status.putEnvironmentStatus(name, persisted);
+        }, { swarm: this.d.swarm, requests: this.d.jobRequests, log, metrics: this.d.metrics, now: this.d.now, pollMs: this.d.jobPollMs })
+      : // No status yet: the first pass writes one; jobs start from it, a moment later.
+        { jobs: {}, requeueAfterMs: Object.keys(env.spec.jobs).length > 0 ? this.d.jobPollMs : undefined };
 
     const nodesById = new Map(snapshot.nodes.map((n) => [n.id, n]));
     const rolledBack = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
@@ -183,7 +201,7 @@ export class EnvironmentReconciler {
 
     const heldNodes = snapshot.nodes.filter((n) => plan.nodes.held.some((h) => h.id === n.id));
     const cutover = [...blueGreen.values()].map((o) => ({ state: o.state, message: o.message }));
-    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, now: this.d.now() });
+    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, jobs: jobs.jobs, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, now: this.d.now() });
     if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);
     this.observe(name, status.nodes.length, services);
     this.phases?.set(name, status.phase);
@@ -193,7 +211,7 @@ export class EnvironmentReconciler {
     // A service held one replica over its spec (a failed move waiting for Swarm to place its extra
     // task elsewhere) is looked at like a converging one: task changes on workers raise no event.
     const holding = [...rebalances].some(([svc, d]) => d.replicas !== env.spec.services[svc]?.replicas);
-    return earliest(this.requeueFor(status, services, exp), holding ? this.d.pollMs : undefined, ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
+    return earliest(this.requeueFor(status, services, exp), holding ? this.d.pollMs : undefined, jobs.requeueAfterMs, ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
   }
 
   /**
@@ -405,8 +423,9 @@ export class EnvironmentReconciler {
     this.observeConflicts(name, [], log);
     await this.d.promotions.clearPromotions(name);
     await this.d.gc.clearGcRelease(name);
+    await this.d.jobRequests.clearJobRequests(name);
     if (previous) await this.d.status.deleteEnvironmentStatus(name);
-    this.forgetMetrics(name, previous ? Object.keys(previous.services) : []);
+    this.forgetMetrics(name, previous ? Object.keys(previous.services) : [], previous ? Object.keys(previous.jobs ?? {}) : []);
     this.phases?.forget(name);
     this.held?.forget(name);
     if (actions.length > 0) log.info('environment removed');
@@ -483,7 +502,7 @@ export class EnvironmentReconciler {
     }
   }
 
-  private forgetMetrics(env: string, services: string[]): void {
+  private forgetMetrics(env: string, services: string[], jobs: string[]): void {
     const m = this.d.metrics;
     if (!m) return;
     m.environmentNodes.remove({ env });
@@ -492,8 +511,11 @@ export class EnvironmentReconciler {
       m.replicasRunning.remove({ env, service });
       for (const result of ['balanced', 'unbalanced', 'superseded']) m.rebalancesTotal.remove({ env, service, result });
     }
+    for (const job of jobs) forgetJobMetrics(m, env, job);
   }
 }
+
+const NO_JOB_REQUESTS: JobRequestStore = { readJobRequests: async () => ({}), clearJobRequest: async () => {}, clearJobRequests: async () => {} };
 
 /** The service status with the blue-green fields (active colour, pending attempt, cutover history). */
 function withBlueGreen(status: ServiceStatus, bg: Pick<ServiceStatus, 'pending' | 'cutovers' | 'activeColor'>): ServiceStatus {

@@ -10,14 +10,16 @@ import { StatusStore } from '../store/status.js';
 import type { PromotionRequest } from '../api/status.js';
 import { clearPromotion, clearPromotions, readPromotion } from '../store/promotions.js';
 import { clearGcRelease, isGcReleased } from '../store/gc.js';
-import type { GcReleases, PromotionStore, ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
+import type { GcReleases, JobRequestStore, PromotionStore, ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
+import type { JobRunRequest } from '../api/job.js';
+import { clearJobRequest, clearJobRequests, readJobRequests } from '../store/job-requests.js';
 
 /**
  * The reconcilers' ports over src/store. A status read that fails is an error, except a stored
  * status that is not valid: status is the controller's own derived data, so such a value is
  * logged and read as absent, and the reconcile's next status write replaces it.
  */
-export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter, PromotionStore, GcReleases {
+export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter, PromotionStore, GcReleases, JobRequestStore {
   private readonly resources: ResourceStore;
   private readonly statuses: StatusStore;
 
@@ -113,6 +115,18 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
 
   clearGcRelease(env: string): Promise<void> {
     return clearGcRelease(this.client, env);
+  }
+
+  readJobRequests(env: string): Promise<Record<string, JobRunRequest>> {
+    return readJobRequests(this.client, env);
+  }
+
+  clearJobRequest(env: string, job: string): Promise<void> {
+    return clearJobRequest(this.client, env, job);
+  }
+
+  clearJobRequests(env: string): Promise<void> {
+    return clearJobRequests(this.client, env);
   }
 
   private invalidAsAbsent(err: unknown): undefined {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SwarmApi, SwarmEvent } from './api.js';
-import { LABEL_ENV } from './labels.js';
-import type { ObservedNode, ObservedService, ObservedTask } from './model.js';
+import { LABEL_ENV, isJobRun } from './labels.js';
+import { ENDED_TASK_STATES, type ObservedNode, type ObservedService, type ObservedTask } from './model.js';
 import type { DockerServiceSpec } from './service-spec.js';
 import { isRelevantEvent } from './event-filter.js';
 import { abortableSleep } from '../util/abortable-sleep.js';
@@ -186,7 +186,16 @@ export class SwarmCache implements SwarmApi {
     this.services = merge(this.services, new Map(services.map((s) => [s.id, deepFreeze(s)])), (id) => newer('service', id));
     this.servicesByEnv = new Map();
     for (const s of this.services.values()) this.indexService(s);
-    this.tasks = merge(this.tasks, groupTasks(services, tasks, listedAt), (id) => newer('tasks', id));
+    const listedTasks = groupTasks(services, tasks, listedAt);
+    // A job run's task is meant to complete, not to run: the relist's task list leaves it out.
+    // What the cache holds for it stands (it is listed again while unsettled), else it is listed on its next read.
+    for (const s of services) {
+      if (!isJobRun(s)) continue;
+      const held = this.tasks.get(s.id);
+      if (held) listedTasks.set(s.id, held);
+      else listedTasks.delete(s.id);
+    }
+    this.tasks = merge(this.tasks, listedTasks, (id) => newer('tasks', id));
     for (const key of [...this.touched.keys()]) if ((this.touched.get(key) ?? 0) <= since) this.touched.delete(key);
     // Marks set while the list was on its way may be newer than what it returned: keep them.
     for (const id of startedDirty.nodes) this.dirtyNodes.delete(id);
@@ -470,11 +479,13 @@ export class SwarmCache implements SwarmApi {
 }
 
 /**
- * A service has settled when exactly its replica count runs and nothing else is still meant to
+ * A job's run has settled when its task ended. A service has settled when exactly its replica count runs and nothing else is still meant to
  * change: no task on its way up, none on its way down.
  */
 export function isSettled(service: ObservedService | undefined, tasks: ObservedTask[]): boolean {
   if (!service) return true;
+  // A job's run has settled once its task ended; Swarm raises no event for a task on a worker.
+  if (isJobRun(service)) return tasks.length > 0 && tasks.every((t) => ENDED_TASK_STATES.has(t.state));
   let running = 0;
   for (const t of tasks) {
     if (t.desiredState === 'running') {

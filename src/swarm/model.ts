@@ -60,6 +60,9 @@ export type TaskState =
   | 'new' | 'allocated' | 'pending' | 'assigned' | 'accepted' | 'preparing' | 'ready' | 'starting'
   | 'running' | 'complete' | 'shutdown' | 'failed' | 'rejected' | 'remove' | 'orphaned';
 
+/** States in which a task's container will not run (again): it completed, failed, was refused or stopped. */
+export const ENDED_TASK_STATES: ReadonlySet<TaskState> = new Set(['complete', 'failed', 'rejected', 'shutdown', 'orphaned', 'remove']);
+
 export interface ObservedTask {
   id: string;
   serviceId: string;
@@ -77,6 +80,8 @@ export interface ObservedTask {
   ports: PublishedPort[];
   message: string;
   error?: string;
+  /** The container's exit code, once it exited (Status.ContainerStatus.ExitCode). */
+  exitCode?: number;
 }
 
 export interface SwarmSnapshot {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
-import { parseDuration, type Color, type ServiceSpec } from '../api/index.js';
+import { parseDuration, type Color, type Healthcheck, type ServiceSpec } from '../api/index.js';
 import {
   LABEL_COLOR,
   LABEL_ENV,
@@ -55,20 +55,10 @@ function buildUnlabelled(env: string, service: string, spec: ServiceSpec, color?
     // Compose semantics: `command` replaces the image's CMD (Docker's Args), not its entrypoint.
     ...(spec.command ? { Args: [...spec.command] } : {}),
     ...(spec.environment
-      ? { Env: Object.keys(spec.environment).sort().map((k) => `${k}=${String(spec.environment![k])}`) }
+      ? { Env: dockerEnv(spec.environment) }
       : {}),
     Labels: { [LABEL_ENV]: env, [LABEL_SERVICE]: service },
-    ...(spec.healthcheck
-      ? {
-          HealthCheck: {
-            Test: [...spec.healthcheck.test],
-            Interval: parseDuration(spec.healthcheck.interval) * NS_PER_MS,
-            Timeout: parseDuration(spec.healthcheck.timeout) * NS_PER_MS,
-            Retries: spec.healthcheck.retries,
-            ...(spec.healthcheck.startPeriod ? { StartPeriod: parseDuration(spec.healthcheck.startPeriod) * NS_PER_MS } : {}),
-          },
-        }
-      : {}),
+    ...(spec.healthcheck ? { HealthCheck: dockerHealthCheck(spec.healthcheck) } : {}),
   };
   const placement: Dockerode.Placement = {
     Constraints: [envConstraint(env), ...(spec.placement.constraints ?? [])],
@@ -113,6 +103,22 @@ function buildUnlabelled(env: string, service: string, spec: ServiceSpec, color?
       })),
     },
   };
+}
+
+/** A spec's healthcheck as Docker's HealthConfig (durations in nanoseconds). */
+export function dockerHealthCheck(h: Healthcheck): NonNullable<Dockerode.ContainerSpec['HealthCheck']> {
+  return {
+    Test: [...h.test],
+    Interval: parseDuration(h.interval) * NS_PER_MS,
+    Timeout: parseDuration(h.timeout) * NS_PER_MS,
+    Retries: h.retries,
+    ...(h.startPeriod ? { StartPeriod: parseDuration(h.startPeriod) * NS_PER_MS } : {}),
+  };
+}
+
+/** `KEY=VALUE` lines, sorted: the same environment always gives the same spec. */
+export function dockerEnv(environment: Record<string, string | number | boolean>): string[] {
+  return Object.keys(environment).sort().map((k) => `${k}=${String(environment[k])}`);
 }
 
 /** sha256 over canonical JSON (sorted keys) of everything that determines the Swarm spec. */

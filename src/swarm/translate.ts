@@ -1,4 +1,4 @@
-import type { NodeAvailability, NodeState, ObservedNode, ObservedService, ObservedTask, PublishedPort, ServiceUpdateState, TaskState } from './model.js';
+import { ENDED_TASK_STATES, type NodeAvailability, type NodeState, type ObservedNode, type ObservedService, type ObservedTask, type PublishedPort, type ServiceUpdateState, type TaskState } from './model.js';
 
 const UPDATE_STATES: ServiceUpdateState[] = ['updating', 'paused', 'completed', 'rollback_started', 'rollback_paused', 'rollback_completed'];
 
@@ -59,5 +59,7 @@ export function toObservedTask(t: Json): ObservedTask {
     ports,
     message: t.Status?.Message ?? '',
     ...(t.Status?.Err ? { error: t.Status.Err } : {}),
+    // Docker reports ExitCode 0 for a container still running: it means something once the task ended.
+    ...(typeof t.Status?.ContainerStatus?.ExitCode === 'number' && ENDED_TASK_STATES.has(t.Status?.State) ? { exitCode: t.Status.ContainerStatus.ExitCode } : {}),
   };
 }

@@ -29,6 +29,8 @@ export class FakeSwarm implements SwarmApi {
   nodes: ObservedNode[] = [];
   services: (ObservedService & { spec: DockerServiceSpec })[] = [];
   calls: string[] = [];
+  /** A job run's task state, by service name (desired state `complete`, as Swarm has it); none until set. */
+  jobTaskStates = new Map<string, ObservedTask['state']>();
   /** Tasks of services running one of these images never pass their healthcheck (stay `starting`). */
   unhealthyImages = new Set<string>();
   private seq = 0;
@@ -172,6 +174,12 @@ export class FakeSwarm implements SwarmApi {
   private tasks(): ObservedTask[] {
     const tasks: ObservedTask[] = [];
     for (const s of this.services) {
+      const jobState = this.jobTaskStates.get(s.name);
+      if (jobState) {
+        const node = this.nodes.find((n) => n.labels[LABEL_ENV] === s.labels[LABEL_ENV]);
+        tasks.push({ id: `${s.id}.1`, serviceId: s.id, nodeId: node?.id ?? '', slot: 1, desiredState: 'complete', state: jobState, image: s.image, ports: [], message: jobState });
+        continue;
+      }
       const env = s.labels[LABEL_ENV];
       const nodes = this.nodes.filter((n) => env && n.labels[LABEL_ENV] === env && n.state === 'ready' && n.availability === 'active');
       const maxPerNode = s.spec.TaskTemplate && 'Placement' in s.spec.TaskTemplate ? s.spec.TaskTemplate.Placement?.MaxReplicas : undefined;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
 import { SwarmCache, type SwarmChange } from '../../src/swarm/cache.js';
-import { LABEL_ENV } from '../../src/swarm/labels.js';
+import { LABEL_ENV, LABEL_JOB } from '../../src/swarm/labels.js';
 import { FakeSwarm, fakeNode } from '../support/fake-swarm.js';
 
 const log = pino({ level: 'silent' });
@@ -218,4 +218,23 @@ test('a second run (a new term of leadership) lists again before serving reads: 
   assert.equal(svc!.replicas, 5);
   again.abort();
   await running;
+});
+
+test("a job run's task is held across relists (their list leaves it out) and listed again until it ended", async () => {
+  const now = { t: 0 };
+  const { swarm, cache, stop } = await started({ now: () => now.t });
+  const run = await swarm.createService({ Name: 'qa-1_report_1', Labels: { [LABEL_ENV]: 'qa-1', [LABEL_JOB]: 'report' }, Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } }, TaskTemplate: { ContainerSpec: { Image: 'web:v1' } } });
+  swarm.jobTaskStates.set('qa-1_report_1', 'running');
+  await cache.relist();
+  assert.deepEqual((await cache.listTasks([run])).map((t) => t.state), ['running'], 'listed on its first read');
+  swarm.jobTaskStates.set('qa-1_report_1', 'complete');
+  now.t += 1_000;
+  await cache.relist();
+  assert.deepEqual((await cache.listTasks([run])).map((t) => t.state), ['complete'], 'a going run is listed again: its end raises no event');
+  swarm.calls = [];
+  now.t += 5_000;
+  await cache.relist();
+  assert.deepEqual((await cache.listTasks([run])).map((t) => t.state), ['complete'], 'the relist kept the ended task');
+  assert.deepEqual(swarm.calls.filter((c) => c === 'listTasks'), ['listTasks'], 'only the relist listed tasks: an ended run has settled');
+  await stop();
 });

@@ -1,6 +1,7 @@
 import type { Environment } from '../../api/environment.js';
 import type { EnvironmentGroup } from '../../api/group.js';
 import type { RolledBack } from '../../api/status.js';
+import { isJobRun } from '../../swarm/labels.js';
 import type { SwarmSnapshot } from '../../swarm/model.js';
 import type { Ownership } from '../ownership.js';
 import type { Action } from './actions.js';
@@ -40,7 +41,9 @@ export function planEnvironment(
 ): EnvironmentPlan {
   const name = env.metadata.name;
   const nodes = planNodeClaims(name, env.spec.nodes, group, snapshot, o, zoneLabelOf(env));
-  const services = planRollingServices(name, env.spec.services, ownedServices(name, snapshot.services), rolledBack);
+  // A job's runs are the jobs reconcile's (reconcile/jobs/): not services to create or remove here.
+  const owned = ownedServices(name, snapshot.services).filter((s) => !isJobRun(s));
+  const services = planRollingServices(name, env.spec.services, owned, rolledBack);
   const claims = nodes.actions.filter((a) => a.kind === 'claimNode' || a.kind === 'adoptNode');
   const releases = nodes.actions.filter((a) => a.kind === 'releaseNode');
   return { nodes, actions: [...claims, ...services, ...releases] };
