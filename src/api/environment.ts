@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DURATION_PATTERN, parseDuration } from './duration.js';
 import { API_VERSION, metadataSchema } from './metadata.js';
 import {
   constraint,
@@ -75,6 +76,10 @@ export const serviceSpecSchema = z.strictObject({
   placement: placementSchema.default({}),
   strategy: strategySchema.default({ type: 'rolling', drain: '10s', autoPromote: true, progressDeadline: '3m' }),
   route: routeSchema.optional(),
+  /** Re-resolve the image's tag this often and roll out a new digest with the service's strategy. */
+  track: duration({ max: '24h' })
+    .refine((v) => !DURATION_PATTERN.test(v) || parseDuration(v) >= 1_000, { message: 'must be at least 1s' })
+    .optional(),
 });
 
 export const environmentSpecSchema = z

@@ -105,6 +105,20 @@ export type ServiceStatus = z.infer<typeof serviceStatusSchema>;
 export type PendingAttempt = NonNullable<ServiceStatus['pending']>;
 export type RolledBack = NonNullable<ServiceStatus['rolledBack']>;
 
+/**
+ * A service's image tag as resolved against its registry: what Swarm runs is `ref@digest`. Kept
+ * while the service's spec (all but its replica count) hashes to `specHash`, so the tag is
+ * resolved once per spec change (and every `track` period), not on every reconcile or restart.
+ */
+export const resolvedImageSchema = z.strictObject({
+  /** The image as the spec writes it (`10.77.0.1:5000/web:v1`). */
+  ref: z.string(),
+  digest: z.string(),
+  specHash: z.string(),
+  resolvedAt: z.string(),
+});
+export type ResolvedImage = z.infer<typeof resolvedImageSchema>;
+
 export const environmentStatusSchema = z.strictObject({
   observedGeneration: z.number().int(),
   phase: phaseSchema,
@@ -117,6 +131,8 @@ export const environmentStatusSchema = z.strictObject({
    */
   firstObservedAt: z.string().optional(),
   expiresAt: z.string().optional(),
+  /** Per service: its tag resolved to the digest Swarm runs. */
+  images: z.record(z.string(), resolvedImageSchema).optional(),
   updatedAt: z.string(),
 });
 export type EnvironmentStatus = z.infer<typeof environmentStatusSchema>;

@@ -8,9 +8,10 @@ import { routesPrefixFrom } from '../store/routes.js';
 import { DockerodeSwarm } from '../swarm/dockerode-swarm.js';
 import { runAction, UsageError } from './run.js';
 import { handleShutdownSignals } from './signals.js';
+import { addRegistryOptions, registryClient, type RegistryFlags } from './registry-options.js';
 import { addStoreAndRoutesOptions } from './store-options.js';
 
-interface ControllerFlags {
+interface ControllerFlags extends RegistryFlags {
   metricsAddr: string;
   etcdEndpoints?: string;
   prefix?: string;
@@ -26,7 +27,7 @@ interface ControllerFlags {
 }
 
 export function registerControllerCommand(program: Command): void {
-  addStoreAndRoutesOptions(
+  addRegistryOptions(addStoreAndRoutesOptions(
     program
       .command('controller')
       .description('Run the reconciler: make the Swarm match the Environments in etcd (long-running)')
@@ -39,7 +40,7 @@ export function registerControllerCommand(program: Command): void {
       .option('--stall-timeout <duration>', '/healthz fails when the controller has had work this long without one reconcile succeeding', '3m')
       .option('--drain-timeout <duration>', 'on SIGTERM, running reconciles get this long to finish before they are abandoned', '30s')
       .option('--proxy-wait <duration>', 'how long a registered berth proxy that has not applied a cutover holds the old colour\'s drain (then ProxyLagging)', '5m'),
-  ).action(runAction(async (flags: ControllerFlags) => runController(flags)));
+  )).action(runAction(async (flags: ControllerFlags) => runController(flags)));
 }
 
 async function runController(flags: ControllerFlags): Promise<number> {
@@ -84,6 +85,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
     stallTimeoutMs,
     drainTimeoutMs,
     proxyWaitMs,
+    images: registryClient(flags),
     onFatal: (err) => {
       fatal = err;
       shutdown.trigger();

@@ -44,6 +44,8 @@ export function describeEnvironment(env: Environment, status: EnvironmentStatus 
     const s = status?.services[name];
     lines.push(`  ${name}:`);
     lines.push(`    Image:       ${spec.image}${s && s.image !== spec.image ? ` (running: ${s.image})` : ''}`);
+    const resolved = status?.images?.[name];
+    if (resolved) lines.push(`    Digest:      ${resolved.digest} (resolved ${resolved.resolvedAt}${spec.track ? `, tracked every ${spec.track}` : ''})`);
     lines.push(`    Replicas:    ${s?.runningReplicas ?? 0} running / ${spec.replicas} desired`);
     lines.push(`    Strategy:    ${spec.strategy.type}${spec.strategy.type === 'blueGreen' ? ` (drain ${spec.strategy.drain}, autoPromote ${spec.strategy.autoPromote})` : ''}`);
     if (s?.activeColor) lines.push(`    Color:       ${s.activeColor}`);

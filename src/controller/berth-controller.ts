@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { BerthMetrics } from '../metrics/registry.js';
-import type { PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
+import type { ImageResolver, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
 import { EnvironmentReconciler } from '../reconcile/reconciler-environment.js';
 import { GroupReconciler } from '../reconcile/reconciler-group.js';
 import type { Clock } from '../runtime/clock.js';
@@ -21,6 +21,8 @@ export interface BerthControllerDeps {
   /** `berth proxy` acknowledgements that gate a cutover's drain, and how long one may hold it. */
   proxies?: ProxyAckReader;
   proxyWaitMs?: number;
+  /** Resolves image tags to digests (src/registry). */
+  images?: ImageResolver;
   /** Opens the watch of every group and environment. */
   watch: (opts: WatchOptions) => ResourceWatch;
   clock: Clock;
@@ -46,6 +48,7 @@ export function berthController(d: BerthControllerDeps): Controller {
   const envs = new EnvironmentReconciler({ swarm: d.swarm, resources: d.store, status: d.store, routes: d.routes, promotions: d.store, log: d.log, metrics: d.metrics, now,
     ...(d.proxies ? { proxies: d.proxies } : {}),
     ...(d.proxyWaitMs !== undefined ? { proxyWaitMs: d.proxyWaitMs } : {}),
+    ...(d.images ? { images: d.images } : {}),
   });
   const groups = new GroupReconciler({ swarm: d.swarm, resources: d.store, status: d.store, log: d.log, now });
   const listKeys = () => allKeys(d.store, d.store, d.swarm);

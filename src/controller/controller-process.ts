@@ -6,6 +6,7 @@ import { StorePorts } from '../reconcile/store-ports.js';
 import { realClock } from '../runtime/clock.js';
 import { EtcdLeaderElection } from '../runtime/leader-etcd.js';
 import { Manager } from '../runtime/manager.js';
+import type { ImageResolver } from '../reconcile/ports.js';
 import type { EtcdClient } from '../store/client.js';
 import { ProxyAckStore } from '../store/proxies.js';
 import { RouteStore } from '../store/routes.js';
@@ -33,6 +34,8 @@ export interface ControllerProcessOptions {
   /** Called when a runnable dies: the process should exit and restart. Losing leadership is not fatal. */
   /** `--proxy-wait` (default 5 min). */
   proxyWaitMs?: number;
+  /** The registry client that resolves tags to digests. */
+  images?: ImageResolver;
   onFatal: (err: unknown) => void;
 }
 
@@ -71,6 +74,7 @@ export class ControllerProcess {
         routes: new RouteStore(fenced, o.routesPrefix),
         proxies: new ProxyAckStore(o.etcd, o.log),
         ...(o.proxyWaitMs !== undefined ? { proxyWaitMs: o.proxyWaitMs } : {}),
+        ...(o.images ? { images: o.images } : {}),
         watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
         clock: realClock,
         metrics: o.metrics,

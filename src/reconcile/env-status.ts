@@ -8,6 +8,7 @@ import {
   type EnvironmentStatus,
   type Phase,
   type ServiceSpec,
+  type ResolvedImage,
   type ServiceStatus,
 } from '../api/index.js';
 import type { ObservedNode, ObservedService, ObservedTask } from '../swarm/model.js';
@@ -69,6 +70,10 @@ export interface EnvironmentObservation {
   routeConflicts?: { service: string; upstream: string; owner: string }[];
   /** `<service>: <proxies>` dropped from a drain after --proxy-wait (ProxyLagging). */
   laggingProxies?: string[];
+  /** Each service's tag resolved to its digest (status.images). */
+  images?: Record<string, ResolvedImage>;
+  /** Tracked tags whose refresh failed this pass: they keep their digest (ImageUnresolved, not Degraded). */
+  staleImages?: { service: string; message: string }[];
   now: Date;
 }
 
@@ -150,6 +155,13 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     laggingProxies.length > 0 ? { status: 'True', reason: 'ProxyWaitExceeded', message: `did not apply the cutover within --proxy-wait, dropped from the drain: ${laggingProxies.join('; ')}` } : undefined,
     o.now,
   );
+  const stale = o.staleImages ?? [];
+  conditions = optionalCondition(
+    conditions,
+    'ImageUnresolved',
+    stale.length > 0 ? { status: 'True', reason: 'TrackingLookupFailed', message: `${stale.map((u) => `${u.service}: ${u.message}`).join('; ')}; running the digest resolved before` } : undefined,
+    o.now,
+  );
   const phase: Phase =
     missing > 0 || abandoned.length > 0 || rolledBack.length > 0 || conflicts.length > 0
       ? 'Degraded'
@@ -185,6 +197,7 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     services: o.services,
     firstObservedAt: firstObserved.toISOString(),
     ...(exp ? { expiresAt: exp.toISOString() } : {}),
+    ...(o.images && Object.keys(o.images).length > 0 ? { images: o.images } : {}),
     updatedAt: o.now.toISOString(),
   };
 }
@@ -211,6 +224,7 @@ export function blockedStatus(
     nodes: previous?.nodes ?? [],
     services: previous?.services ?? {},
     firstObservedAt: firstObservedAt(previous, now).toISOString(),
+    ...(previous?.images ? { images: previous.images } : {}),
     updatedAt: now.toISOString(),
   };
 }

@@ -44,3 +44,9 @@ export interface PromotionStore {
   /** Every request of an environment that is gone. */
   clearPromotions(env: string): Promise<void>;
 }
+
+/** The registry, as the reconciler needs it: what a tag points at now (src/registry). */
+export interface ImageResolver {
+  /** `sha256:…`; throws (a RegistryError) when the registry does not answer or knows no such tag. */
+  resolveDigest(ref: string): Promise<string>;
+}

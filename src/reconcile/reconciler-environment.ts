@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { InvalidInputError, InvalidStoredResourceError, routeUpstream, type Environment, type EnvironmentStatus, type ServiceStatus } from '../api/index.js';
+import { InvalidInputError, InvalidStoredResourceError, routeUpstream, setCondition, type Environment, type EnvironmentStatus, type ServiceStatus } from '../api/index.js';
 import { PhaseCount } from '../metrics/phase-count.js';
 import type { BerthMetrics } from '../metrics/registry.js';
 import type { SwarmApi } from '../swarm/api.js';
@@ -7,9 +7,10 @@ import type { SwarmSnapshot } from '../swarm/model.js';
 import { LABEL_SERVICE, swarmServiceName } from '../swarm/labels.js';
 import { readSnapshot } from '../swarm/snapshot.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
+import { resolveImages, type PinnedEnvironment } from './releases/resolve.js';
 import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
 import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, rolledBackUpdates, type Action } from './planner/index.js';
-import type { PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
+import type { ImageResolver, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
 import { RouteConflictError } from '../store/routes-contract.js';
 import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
@@ -32,6 +33,10 @@ export interface EnvironmentReconcilerDeps {
   proxies?: ProxyAckReader;
   /** `--proxy-wait`: how long an unacknowledging proxy may hold a drain (default 5 min). */
   proxyWaitMs?: number;
+  /** Resolves image tags to digests; without one, images run as the spec writes them. */
+  images?: ImageResolver;
+  /** An environment held by a tag that could not be resolved asks the registry again this often. */
+  registryRetryMs?: number;
 }
 
 /** A service whose route upstream another owner holds: nothing of that route is touched. */
@@ -47,7 +52,7 @@ export interface RouteConflict {
  * and after a crash at any point: everything it does is derived from what it reads.
  */
 export class EnvironmentReconciler {
-  private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs'>> & Pick<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs'>;
+  private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images'>> & Pick<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images'>;
   /** Last pre-promotion probe per `<env>/<service>`: the only state kept between reconciles. */
   private readonly probes = new Map<string, ProbeResult>();
   /** berth_environments{phase}, as this reconciler last decided each environment's phase. */
@@ -60,7 +65,7 @@ export class EnvironmentReconciler {
   constructor(deps: EnvironmentReconcilerDeps) {
     this.phases = deps.metrics && new PhaseCount(deps.metrics.environments);
     const now = deps.now ?? (() => new Date());
-    this.d = { now, pollMs: 2_000, blockedRequeueMs: 30_000, probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }), proxies: { listProxies: async () => [] }, ...deps };
+    this.d = { now, pollMs: 2_000, blockedRequeueMs: 30_000, registryRetryMs: 10_000, probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }), proxies: { listProxies: async () => [] }, ...deps };
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
@@ -92,6 +97,11 @@ export class EnvironmentReconciler {
       log.warn(message);
       return { requeueAfterMs: this.d.blockedRequeueMs };
     }
+
+    // Tags become digests first: everything below acts on the pinned spec.
+    const pinned = await resolveImages(env, previous, this.d.images, this.d.now(), log);
+    if (pinned.blocking.length > 0) return this.reportUnresolved(env, previous, pinned, log);
+    env = pinned.env;
 
     let snapshot = await readSnapshot(this.d.swarm, name);
     const plan = planEnvironment(env, group, snapshot, rolledBackUpdates(env, ownedServices(name, snapshot.services), previous));
@@ -134,13 +144,13 @@ export class EnvironmentReconciler {
 
     const heldNodes = snapshot.nodes.filter((n) => plan.nodes.held.some((h) => h.id === n.id));
     const cutover = [...blueGreen.values()].map((o) => ({ state: o.state, message: o.message }));
-    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, now: this.d.now() });
+    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, images: pinned.images, staleImages: pinned.stale, now: this.d.now() });
     if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);
     this.observe(name, status.nodes.length, services);
     this.phases?.set(name, status.phase);
     if (previous?.phase !== status.phase) log.info({ phase: status.phase, from: previous?.phase }, 'phase changed');
 
-    return earliest(this.requeueFor(status, services, exp), ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
+    return earliest(this.requeueFor(status, services, exp), pinned.nextResolveMs, ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
   }
 
   /**
@@ -159,6 +169,23 @@ export class EnvironmentReconciler {
     this.phases?.set(name, 'Failed');
     if (revision !== undefined) this.reportedInvalid.set(name, revision);
     throw new TerminalError(`invalid environment spec${revision !== undefined ? ` (etcd revision ${revision})` : ''}: ${err.message}`, { cause: err });
+  }
+
+  /**
+   * A tag that could not be resolved (registry unreachable, unknown tag) and no digest known for
+   * its spec: nothing of the environment changes, not even what could be resolved, and the status
+   * says why (ImageUnresolved). observedGeneration stays: berth has not acted on this spec.
+   */
+  private async reportUnresolved(env: Environment, previous: EnvironmentStatus | undefined, pinned: PinnedEnvironment, log: Logger): Promise<ReconcileResult> {
+    const name = env.metadata.name;
+    const message = pinned.blocking.map((b) => `${b.service}: ${b.message}`).join('; ');
+    const now = this.d.now();
+    const blocked = blockedStatus(previous, 'Degraded', 'ImageUnresolved', message, previous?.observedGeneration ?? 0, now);
+    const status = { ...blocked, conditions: setCondition(blocked.conditions, { type: 'ImageUnresolved', status: 'True', reason: 'RegistryLookupFailed', message }, now) };
+    if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
+    this.phases?.set(name, status.phase);
+    if (previous?.phase !== status.phase) log.warn({ phase: status.phase, err: message }, 'image not resolved: nothing changed');
+    return { requeueAfterMs: this.d.registryRetryMs };
   }
 
   /**
