@@ -82,6 +82,33 @@ export const serviceSpecSchema = z.strictObject({
     .optional(),
 });
 
+export const approvalModeSchema = z.enum(['manual', 'auto']);
+export type ApprovalMode = z.infer<typeof approvalModeSchema>;
+
+/** An image tag: what `markTag` moves in the registry. */
+export const imageTag = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "must be an image tag: letters, digits, '_', '.' and '-'");
+
+/** The environment runs the releases its upstream `from` has proven (docs/releases.md). */
+const promotionSchema = z.strictObject({
+  from: resourceName,
+  /** The upstream Ready with the release at least this long. */
+  soak: duration({ max: '30d' }).default('0s'),
+  /** manual: `berth approve env NAME`; auto: as soon as the other gates hold. */
+  approval: approvalModeSchema.default('manual'),
+  /** Checked on each of the upstream's route servers before promotion. */
+  verify: z
+    .strictObject({
+      http: z.strictObject({
+        path: z.string().max(1024).regex(/^\/[^\s]*$/, 'must be an absolute path like /healthz'),
+        expect: z.number().int().min(100).max(599).default(200),
+      }),
+    })
+    .optional(),
+  /** Tags the promoted digests in their repositories (a manifest PUT), as CI marks tested builds. */
+  markTag: imageTag.optional(),
+});
+export type PromotionSpec = z.infer<typeof promotionSchema>;
+
 export const environmentSpecSchema = z
   .strictObject({
     group: resourceName,
@@ -90,6 +117,7 @@ export const environmentSpecSchema = z
     /** The environment is deleted when it expires (preflight / review environments). */
     ttl: duration({ max: '365d' }).optional(),
     services: z.record(serviceName, serviceSpecSchema).default({}),
+    promotion: promotionSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     for (const [name, svc] of Object.entries(spec.services)) {
@@ -131,6 +159,9 @@ export const environmentSchema = z
   })
   .superRefine((env, ctx) => {
     const envName = env.metadata.name;
+    if (env.spec.promotion?.from === envName) {
+      ctx.addIssue({ code: 'custom', path: ['spec', 'promotion', 'from'], message: 'an environment cannot promote from itself' });
+    }
     const upstreams = new Map<string, string>();
     for (const [name, svc] of Object.entries(env.spec.services)) {
       const longest = envName.length + 1 + name.length + LONGEST_COLOR_SUFFIX;

@@ -119,6 +119,58 @@ export const resolvedImageSchema = z.strictObject({
 });
 export type ResolvedImage = z.infer<typeof resolvedImageSchema>;
 
+/**
+ * A release: the set of images an environment runs while Ready, each pinned by digest. Its id is
+ * a short hash of the digests per service, so the same digests have the same id in every
+ * environment (the one qa proved is the one prod runs).
+ */
+export const releaseRecordSchema = z.strictObject({
+  id: z.string(),
+  /** Per service, the image Swarm runs (`repo:tag@sha256:…`). */
+  images: z.record(z.string(), z.string()),
+  /** When the environment became Ready with it. */
+  readySince: z.string(),
+  /** Promoted from this environment. */
+  from: z.string().optional(),
+  approvedBy: z.string().optional(),
+  approvedAt: z.string().optional(),
+});
+export type ReleaseRecord = z.infer<typeof releaseRecordSchema>;
+
+/** The release an environment with `spec.promotion` was last told to run by its upstream. */
+export const promotedReleaseSchema = z.strictObject({
+  release: z.string(),
+  /** Per service: the digest-pinned image taken from the upstream's release. */
+  images: z.record(z.string(), z.string()),
+  from: z.string(),
+  at: z.string(),
+  approvedBy: z.string().optional(),
+  approvedAt: z.string().optional(),
+});
+export type PromotedRelease = z.infer<typeof promotedReleaseSchema>;
+
+/** `berth approve env NAME`: etcd `<prefix>/releases/<env>/approval`. */
+export const approvalRequestSchema = z.strictObject({
+  release: z.string(),
+  by: z.string(),
+  at: z.string(),
+});
+export type ApprovalRequest = z.infer<typeof approvalRequestSchema>;
+
+/**
+ * `berth rollback env NAME`: etcd `<prefix>/releases/<env>/rollback`. It holds while the
+ * environment's last promotion is still `from`: the next promotion ends it.
+ */
+export const rollbackRequestSchema = z.strictObject({
+  to: z.string(),
+  images: z.record(z.string(), z.string()),
+  /** The promoted release it rolls back from. */
+  from: z.string(),
+  by: z.string(),
+  at: z.string(),
+});
+export type RollbackRequest = z.infer<typeof rollbackRequestSchema>;
+
 export const environmentStatusSchema = z.strictObject({
   observedGeneration: z.number().int(),
   phase: phaseSchema,
@@ -133,6 +185,12 @@ export const environmentStatusSchema = z.strictObject({
   expiresAt: z.string().optional(),
   /** Per service: its tag resolved to the digest Swarm runs. */
   images: z.record(z.string(), resolvedImageSchema).optional(),
+  /** The release the environment runs (or last ran) while Ready. */
+  release: releaseRecordSchema.optional(),
+  /** The last releases, newest first, the current one included; at most 20. */
+  history: z.array(releaseRecordSchema).optional(),
+  /** spec.promotion: the upstream release last promoted here. */
+  promoted: promotedReleaseSchema.optional(),
   updatedAt: z.string(),
 });
 export type EnvironmentStatus = z.infer<typeof environmentStatusSchema>;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { BerthMetrics } from '../metrics/registry.js';
-import type { ImageResolver, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
+import type { ImageResolver, ImageTagger, PromotionStore, ReleaseRequestReader, ProxyAckReader, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
 import { EnvironmentReconciler } from '../reconcile/reconciler-environment.js';
 import { GroupReconciler } from '../reconcile/reconciler-group.js';
 import type { Clock } from '../runtime/clock.js';
@@ -16,13 +16,13 @@ import { swarmCacheSource } from './source-swarm.js';
 export interface BerthControllerDeps {
   /** The reconcilers read the Swarm through it and write through it to Docker. */
   swarm: SwarmCache;
-  store: ResourceReader & ResourceDeleter & StatusWriter & PromotionStore;
+  store: ResourceReader & ResourceDeleter & StatusWriter & PromotionStore & ReleaseRequestReader;
   routes: RouteWriter;
   /** `berth proxy` acknowledgements that gate a cutover's drain, and how long one may hold it. */
   proxies?: ProxyAckReader;
   proxyWaitMs?: number;
   /** Resolves image tags to digests (src/registry). */
-  images?: ImageResolver;
+  images?: ImageResolver & ImageTagger;
   /** Opens the watch of every group and environment. */
   watch: (opts: WatchOptions) => ResourceWatch;
   clock: Clock;
@@ -48,7 +48,8 @@ export function berthController(d: BerthControllerDeps): Controller {
   const envs = new EnvironmentReconciler({ swarm: d.swarm, resources: d.store, status: d.store, routes: d.routes, promotions: d.store, log: d.log, metrics: d.metrics, now,
     ...(d.proxies ? { proxies: d.proxies } : {}),
     ...(d.proxyWaitMs !== undefined ? { proxyWaitMs: d.proxyWaitMs } : {}),
-    ...(d.images ? { images: d.images } : {}),
+    ...(d.images ? { images: d.images, tagger: d.images } : {}),
+    releases: d.store,
   });
   const groups = new GroupReconciler({ swarm: d.swarm, resources: d.store, status: d.store, log: d.log, now });
   const listKeys = () => allKeys(d.store, d.store, d.swarm);

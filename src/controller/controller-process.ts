@@ -6,7 +6,7 @@ import { StorePorts } from '../reconcile/store-ports.js';
 import { realClock } from '../runtime/clock.js';
 import { EtcdLeaderElection } from '../runtime/leader-etcd.js';
 import { Manager } from '../runtime/manager.js';
-import type { ImageResolver } from '../reconcile/ports.js';
+import type { ImageResolver, ImageTagger } from '../reconcile/ports.js';
 import type { EtcdClient } from '../store/client.js';
 import { ProxyAckStore } from '../store/proxies.js';
 import { RouteStore } from '../store/routes.js';
@@ -35,7 +35,7 @@ export interface ControllerProcessOptions {
   /** `--proxy-wait` (default 5 min). */
   proxyWaitMs?: number;
   /** The registry client that resolves tags to digests. */
-  images?: ImageResolver;
+  images?: ImageResolver & ImageTagger;
   onFatal: (err: unknown) => void;
 }
 

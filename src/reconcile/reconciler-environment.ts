@@ -8,9 +8,10 @@ import { LABEL_SERVICE, swarmServiceName } from '../swarm/labels.js';
 import { readSnapshot } from '../swarm/snapshot.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
 import { resolveImages, type PinnedEnvironment } from './releases/resolve.js';
+import { httpVerify, runPromotion, type VerifyFn } from './releases/promote.js';
 import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
 import { describeAction, ownedServices, planEnvironment, planEnvironmentRemoval, rolledBackUpdates, type Action } from './planner/index.js';
-import type { ImageResolver, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
+import type { ImageResolver, ImageTagger, PromotionStore, ReleaseRequestReader, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
 import { RouteConflictError } from '../store/routes-contract.js';
 import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
@@ -37,6 +38,14 @@ export interface EnvironmentReconcilerDeps {
   images?: ImageResolver;
   /** An environment held by a tag that could not be resolved asks the registry again this often. */
   registryRetryMs?: number;
+  /** spec.promotion: `berth approve` / `berth rollback` requests (default: none). */
+  releases?: ReleaseRequestReader;
+  /** spec.promotion: the verify check on the upstream's route (default: HTTP GET). */
+  verify?: VerifyFn;
+  /** spec.promotion.markTag: writes the tag to the registry. */
+  tagger?: ImageTagger;
+  /** spec.promotion: the upstream is looked at again this often (its releases raise no event here). */
+  promotionPollMs?: number;
 }
 
 /** A service whose route upstream another owner holds: nothing of that route is touched. */
@@ -52,20 +61,23 @@ export interface RouteConflict {
  * and after a crash at any point: everything it does is derived from what it reads.
  */
 export class EnvironmentReconciler {
-  private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images'>> & Pick<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images'>;
+  private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images' | 'tagger'>> & Pick<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images' | 'tagger'>;
   /** Last pre-promotion probe per `<env>/<service>`: the only state kept between reconciles. */
   private readonly probes = new Map<string, ProbeResult>();
   /** berth_environments{phase}, as this reconciler last decided each environment's phase. */
   private readonly phases: PhaseCount | undefined;
   /** The etcd revision of each environment's invalid spec already reported (reportInvalid). */
   private readonly reportedInvalid = new Map<string, string>();
+  /** The release each environment last reported in berth_release_info. */
+  private readonly releases = new Map<string, string>();
   /** Route conflicts per environment, summed into berth_route_conflicts. */
   private readonly conflicts = new Map<string, number>();
 
   constructor(deps: EnvironmentReconcilerDeps) {
     this.phases = deps.metrics && new PhaseCount(deps.metrics.environments);
     const now = deps.now ?? (() => new Date());
-    this.d = { now, pollMs: 2_000, blockedRequeueMs: 30_000, registryRetryMs: 10_000, probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }), proxies: { listProxies: async () => [] }, ...deps };
+    this.d = { now, pollMs: 2_000, blockedRequeueMs: 30_000, registryRetryMs: 10_000, promotionPollMs: 5_000, verify: httpVerify,
+      releases: { readApproval: async () => undefined, readRollback: async () => undefined, clearReleaseRequests: async () => undefined }, probe: (color, endpoints) => probeEndpoints(color, endpoints, { now }), proxies: { listProxies: async () => [] }, ...deps };
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
@@ -98,7 +110,19 @@ export class EnvironmentReconciler {
       return { requeueAfterMs: this.d.blockedRequeueMs };
     }
 
-    // Tags become digests first: everything below acts on the pinned spec.
+    // The upstream's proven release replaces the images of the services it runs (spec.promotion).
+    const promotion = await runPromotion(env, previous, {
+      status: this.d.status,
+      requests: this.d.releases,
+      verify: this.d.verify,
+      ...(this.d.tagger ? { tagger: this.d.tagger } : {}),
+      ...(this.d.metrics ? { metrics: this.d.metrics } : {}),
+      log,
+      now: this.d.now,
+      pollMs: this.d.promotionPollMs,
+    });
+    if (promotion) env = promotion.env;
+    // Tags become digests next: everything below acts on the pinned spec.
     const pinned = await resolveImages(env, previous, this.d.images, this.d.now(), log);
     if (pinned.blocking.length > 0) return this.reportUnresolved(env, previous, pinned, log);
     env = pinned.env;
@@ -144,13 +168,13 @@ export class EnvironmentReconciler {
 
     const heldNodes = snapshot.nodes.filter((n) => plan.nodes.held.some((h) => h.id === n.id));
     const cutover = [...blueGreen.values()].map((o) => ({ state: o.state, message: o.message }));
-    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, images: pinned.images, staleImages: pinned.stale, now: this.d.now() });
+    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, images: pinned.images, staleImages: pinned.stale, promotion, now: this.d.now() });
     if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);
-    this.observe(name, status.nodes.length, services);
+    this.observe(name, status.nodes.length, services, status.release?.id);
     this.phases?.set(name, status.phase);
     if (previous?.phase !== status.phase) log.info({ phase: status.phase, from: previous?.phase }, 'phase changed');
 
-    return earliest(this.requeueFor(status, services, exp), pinned.nextResolveMs, ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
+    return earliest(this.requeueFor(status, services, exp), pinned.nextResolveMs, promotion?.requeueAfterMs, ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
   }
 
   /**
@@ -291,6 +315,7 @@ export class EnvironmentReconciler {
     await this.publishRoutes(name, [], log, (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name));
     this.observeConflicts(name, [], log);
     await this.d.promotions.clearPromotions(name);
+    await this.d.releases.clearReleaseRequests(name);
     if (previous) await this.d.status.deleteEnvironmentStatus(name);
     this.forgetMetrics(name, previous ? Object.keys(previous.services) : []);
     this.phases?.forget(name);
@@ -358,9 +383,16 @@ export class EnvironmentReconciler {
     return conflicts;
   }
 
-  private observe(env: string, nodes: number, services: Record<string, ServiceStatus>): void {
+  private observe(env: string, nodes: number, services: Record<string, ServiceStatus>, release: string | undefined): void {
     const m = this.d.metrics;
     if (!m) return;
+    const before = this.releases.get(env);
+    if (before !== release) {
+      if (before) m.releaseInfo.remove({ env, release: before });
+      if (release) m.releaseInfo.set({ env, release }, 1);
+      if (release) this.releases.set(env, release);
+      else this.releases.delete(env);
+    }
     m.environmentNodes.set({ env }, nodes);
     for (const [service, s] of Object.entries(services)) {
       m.replicasDesired.set({ env, service }, s.desiredReplicas);
@@ -372,6 +404,9 @@ export class EnvironmentReconciler {
     const m = this.d.metrics;
     if (!m) return;
     m.environmentNodes.remove({ env });
+    const release = this.releases.get(env);
+    if (release) m.releaseInfo.remove({ env, release });
+    this.releases.delete(env);
     for (const service of services) {
       m.replicasDesired.remove({ env, service });
       m.replicasRunning.remove({ env, service });

@@ -7,16 +7,17 @@ import type { EtcdClient } from '../store/client.js';
 import { resourcePrefix } from '../store/keys.js';
 import { ResourceStore } from '../store/resources.js';
 import { StatusStore } from '../store/status.js';
-import type { PromotionRequest } from '../api/status.js';
+import type { ApprovalRequest, PromotionRequest, RollbackRequest } from '../api/status.js';
+import { clearReleaseRequests, readApproval, readRollback } from '../store/release-requests.js';
 import { clearPromotion, clearPromotions, readPromotion } from '../store/promotions.js';
-import type { PromotionStore, ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
+import type { PromotionStore, ReleaseRequestReader, ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
 
 /**
  * The reconcilers' ports over src/store. A status read that fails is an error, except a stored
  * status that is not valid: status is the controller's own derived data, so such a value is
  * logged and read as absent, and the reconcile's next status write replaces it.
  */
-export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter, PromotionStore {
+export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter, PromotionStore, ReleaseRequestReader {
   private readonly resources: ResourceStore;
   private readonly statuses: StatusStore;
 
@@ -96,6 +97,18 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
 
   clearPromotions(env: string): Promise<void> {
     return clearPromotions(this.client, env);
+  }
+
+  readApproval(env: string): Promise<ApprovalRequest | undefined> {
+    return readApproval(this.client, env);
+  }
+
+  readRollback(env: string): Promise<RollbackRequest | undefined> {
+    return readRollback(this.client, env);
+  }
+
+  clearReleaseRequests(env: string): Promise<void> {
+    return clearReleaseRequests(this.client, env);
   }
 
   private invalidAsAbsent(err: unknown): undefined {

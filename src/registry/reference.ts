@@ -62,3 +62,10 @@ export function unpinnedReference(ref: string): string {
 export function isDigest(value: string): boolean {
   return DIGEST_PATTERN.test(value);
 }
+
+/** The reference without tag or digest: the repository as written (`10.77.0.1:5000/web`). */
+export function repositoryOf(ref: string): string {
+  const named = unpinnedReference(ref);
+  const colon = named.lastIndexOf(':');
+  return colon > named.lastIndexOf('/') ? named.slice(0, colon) : named;
+}
