@@ -149,6 +149,13 @@ export const promotedReleaseSchema = z.strictObject({
 });
 export type PromotedRelease = z.infer<typeof promotedReleaseSchema>;
 
+/**
+ * The gates an upstream release passes, in order, before it is promoted; `markTag` holds a
+ * promotion whose tag could not be written to the registry (retried).
+ */
+export const promotionGateSchema = z.enum(['upstream', 'soak', 'verify', 'approval', 'markTag']);
+export type PromotionGate = z.infer<typeof promotionGateSchema>;
+
 /** `berth approve env NAME`: etcd `<prefix>/releases/<env>/approval`. */
 export const approvalRequestSchema = z.strictObject({
   release: z.string(),
@@ -191,6 +198,8 @@ export const environmentStatusSchema = z.strictObject({
   history: z.array(releaseRecordSchema).optional(),
   /** spec.promotion: the upstream release last promoted here. */
   promoted: promotedReleaseSchema.optional(),
+  /** spec.promotion: the upstream release that waits, and at which gate (PromotionPending says the same in words). */
+  promotionPending: z.strictObject({ gate: promotionGateSchema, release: z.string().optional() }).optional(),
   updatedAt: z.string(),
 });
 export type EnvironmentStatus = z.infer<typeof environmentStatusSchema>;

@@ -5,6 +5,7 @@ import { registerLabCommands } from './lab.js';
 import { registerControllerCommand } from './controller.js';
 import { registerProxyCommand } from './proxy.js';
 import { registerPromoteCommand } from './promote.js';
+import { registerReleaseCommands } from './releases.js';
 import { registerSimCommand } from './sim.js';
 
 /**
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerControllerCommand(program);
   registerProxyCommand(program);
   registerPromoteCommand(program);
+  registerReleaseCommands(program);
   registerSimCommand(program);
   return program;
 }

@@ -208,6 +208,7 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     ...(o.images && Object.keys(o.images).length > 0 ? { images: o.images } : {}),
     ...releases,
     ...(promoted ? { promoted } : {}),
+    ...(o.promotion?.pending ? { promotionPending: { gate: o.promotion.pending.gate, ...(o.promotion.pending.release ? { release: o.promotion.pending.release } : {}) } } : {}),
     updatedAt: o.now.toISOString(),
   };
 }

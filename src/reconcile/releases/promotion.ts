@@ -1,11 +1,6 @@
-import { parseDuration, type ApprovalRequest, type EnvironmentStatus, type PromotedRelease, type PromotionSpec, type RollbackRequest } from '../../api/index.js';
+import { parseDuration, type PromotionGate, type ApprovalRequest, type EnvironmentStatus, type PromotedRelease, type PromotionSpec, type RollbackRequest } from '../../api/index.js';
 import { parseImageReference, pinnedReference, repositoryOf } from '../../registry/reference.js';
 
-/**
- * The gates an upstream release passes, in order, before it is promoted; `markTag` holds a
- * promotion whose tag could not be written to the registry (retried).
- */
-export type PromotionGate = 'upstream' | 'soak' | 'verify' | 'approval' | 'markTag';
 
 export interface PromotionInput {
   env: string;
