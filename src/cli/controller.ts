@@ -57,6 +57,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
   const workers = Number(flags.workers);
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
 
+  const images = registryClient(flags);
   const log = pino({ name: 'berth-controller' });
   const config = storeConfig({ etcdEndpoints: flags.etcdEndpoints, prefix: flags.prefix });
   const etcd = createClient(config);
@@ -85,7 +86,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
     stallTimeoutMs,
     drainTimeoutMs,
     proxyWaitMs,
-    images: registryClient(flags),
+    ...(images ? { images } : {}),
     onFatal: (err) => {
       fatal = err;
       shutdown.trigger();
