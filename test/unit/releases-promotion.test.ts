@@ -175,3 +175,31 @@ test('reconciler: prod waits with PromotionPending, approve → runs exactly the
   assert.equal(cond('Promoted')?.reason, 'RolledBack');
   assert.equal(store.envStatus.get('prod')!.release?.id, first.id);
 });
+
+test('chains: dev → qa → prod with auto approval run the same release id, each in its own repository', async () => {
+  const swarm = new FakeSwarm([fakeNode(1), fakeNode(2), fakeNode(3)]);
+  const store = new FakeStore();
+  store.groups.set('g', groupSchema.parse({ apiVersion: 'berth.dev/v1alpha1', kind: 'EnvironmentGroup', metadata: { name: 'g' }, spec: { nodeSelector: { pool: 'lab' } } }));
+  const mk = (name: string, image: string, from?: string) =>
+    environmentSchema.parse({
+      apiVersion: 'berth.dev/v1alpha1',
+      kind: 'Environment',
+      metadata: { name, generation: 1 },
+      spec: { group: 'g', nodes: 1, ...(from ? { promotion: { from, approval: 'auto' } } : {}), services: { web: { image } } },
+    });
+  store.envs.set('dev', mk('dev', `${REPO}:latest`));
+  store.envs.set('qa', mk('qa', 'qa.registry:5000/web:v0', 'dev'));
+  store.envs.set('prod', mk('prod', 'prod.registry:5000/web:v0', 'qa'));
+  const registry = new FakeResolver();
+  const dev = registry.push(`${REPO}:latest`, '7');
+  registry.push('qa.registry:5000/web:v0', '0');
+  registry.push('prod.registry:5000/web:v0', '0');
+  const r = new EnvironmentReconciler({ swarm, resources: store, status: store, routes: store, promotions: store, releases: store, log, images: registry, now: () => T0 });
+  for (const env of ['dev', 'qa', 'prod']) for (let i = 0; i < 3; i++) await r.reconcile(env);
+  const image = (env: string) => swarm.services.find((s) => s.name === `${env}_web`)?.image;
+  assert.equal(image('qa'), `qa.registry:5000/web@${dev}`);
+  assert.equal(image('prod'), `prod.registry:5000/web@${dev}`);
+  const ids = ['dev', 'qa', 'prod'].map((e) => store.envStatus.get(e)?.release?.id);
+  assert.equal(new Set(ids).size, 1, `one release id across the chain: ${ids.join(', ')}`);
+  assert.equal(store.envStatus.get('prod')?.release?.from, 'qa');
+});
