@@ -59,10 +59,6 @@ export function unpinnedReference(ref: string): string {
   return at >= 0 ? ref.slice(0, at) : ref;
 }
 
-export function isDigest(value: string): boolean {
-  return DIGEST_PATTERN.test(value);
-}
-
 /** The reference without tag or digest: the repository as written (`10.77.0.1:5000/web`). */
 export function repositoryOf(ref: string): string {
   const named = unpinnedReference(ref);
