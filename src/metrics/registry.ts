@@ -81,7 +81,7 @@ export function createMetrics(registry: Registry = new Registry()): BerthMetrics
     releaseInfo: new Gauge({ name: 'berth_release_info', help: '1 for the release each environment runs (or last ran) while Ready', labelNames: ['env', 'release'], registers: r }),
     promotionsTotal: new Counter({
       name: 'berth_promotions_total',
-      help: 'Upstream releases promoted (result=promoted), rollbacks applied (rolledback), promotions that failed to mark the tag (failed)',
+      help: 'Upstream releases promoted (result=promoted), and promotions held because their markTag write failed (failed)',
       labelNames: ['env', 'result'],
       registers: r,
     }),
