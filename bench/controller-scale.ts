@@ -154,7 +154,7 @@ async function main() {
         await sleep(100);
       }
     }
-    const controller = berthChild(['controller', '--metrics-addr', `127.0.0.1:${METRICS_PORT}`, '--workers', WORKERS, '--resync', RESYNC], env, join(work, 'controller.log'));
+    const controller = berthChild(['controller', '--no-resolve-digests', '--metrics-addr', `127.0.0.1:${METRICS_PORT}`, '--workers', WORKERS, '--resync', RESYNC], env, join(work, 'controller.log'));
     children.push(controller);
     for (let i = 0; i < 200; i++) {
       try {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MAX_SWARM_SERVICE_NAME, commandSchema, healthcheckSchema } from './container.js';
 import { jobSpecSchema, jobSwarmNameFits } from './job.js';
+import { DURATION_PATTERN, parseDuration } from './duration.js';
 import { API_VERSION, metadataSchema } from './metadata.js';
 import {
   constraint,
@@ -65,7 +66,38 @@ export const serviceSpecSchema = z.strictObject({
   placement: placementSchema.default({}),
   strategy: strategySchema.default({ type: 'rolling', drain: '10s', autoPromote: true, progressDeadline: '3m' }),
   route: routeSchema.optional(),
+  /** Re-resolve the image's tag this often and roll out a new digest with the service's strategy. */
+  track: duration({ max: '24h' })
+    .refine((v) => !DURATION_PATTERN.test(v) || parseDuration(v) >= 1_000, { message: 'must be at least 1s' })
+    .optional(),
 });
+
+export const approvalModeSchema = z.enum(['manual', 'auto']);
+export type ApprovalMode = z.infer<typeof approvalModeSchema>;
+
+/** An image tag: what `markTag` moves in the registry. */
+export const imageTag = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "must be an image tag: letters, digits, '_', '.' and '-'");
+
+/** The environment runs the releases its upstream `from` has proven (docs/releases.md). */
+const promotionSchema = z.strictObject({
+  from: resourceName,
+  /** The upstream Ready with the release at least this long. */
+  soak: duration({ max: '30d' }).default('0s'),
+  /** manual: `berth approve env NAME`; auto: as soon as the other gates hold. */
+  approval: approvalModeSchema.default('manual'),
+  /** Checked on each of the upstream's route servers before promotion. */
+  verify: z
+    .strictObject({
+      http: z.strictObject({
+        path: z.string().max(1024).regex(/^\/[^\s]*$/, 'must be an absolute path like /healthz'),
+        expect: z.number().int().min(100).max(599).default(200),
+      }),
+    })
+    .optional(),
+  /** Tags the promoted digests in their repositories (a manifest PUT), as CI marks tested builds. */
+  markTag: imageTag.optional(),
+});
+export type PromotionSpec = z.infer<typeof promotionSchema>;
 
 export const environmentSpecSchema = z
   .strictObject({
@@ -77,6 +109,7 @@ export const environmentSpecSchema = z
     services: z.record(serviceName, serviceSpecSchema).default({}),
     /** Scheduled jobs: each run is a Swarm replicated-job service (docs/jobs.md). */
     jobs: z.record(serviceName, jobSpecSchema).default({}),
+    promotion: promotionSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     for (const [name, svc] of Object.entries(spec.services)) {
@@ -118,6 +151,9 @@ export const environmentSchema = z
   })
   .superRefine((env, ctx) => {
     const envName = env.metadata.name;
+    if (env.spec.promotion?.from === envName) {
+      ctx.addIssue({ code: 'custom', path: ['spec', 'promotion', 'from'], message: 'an environment cannot promote from itself' });
+    }
     const upstreams = new Map<string, string>();
     for (const job of Object.keys(env.spec.jobs)) {
       if (env.spec.services[job]) {

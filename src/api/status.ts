@@ -137,6 +137,79 @@ export type ServiceStatus = z.infer<typeof serviceStatusSchema>;
 export type PendingAttempt = NonNullable<ServiceStatus['pending']>;
 export type RolledBack = NonNullable<ServiceStatus['rolledBack']>;
 
+/**
+ * A service's image tag as resolved against its registry: what Swarm runs is `ref@digest`. Kept
+ * while the service's spec (all but its replica count) hashes to `specHash`, so the tag is
+ * resolved once per spec change (and every `track` period), not on every reconcile or restart.
+ */
+export const resolvedImageSchema = z.strictObject({
+  /** The image as the spec writes it (`10.77.0.1:5000/web:v1`). */
+  ref: z.string(),
+  digest: z.string(),
+  specHash: z.string(),
+  resolvedAt: z.string(),
+});
+export type ResolvedImage = z.infer<typeof resolvedImageSchema>;
+
+/**
+ * A release: the set of images an environment runs while Ready, each pinned by digest. Its id is
+ * a short hash of the digests per service, so the same digests have the same id in every
+ * environment (the one qa proved is the one prod runs).
+ */
+export const releaseRecordSchema = z.strictObject({
+  id: z.string(),
+  /** Per service, the image Swarm runs (`repo:tag@sha256:…`). */
+  images: z.record(z.string(), z.string()),
+  /** When the environment became Ready with it. */
+  readySince: z.string(),
+  /** Promoted from this environment. */
+  from: z.string().optional(),
+  approvedBy: z.string().optional(),
+  approvedAt: z.string().optional(),
+});
+export type ReleaseRecord = z.infer<typeof releaseRecordSchema>;
+
+/** The release an environment with `spec.promotion` was last told to run by its upstream. */
+export const promotedReleaseSchema = z.strictObject({
+  release: z.string(),
+  /** Per service: the digest-pinned image taken from the upstream's release. */
+  images: z.record(z.string(), z.string()),
+  from: z.string(),
+  at: z.string(),
+  approvedBy: z.string().optional(),
+  approvedAt: z.string().optional(),
+});
+export type PromotedRelease = z.infer<typeof promotedReleaseSchema>;
+
+/**
+ * The gates an upstream release passes, in order, before it is promoted; `markTag` holds a
+ * promotion whose tag could not be written to the registry (retried).
+ */
+export const promotionGateSchema = z.enum(['upstream', 'soak', 'verify', 'approval', 'markTag']);
+export type PromotionGate = z.infer<typeof promotionGateSchema>;
+
+/** `berth approve env NAME`: etcd `<prefix>/releases/<env>/approval`. */
+export const approvalRequestSchema = z.strictObject({
+  release: z.string(),
+  by: z.string(),
+  at: z.string(),
+});
+export type ApprovalRequest = z.infer<typeof approvalRequestSchema>;
+
+/**
+ * `berth rollback env NAME`: etcd `<prefix>/releases/<env>/rollback`. It holds while the
+ * environment's last promotion is still `from`: the next promotion ends it.
+ */
+export const rollbackRequestSchema = z.strictObject({
+  to: z.string(),
+  images: z.record(z.string(), z.string()),
+  /** The promoted release it rolls back from. */
+  from: z.string(),
+  by: z.string(),
+  at: z.string(),
+});
+export type RollbackRequest = z.infer<typeof rollbackRequestSchema>;
+
 export const environmentStatusSchema = z.strictObject({
   observedGeneration: z.number().int(),
   phase: phaseSchema,
@@ -151,6 +224,16 @@ export const environmentStatusSchema = z.strictObject({
    */
   firstObservedAt: z.string().optional(),
   expiresAt: z.string().optional(),
+  /** Per service: its tag resolved to the digest Swarm runs. */
+  images: z.record(z.string(), resolvedImageSchema).optional(),
+  /** The release the environment runs (or last ran) while Ready. */
+  release: releaseRecordSchema.optional(),
+  /** The last releases, newest first, the current one included; at most 20. */
+  history: z.array(releaseRecordSchema).optional(),
+  /** spec.promotion: the upstream release last promoted here. */
+  promoted: promotedReleaseSchema.optional(),
+  /** spec.promotion: the upstream release that waits, and at which gate (PromotionPending says the same in words). */
+  promotionPending: z.strictObject({ gate: promotionGateSchema, release: z.string().optional() }).optional(),
   updatedAt: z.string(),
 });
 export type EnvironmentStatus = z.infer<typeof environmentStatusSchema>;

@@ -9,9 +9,10 @@ import { routesPrefixFrom } from '../store/routes.js';
 import { DockerodeSwarm } from '../swarm/dockerode-swarm.js';
 import { runAction, UsageError } from './run.js';
 import { handleShutdownSignals } from './signals.js';
+import { addRegistryOptions, registryClient, type RegistryFlags } from './registry-options.js';
 import { addStoreAndRoutesOptions } from './store-options.js';
 
-interface ControllerFlags {
+interface ControllerFlags extends RegistryFlags {
   metricsAddr: string;
   etcdEndpoints?: string;
   prefix?: string;
@@ -28,7 +29,7 @@ interface ControllerFlags {
 }
 
 export function registerControllerCommand(program: Command): void {
-  addStoreAndRoutesOptions(
+  addRegistryOptions(addStoreAndRoutesOptions(
     program
       .command('controller')
       .description('Run the reconciler: make the Swarm match the Environments in etcd (long-running)')
@@ -42,7 +43,7 @@ export function registerControllerCommand(program: Command): void {
       .option('--drain-timeout <duration>', 'on SIGTERM, running reconciles get this long to finish before they are abandoned', '30s')
       .option('--proxy-wait <duration>', 'how long a registered berth proxy that has not applied a cutover holds the old colour\'s drain (then ProxyLagging)', '5m')
       .option('--orphan-grace <duration>', 'how long the objects of an environment whose key vanished without `berth delete` are kept', '60s'),
-  ).action(runAction(async (flags: ControllerFlags) => runController(flags)));
+  )).action(runAction(async (flags: ControllerFlags) => runController(flags)));
 }
 
 async function runController(flags: ControllerFlags): Promise<number> {
@@ -60,6 +61,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
   const orphanGraceMs = durationFlag('--orphan-grace', flags.orphanGrace);
 
+  const images = registryClient(flags);
   const log = pino({ name: 'berth-controller' });
   const config = storeConfig({ etcdEndpoints: flags.etcdEndpoints, prefix: flags.prefix });
   const etcd = createClient(config);
@@ -96,6 +98,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
     proxyWaitMs,
     installation,
     orphanGraceMs,
+    ...(images ? { images } : {}),
     onFatal: (err) => {
       fatal = err;
       shutdown.trigger();

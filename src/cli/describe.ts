@@ -37,6 +37,8 @@ export function describeEnvironment(env: Environment, status: EnvironmentStatus 
       ? indent(formatTable(['TYPE', 'STATUS', 'REASON', 'MESSAGE'], status.conditions.map((c) => [c.type, c.status, c.reason, c.message])))
       : '  <none>',
   );
+  lines.push(`Release:      ${status?.release ? `${status.release.id} (Ready since ${status.release.readySince}${status.release.approvedBy ? `, approved by ${status.release.approvedBy}` : ''})` : '<none>'}`);
+  lines.push(...describePromotion(env, status));
   lines.push('Held Nodes:');
   lines.push(
     status && status.nodes.length > 0
@@ -52,6 +54,8 @@ export function describeEnvironment(env: Environment, status: EnvironmentStatus 
     const s = status?.services[name];
     lines.push(`  ${name}:`);
     lines.push(`    Image:       ${spec.image}${s && s.image !== spec.image ? ` (running: ${s.image})` : ''}`);
+    const resolved = status?.images?.[name];
+    if (resolved) lines.push(`    Digest:      ${resolved.digest} (resolved ${resolved.resolvedAt}${spec.track ? `, tracked every ${spec.track}` : ''})`);
     lines.push(`    Replicas:    ${s?.runningReplicas ?? 0} running / ${spec.replicas} desired`);
     lines.push(`    Strategy:    ${spec.strategy.type}${spec.strategy.type === 'blueGreen' ? ` (drain ${spec.strategy.drain}, autoPromote ${spec.strategy.autoPromote})` : ''}`);
     if (s?.activeColor) lines.push(`    Color:       ${s.activeColor}`);
@@ -118,6 +122,31 @@ function describeJobs(env: Environment, status: EnvironmentStatus | undefined, n
     );
   }
   return lines;
+}
+
+/** The promotion gates in order, and where the upstream's newest release stands. */
+function describePromotion(env: Environment, status: EnvironmentStatus | undefined): string[] {
+  const p = env.spec.promotion;
+  if (!p) return [];
+  const waiting = status?.promotionPending;
+  const order = ['upstream', 'soak', 'verify', 'approval', 'markTag'] as const;
+  const state = (gate: (typeof order)[number]) =>
+    !waiting ? 'passed' : gate === waiting.gate ? 'waiting' : order.indexOf(gate) < order.indexOf(waiting.gate) ? 'passed' : 'not reached';
+  const rows = [
+    ['upstream', `${p.from} Ready with a new release`, state('upstream')],
+    ['soak', p.soak, state('soak')],
+    ...(p.verify ? [['verify', `GET ${p.verify.http.path} → ${p.verify.http.expect} on ${p.from}'s route`, state('verify')]] : []),
+    ['approval', p.approval, p.approval === 'auto' ? 'auto' : state('approval')],
+    ...(p.markTag ? [['markTag', p.markTag, state('markTag')]] : []),
+  ];
+  const pending = status?.conditions.find((c) => c.type === 'PromotionPending');
+  const promoted = status?.conditions.find((c) => c.type === 'Promoted');
+  return [
+    `Promotion:    from ${p.from}${waiting?.release ? `, release ${waiting.release} waiting` : ''}`,
+    indent(formatTable(['GATE', 'RULE', 'STATE'], rows), 4),
+    ...(pending ? [`    Pending:   ${pending.message}`] : []),
+    ...(promoted ? [`    ${promoted.reason === 'RolledBack' ? 'RolledBack' : 'Promoted'}:  ${promoted.message}`] : []),
+  ];
 }
 
 export function registerDescribe(program: Command): void {

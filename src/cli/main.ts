@@ -6,6 +6,7 @@ import { registerControllerCommand } from './controller.js';
 import { registerProxyCommand } from './proxy.js';
 import { registerPromoteCommand } from './promote.js';
 import { registerRunJobCommand } from './run-job.js';
+import { registerReleaseCommands } from './releases.js';
 import { registerSimCommand } from './sim.js';
 
 /**
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerProxyCommand(program);
   registerPromoteCommand(program);
   registerRunJobCommand(program);
+  registerReleaseCommands(program);
   registerSimCommand(program);
   return program;
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { BerthMetrics } from '../metrics/registry.js';
-import type { GcReleases, JobRequestStore, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
+import type { GcReleases, ImageResolver, ImageTagger, JobRequestStore, PromotionStore, ProxyAckReader, ReleaseRequestReader, ResourceDeleter, ResourceReader, RouteWriter, StatusWriter } from '../reconcile/ports.js';
 import { EnvironmentReconciler } from '../reconcile/reconciler-environment.js';
 import { GroupReconciler } from '../reconcile/reconciler-group.js';
 import type { Clock } from '../runtime/clock.js';
@@ -17,7 +17,7 @@ import { jobRequestSource, type JobRequestWatch } from './source-job-requests.js
 export interface BerthControllerDeps {
   /** The reconcilers read the Swarm through it and write through it to Docker. */
   swarm: SwarmCache;
-  store: ResourceReader & ResourceDeleter & StatusWriter & PromotionStore & GcReleases;
+  store: ResourceReader & ResourceDeleter & StatusWriter & PromotionStore & GcReleases & ReleaseRequestReader;
   /** This installation's id (etcd `<prefix>/installation`). */
   installation: string;
   /** How long an environment whose key vanished without a deletion mark keeps its objects. */
@@ -28,6 +28,8 @@ export interface BerthControllerDeps {
   proxyWaitMs?: number;
   /** `berth run` requests: read and cleared by the reconciles, watched so that a request is taken at once. */
   jobRequests?: { store: JobRequestStore; watch: JobRequestWatch };
+  /** Resolves image tags to digests (src/registry). */
+  images?: ImageResolver & ImageTagger;
   /** Opens the watch of every group and environment. */
   watch: (opts: WatchOptions) => ResourceWatch;
   clock: Clock;
@@ -65,6 +67,8 @@ export function berthController(d: BerthControllerDeps): Controller {
     ...(d.proxyWaitMs !== undefined ? { proxyWaitMs: d.proxyWaitMs } : {}),
     ...(d.orphanGraceMs !== undefined ? { orphanGraceMs: d.orphanGraceMs } : {}),
     ...(d.jobRequests ? { jobRequests: d.jobRequests.store } : {}),
+    ...(d.images ? { images: d.images, tagger: d.images } : {}),
+    releases: d.store,
   });
   const groups = new GroupReconciler({ swarm: d.swarm, resources: d.store, status: d.store, log: d.log, now });
   const listKeys = () => allKeys(d.store, d.store, d.swarm, d.installation);

@@ -6,6 +6,7 @@ import { StorePorts } from '../reconcile/store-ports.js';
 import { realClock } from '../runtime/clock.js';
 import { EtcdLeaderElection } from '../runtime/leader-etcd.js';
 import { Manager } from '../runtime/manager.js';
+import type { ImageResolver, ImageTagger } from '../reconcile/ports.js';
 import type { EtcdClient } from '../store/client.js';
 import { ProxyAckStore } from '../store/proxies.js';
 import { RouteStore } from '../store/routes.js';
@@ -37,6 +38,8 @@ export interface ControllerProcessOptions {
   installation: string;
   orphanGraceMs?: number;
   /** Called when a runnable dies: the process should exit and restart. Losing leadership is not fatal. */
+  /** The registry client that resolves tags to digests. */
+  images?: ImageResolver & ImageTagger;
   onFatal: (err: unknown) => void;
 }
 
@@ -75,6 +78,7 @@ export class ControllerProcess {
         routes: new RouteStore(fenced, o.routesPrefix),
         proxies: new ProxyAckStore(o.etcd, o.log),
         ...(o.proxyWaitMs !== undefined ? { proxyWaitMs: o.proxyWaitMs } : {}),
+        ...(o.images ? { images: o.images } : {}),
         watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
         jobRequests: { store, watch: etcdJobRequestWatch(o.etcd, o.log) },
         clock: realClock,

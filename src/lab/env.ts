@@ -18,6 +18,8 @@ export interface LabEnv {
   BERTH_LAB_NODE_SOCKETS: string;
   BERTH_LAB_NODE_HOSTNAMES: string;
   BERTH_LAB_DIR: string;
+  /** The lab registry speaks plain http, as every lab dockerd's --insecure-registry says. */
+  BERTH_INSECURE_REGISTRIES: string;
 }
 
 export const LAB_ENV_KEYS: (keyof LabEnv)[] = [
@@ -35,6 +37,7 @@ export const LAB_ENV_KEYS: (keyof LabEnv)[] = [
   'BERTH_LAB_NODE_SOCKETS',
   'BERTH_LAB_NODE_HOSTNAMES',
   'BERTH_LAB_DIR',
+  'BERTH_INSECURE_REGISTRIES',
 ];
 
 export function labEnv(plan: LabPlan): LabEnv {
@@ -54,6 +57,7 @@ export function labEnv(plan: LabPlan): LabEnv {
     BERTH_LAB_NODE_SOCKETS: plan.nodes.map((n) => `unix://${n.socket}`).join(','),
     BERTH_LAB_NODE_HOSTNAMES: plan.nodes.map((n) => n.hostname).join(','),
     BERTH_LAB_DIR: plan.stateDir,
+    BERTH_INSECURE_REGISTRIES: plan.registry.addr,
   };
 }
 

@@ -23,6 +23,9 @@ export interface BerthMetrics {
   cutoverDrainWait: Histogram;
   rebalancesTotal: Counter<'env' | 'service' | 'result'>;
   routeConflicts: Gauge;
+  releaseInfo: Gauge<'env' | 'release'>;
+  promotionsTotal: Counter<'env' | 'result'>;
+  promotionLeadTime: Histogram;
   proxyAppliedRevision: Gauge<'proxy'>;
   leader: Gauge;
   etcdWatchRestarts: Counter;
@@ -93,6 +96,19 @@ export function createMetrics(registry: Registry = new Registry()): BerthMetrics
       registers: r,
     }),
     routeConflicts: new Gauge({ name: 'berth_route_conflicts', help: 'Services whose route upstream is owned by another environment (RouteConflict)', registers: r }),
+    releaseInfo: new Gauge({ name: 'berth_release_info', help: '1 for the release each environment runs (or last ran) while Ready', labelNames: ['env', 'release'], registers: r }),
+    promotionsTotal: new Counter({
+      name: 'berth_promotions_total',
+      help: 'Upstream releases promoted (result=promoted), and promotions held because their markTag write failed (failed)',
+      labelNames: ['env', 'result'],
+      registers: r,
+    }),
+    promotionLeadTime: new Histogram({
+      name: 'berth_promotion_lead_time_seconds',
+      help: 'Time from the upstream Ready with a release to its promotion',
+      buckets: [1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600],
+      registers: r,
+    }),
     proxyAppliedRevision: new Gauge({ name: 'berth_proxy_applied_revision', help: 'Routes revision each registered berth proxy acknowledged (nginx serves it)', labelNames: ['proxy'], registers: r }),
     leader: new Gauge({ name: 'berth_leader', help: '1 when this controller is the leader', registers: r }),
     etcdWatchRestarts: new Counter({ name: 'berth_etcd_watch_restarts_total', help: 'etcd watches re-established after an error', registers: r }),

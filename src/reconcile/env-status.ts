@@ -9,10 +9,13 @@ import {
   type JobStatus,
   type Phase,
   type ServiceSpec,
+  type ResolvedImage,
   type ServiceStatus,
 } from '../api/index.js';
 import type { ObservedNode, ObservedService, ObservedTask } from '../swarm/model.js';
 import type { NodeClaimPlan } from './planner/nodes.js';
+import type { PromotionOutcome } from './releases/promote.js';
+import { nextRelease } from './releases/release.js';
 
 /** `host:port` of each running task's published route port: what nginx should send traffic to. */
 export function serviceEndpoints(spec: ServiceSpec, tasks: ObservedTask[], nodes: Map<string, ObservedNode>): string[] {
@@ -74,6 +77,12 @@ export interface EnvironmentObservation {
   routeConflicts?: { service: string; upstream: string; owner: string }[];
   /** `<service>: <proxies>` dropped from a drain after --proxy-wait (ProxyLagging). */
   laggingProxies?: string[];
+  /** Each service's tag resolved to its digest (status.images). */
+  images?: Record<string, ResolvedImage>;
+  /** Tracked tags whose refresh failed this pass: they keep their digest (ImageUnresolved, not Degraded). */
+  staleImages?: { service: string; message: string }[];
+  /** spec.promotion: what this pass decided (releases/promote.ts). */
+  promotion?: Pick<PromotionOutcome, 'promoted' | 'pending' | 'rollback'>;
   now: Date;
 }
 
@@ -171,6 +180,13 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     laggingProxies.length > 0 ? { status: 'True', reason: 'ProxyWaitExceeded', message: `did not apply the cutover within --proxy-wait, dropped from the drain: ${laggingProxies.join('; ')}` } : undefined,
     o.now,
   );
+  const stale = o.staleImages ?? [];
+  conditions = optionalCondition(
+    conditions,
+    'ImageUnresolved',
+    stale.length > 0 ? { status: 'True', reason: 'TrackingLookupFailed', message: `${stale.map((u) => `${u.service}: ${u.message}`).join('; ')}; running the digest resolved before` } : undefined,
+    o.now,
+  );
   const phase: Phase =
     missing > 0 || abandoned.length > 0 || rolledBack.length > 0 || conflicts.length > 0
       ? 'Degraded'
@@ -184,6 +200,7 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     ...(conflicts.length > 0 ? [`RouteConflict: ${conflictWhy}`] : []),
   ].join('; ');
   const degradedReason = missing > 0 ? 'Degraded' : abandoned.length > 0 ? 'CutoverAbandoned' : rolledBack.length > 0 ? 'UpdateRolledBack' : 'RouteConflict';
+  conditions = promotionConditions(conditions, o);
   conditions = setCondition(
     conditions,
     phase === 'Ready'
@@ -198,6 +215,9 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
   );
   const firstObserved = firstObservedAt(o.previous, o.now);
   const exp = expiresAt(o.env, firstObserved);
+  const running = Object.fromEntries(Object.entries(o.env.spec.services).map(([svc, s]) => [svc, s.image]));
+  const promoted = o.promotion?.promoted;
+  const releases = nextRelease(o.previous, running, phase === 'Ready', promoted, o.now);
   return {
     observedGeneration: o.env.metadata.generation ?? 0,
     phase,
@@ -207,8 +227,35 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     ...(o.jobs && Object.keys(o.jobs).length > 0 ? { jobs: o.jobs } : {}),
     firstObservedAt: firstObserved.toISOString(),
     ...(exp ? { expiresAt: exp.toISOString() } : {}),
+    ...(o.images && Object.keys(o.images).length > 0 ? { images: o.images } : {}),
+    ...releases,
+    ...(promoted ? { promoted } : {}),
+    ...(o.promotion?.pending ? { promotionPending: { gate: o.promotion.pending.gate, ...(o.promotion.pending.release ? { release: o.promotion.pending.release } : {}) } } : {}),
     updatedAt: o.now.toISOString(),
   };
+}
+
+/**
+ * PromotionPending: which gate the upstream's newest release waits at. Promoted: the release
+ * last promoted here, or the rollback that pins an earlier one. Absent without spec.promotion.
+ */
+function promotionConditions(conditions: Condition[], o: EnvironmentObservation): Condition[] {
+  const p = o.promotion;
+  const pending = p?.pending;
+  const gateReason = { upstream: 'WaitingForUpstream', soak: 'Soaking', verify: 'Verifying', approval: 'WaitingForApproval', markTag: 'MarkTagFailed' } as const;
+  conditions = optionalCondition(conditions, 'PromotionPending', pending ? { status: 'True', reason: gateReason[pending.gate], message: pending.message } : undefined, o.now);
+  const promoted = p?.promoted;
+  const rollback = p?.rollback;
+  return optionalCondition(
+    conditions,
+    'Promoted',
+    rollback
+      ? { status: 'True', reason: 'RolledBack', message: `pinned to release ${rollback.to} by ${rollback.by} at ${rollback.at}, until the next promotion` }
+      : promoted
+        ? { status: 'True', reason: 'Promoted', message: `release ${promoted.release} from ${promoted.from} at ${promoted.at}${promoted.approvedBy ? `, approved by ${promoted.approvedBy}` : ''}` }
+        : undefined,
+    o.now,
+  );
 }
 
 /** A condition present only while it holds (set, keeping its transition time), removed otherwise. */
@@ -234,6 +281,10 @@ export function blockedStatus(
     services: previous?.services ?? {},
     ...(previous?.jobs ? { jobs: previous.jobs } : {}),
     firstObservedAt: firstObservedAt(previous, now).toISOString(),
+    ...(previous?.images ? { images: previous.images } : {}),
+    ...(previous?.release ? { release: previous.release } : {}),
+    ...(previous?.history ? { history: previous.history } : {}),
+    ...(previous?.promoted ? { promoted: previous.promoted } : {}),
     updatedAt: now.toISOString(),
   };
 }

@@ -1,7 +1,7 @@
 import type { Environment } from '../api/environment.js';
 import type { EnvironmentGroup } from '../api/group.js';
 import type { EnvironmentStatus, GroupStatus } from '../api/status.js';
-import type { PromotionRequest } from '../api/status.js';
+import type { ApprovalRequest, PromotionRequest, RollbackRequest } from '../api/status.js';
 import type { JobRunRequest } from '../api/job.js';
 
 export type { RouteWriter, Route, RouteCutover, RouteOwner } from '../store/routes-contract.js';
@@ -62,4 +62,23 @@ export interface JobRequestStore {
   clearJobRequest(env: string, job: string): Promise<void>;
   /** Every request of an environment that is gone. */
   clearJobRequests(env: string): Promise<void>;
+}
+
+/** The registry, as the reconciler needs it: what a tag points at now (src/registry). */
+export interface ImageResolver {
+  /** `sha256:…`; throws (a RegistryError) when the registry does not answer or knows no such tag. */
+  resolveDigest(ref: string): Promise<string>;
+}
+
+/** `berth approve` / `berth rollback` requests of an environment with spec.promotion (src/store/release-requests.ts). */
+export interface ReleaseRequestReader {
+  readApproval(env: string): Promise<ApprovalRequest | undefined>;
+  readRollback(env: string): Promise<RollbackRequest | undefined>;
+  /** Every request of an environment that is gone. */
+  clearReleaseRequests(env: string): Promise<void>;
+}
+
+/** Marks proven digests in the registry (`markTag`): a manifest PUT under the tag. */
+export interface ImageTagger {
+  tagDigest(repository: string, digest: string, tag: string): Promise<void>;
 }

@@ -8,6 +8,8 @@ import { LABEL_SERVICE, swarmServiceName } from '../swarm/labels.js';
 import { readSnapshot } from '../swarm/snapshot.js';
 import { InstallationSwarm } from '../swarm/installation-swarm.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
+import { resolveImages, type PinnedEnvironment } from './releases/resolve.js';
+import { httpVerify, runPromotion, type VerifyFn } from './releases/promote.js';
 import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
 import {
   describeAction,
@@ -25,7 +27,7 @@ import {
 } from './planner/index.js';
 import { decideOrphan, ORPHAN_HOLDS, ORPHANED, orphanedCondition, withoutOrphaned, type OrphanHold } from './orphans.js';
 import { ownedSnapshot, type Ownership } from './ownership.js';
-import type { GcReleases, JobRequestStore, PromotionStore, ProxyAckReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
+import type { GcReleases, ImageResolver, ImageTagger, JobRequestStore, PromotionStore, ProxyAckReader, ReleaseRequestReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
 import { forgetJobMetrics, reconcileJobs } from './jobs/reconcile-jobs.js';
 import { RouteConflictError } from '../store/routes-contract.js';
 import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
@@ -60,6 +62,18 @@ export interface EnvironmentReconcilerDeps {
   jobRequests?: JobRequestStore;
   /** While a job's run is going, look again this often (default 1 s). */
   jobPollMs?: number;
+  /** Resolves image tags to digests; without one, images run as the spec writes them. */
+  images?: ImageResolver;
+  /** An environment held by a tag that could not be resolved asks the registry again this often. */
+  registryRetryMs?: number;
+  /** spec.promotion: `berth approve` / `berth rollback` requests (default: none). */
+  releases?: ReleaseRequestReader;
+  /** spec.promotion: the verify check on the upstream's route (default: HTTP GET). */
+  verify?: VerifyFn;
+  /** spec.promotion.markTag: writes the tag to the registry. */
+  tagger?: ImageTagger;
+  /** spec.promotion: the upstream is looked at again this often (its releases raise no event here). */
+  promotionPollMs?: number;
 }
 
 /** A service whose route upstream another owner holds: nothing of that route is touched. */
@@ -75,13 +89,15 @@ export interface RouteConflict {
  * and after a crash at any point: everything it does is derived from what it reads.
  */
 export class EnvironmentReconciler {
-  private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs'>> & Pick<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs'>;
+  private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images' | 'tagger'>> & Pick<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images' | 'tagger'>;
   /** Last pre-promotion probe per `<env>/<service>`: the only state kept between reconciles. */
   private readonly probes = new Map<string, ProbeResult>();
   /** berth_environments{phase}, as this reconciler last decided each environment's phase. */
   private readonly phases: PhaseCount | undefined;
   /** The etcd revision of each environment's invalid spec already reported (reportInvalid). */
   private readonly reportedInvalid = new Map<string, string>();
+  /** The release each environment last reported in berth_release_info. */
+  private readonly releases = new Map<string, string>();
   /** Route conflicts per environment, summed into berth_route_conflicts. */
   private readonly conflicts = new Map<string, number>();
   /** berth_deletions_held{reason}: the orphans this reconciler holds, by why. */
@@ -101,6 +117,10 @@ export class EnvironmentReconciler {
       proxies: { listProxies: async () => [] },
       jobRequests: NO_JOB_REQUESTS,
       jobPollMs: 1_000,
+      registryRetryMs: 10_000,
+      promotionPollMs: 5_000,
+      verify: httpVerify,
+      releases: { readApproval: async () => undefined, readRollback: async () => undefined, clearReleaseRequests: async () => undefined },
       ...deps,
       // Every write of a reconcile carries the installation label and spares foreign objects.
       swarm: new InstallationSwarm(deps.swarm, deps.installation),
@@ -140,6 +160,23 @@ export class EnvironmentReconciler {
       log.warn(message);
       return { requeueAfterMs: this.d.blockedRequeueMs };
     }
+
+    // The upstream's proven release replaces the images of the services it runs (spec.promotion).
+    const promotion = await runPromotion(env, previous, {
+      status: this.d.status,
+      requests: this.d.releases,
+      verify: this.d.verify,
+      ...(this.d.tagger ? { tagger: this.d.tagger } : {}),
+      ...(this.d.metrics ? { metrics: this.d.metrics } : {}),
+      log,
+      now: this.d.now,
+      pollMs: this.d.promotionPollMs,
+    });
+    if (promotion) env = promotion.env;
+    // Tags become digests next: everything below acts on the pinned spec.
+    const pinned = await resolveImages(env, previous, this.d.images, this.d.now(), log);
+    if (pinned.blocking.length > 0) return this.reportUnresolved(env, previous, pinned, log);
+    env = pinned.env;
 
     let snapshot = await this.snapshot(name, own);
     const rolledBackBefore = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
@@ -201,9 +238,9 @@ export class EnvironmentReconciler {
 
     const heldNodes = snapshot.nodes.filter((n) => plan.nodes.held.some((h) => h.id === n.id));
     const cutover = [...blueGreen.values()].map((o) => ({ state: o.state, message: o.message }));
-    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, jobs: jobs.jobs, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, now: this.d.now() });
+    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, jobs: jobs.jobs, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, images: pinned.images, staleImages: pinned.stale, promotion, now: this.d.now() });
     if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);
-    this.observe(name, status.nodes.length, services);
+    this.observe(name, status.nodes.length, services, status.release?.id);
     this.phases?.set(name, status.phase);
     if (previous?.phase !== status.phase) log.info({ phase: status.phase, from: previous?.phase }, 'phase changed');
     this.observeRebalances(name, rebalances, log);
@@ -211,7 +248,7 @@ export class EnvironmentReconciler {
     // A service held one replica over its spec (a failed move waiting for Swarm to place its extra
     // task elsewhere) is looked at like a converging one: task changes on workers raise no event.
     const holding = [...rebalances].some(([svc, d]) => d.replicas !== env.spec.services[svc]?.replicas);
-    return earliest(this.requeueFor(status, services, exp), holding ? this.d.pollMs : undefined, jobs.requeueAfterMs, ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
+    return earliest(this.requeueFor(status, services, exp), holding ? this.d.pollMs : undefined, jobs.requeueAfterMs, pinned.nextResolveMs, promotion?.requeueAfterMs, ...[...blueGreen.values()].map((o) => o.requeueAfterMs));
   }
 
   /**
@@ -230,6 +267,23 @@ export class EnvironmentReconciler {
     this.phases?.set(name, 'Failed');
     if (revision !== undefined) this.reportedInvalid.set(name, revision);
     throw new TerminalError(`invalid environment spec${revision !== undefined ? ` (etcd revision ${revision})` : ''}: ${err.message}`, { cause: err });
+  }
+
+  /**
+   * A tag that could not be resolved (registry unreachable, unknown tag) and no digest known for
+   * its spec: nothing of the environment changes, not even what could be resolved, and the status
+   * says why (ImageUnresolved). observedGeneration stays: berth has not acted on this spec.
+   */
+  private async reportUnresolved(env: Environment, previous: EnvironmentStatus | undefined, pinned: PinnedEnvironment, log: Logger): Promise<ReconcileResult> {
+    const name = env.metadata.name;
+    const message = pinned.blocking.map((b) => `${b.service}: ${b.message}`).join('; ');
+    const now = this.d.now();
+    const blocked = blockedStatus(previous, 'Degraded', 'ImageUnresolved', message, previous?.observedGeneration ?? 0, now);
+    const status = { ...blocked, conditions: setCondition(blocked.conditions, { type: 'ImageUnresolved', status: 'True', reason: 'RegistryLookupFailed', message }, now) };
+    if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
+    this.phases?.set(name, status.phase);
+    if (previous?.phase !== status.phase) log.warn({ phase: status.phase, err: message }, 'image not resolved: nothing changed');
+    return { requeueAfterMs: this.d.registryRetryMs };
   }
 
   /**
@@ -424,6 +478,7 @@ export class EnvironmentReconciler {
     await this.d.promotions.clearPromotions(name);
     await this.d.gc.clearGcRelease(name);
     await this.d.jobRequests.clearJobRequests(name);
+    await this.d.releases.clearReleaseRequests(name);
     if (previous) await this.d.status.deleteEnvironmentStatus(name);
     this.forgetMetrics(name, previous ? Object.keys(previous.services) : [], previous ? Object.keys(previous.jobs ?? {}) : []);
     this.phases?.forget(name);
@@ -492,9 +547,16 @@ export class EnvironmentReconciler {
     return conflicts;
   }
 
-  private observe(env: string, nodes: number, services: Record<string, ServiceStatus>): void {
+  private observe(env: string, nodes: number, services: Record<string, ServiceStatus>, release: string | undefined): void {
     const m = this.d.metrics;
     if (!m) return;
+    const before = this.releases.get(env);
+    if (before !== release) {
+      if (before) m.releaseInfo.remove({ env, release: before });
+      if (release) m.releaseInfo.set({ env, release }, 1);
+      if (release) this.releases.set(env, release);
+      else this.releases.delete(env);
+    }
     m.environmentNodes.set({ env }, nodes);
     for (const [service, s] of Object.entries(services)) {
       m.replicasDesired.set({ env, service }, s.desiredReplicas);
@@ -506,6 +568,9 @@ export class EnvironmentReconciler {
     const m = this.d.metrics;
     if (!m) return;
     m.environmentNodes.remove({ env });
+    const release = this.releases.get(env);
+    if (release) m.releaseInfo.remove({ env, release });
+    this.releases.delete(env);
     for (const service of services) {
       m.replicasDesired.remove({ env, service });
       m.replicasRunning.remove({ env, service });

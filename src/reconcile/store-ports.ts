@@ -7,10 +7,11 @@ import type { EtcdClient } from '../store/client.js';
 import { resourcePrefix } from '../store/keys.js';
 import { ResourceStore } from '../store/resources.js';
 import { StatusStore } from '../store/status.js';
-import type { PromotionRequest } from '../api/status.js';
+import type { ApprovalRequest, PromotionRequest, RollbackRequest } from '../api/status.js';
+import { clearReleaseRequests, readApproval, readRollback } from '../store/release-requests.js';
 import { clearPromotion, clearPromotions, readPromotion } from '../store/promotions.js';
 import { clearGcRelease, isGcReleased } from '../store/gc.js';
-import type { GcReleases, JobRequestStore, PromotionStore, ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
+import type { GcReleases, JobRequestStore, PromotionStore, ReleaseRequestReader, ResourceDeleter, ResourceReader, StatusWriter } from './ports.js';
 import type { JobRunRequest } from '../api/job.js';
 import { clearJobRequest, clearJobRequests, readJobRequests } from '../store/job-requests.js';
 
@@ -19,7 +20,7 @@ import { clearJobRequest, clearJobRequests, readJobRequests } from '../store/job
  * status that is not valid: status is the controller's own derived data, so such a value is
  * logged and read as absent, and the reconcile's next status write replaces it.
  */
-export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter, PromotionStore, GcReleases, JobRequestStore {
+export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter, PromotionStore, GcReleases, JobRequestStore, ReleaseRequestReader {
   private readonly resources: ResourceStore;
   private readonly statuses: StatusStore;
 
@@ -127,6 +128,18 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
 
   clearJobRequests(env: string): Promise<void> {
     return clearJobRequests(this.client, env);
+  }
+
+  readApproval(env: string): Promise<ApprovalRequest | undefined> {
+    return readApproval(this.client, env);
+  }
+
+  readRollback(env: string): Promise<RollbackRequest | undefined> {
+    return readRollback(this.client, env);
+  }
+
+  clearReleaseRequests(env: string): Promise<void> {
+    return clearReleaseRequests(this.client, env);
   }
 
   private invalidAsAbsent(err: unknown): undefined {

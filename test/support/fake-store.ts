@@ -1,10 +1,10 @@
 import type { Environment, EnvironmentGroup, EnvironmentStatus, GroupStatus } from '../../src/api/index.js';
-import type { PromotionRequest } from '../../src/api/status.js';
-import type { GcReleases, ProxyAck, ProxyAckReader, PromotionStore, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from '../../src/reconcile/ports.js';
+import type { ApprovalRequest, PromotionRequest, RollbackRequest } from '../../src/api/status.js';
+import type { GcReleases, ProxyAck, ProxyAckReader, PromotionStore, ReleaseRequestReader, ResourceDeleter, ResourceReader, Route, RouteWriter, StatusWriter } from '../../src/reconcile/ports.js';
 import { RouteConflictError, type RouteCutover, type RouteOwner } from '../../src/store/routes-contract.js';
 
 /** In-memory etcd for reconciler tests: resources, statuses, route keys and promotion requests. */
-export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter, RouteWriter, PromotionStore, ProxyAckReader, GcReleases {
+export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter, RouteWriter, PromotionStore, ProxyAckReader, ReleaseRequestReader, GcReleases {
   envs = new Map<string, Environment>();
   invalid = new Map<string, Error>();
   groups = new Map<string, EnvironmentGroup>();
@@ -15,6 +15,9 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   routeWrites: Route[] = [];
   /** `<env>/<service>` → request. */
   promotions = new Map<string, PromotionRequest>();
+  /** `berth approve` / `berth rollback` requests per environment. */
+  approvals = new Map<string, ApprovalRequest>();
+  rollbacks = new Map<string, RollbackRequest>();
   /** Registered `berth proxy` instances and the routes revision each acknowledged. */
   proxies = new Map<string, ProxyAck>();
   /** etcd's revision: raised by every route write. */
@@ -53,6 +56,16 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
   }
   async deleteEnvironment(name: string) {
     this.envs.delete(name);
+  }
+  async readApproval(env: string) {
+    return structuredClone(this.approvals.get(env));
+  }
+  async readRollback(env: string) {
+    return structuredClone(this.rollbacks.get(env));
+  }
+  async clearReleaseRequests(env: string) {
+    this.approvals.delete(env);
+    this.rollbacks.delete(env);
   }
   async getEnvironmentStatus(name: string) {
     return structuredClone(this.envStatus.get(name));
