@@ -286,7 +286,7 @@ test('(2b) etcd killed (-9) and started again 15 s later: both controllers survi
   await oneLeadsAndConverges('2b', a, b, 'v2');
 });
 
-test('(3) the manager\'s dockerd paused 40 s: calls time out and are counted, /healthz reports the stall, SIGTERM finishes within the drain timeout; a new controller converges after', async () => {
+test('(3) the manager\'s dockerd paused 30 s: calls time out and are counted, /healthz reports the stall, SIGTERM finishes within the drain timeout; a new controller converges after', async () => {
   for (const c of controllers) if (alive(c)) await stopController(c);
   const c = startController(['--docker-timeout', '2s', '--stall-timeout', '12s', '--drain-timeout', '5s']);
   controllers.push(c);
@@ -302,14 +302,14 @@ test('(3) the manager\'s dockerd paused 40 s: calls time out and are counted, /h
     const stalled = await until('3: /healthz reports the stall', async () => {
       const h = await healthz(c);
       return h.status === 500 ? h.body : undefined;
-    }, 35_000);
+    }, 28_000);
     figures['3: stall reported after dockerd pause'] = (Date.now() - pausedAt) / 1000;
     assert.match(stalled, /no reconcile succeeded/);
     assert.ok((await metric(c, 'berth_docker_api_timeouts_total')) > 0, 'Docker calls timed out and were counted');
     const drainMs = await stopController(c);
     figures['3: SIGTERM to exit with dockerd paused'] = drainMs / 1000;
     assert.ok(drainMs < 5_000 + 4_000, `SIGTERM took ${drainMs} ms: within the 5 s drain timeout (and the 2 s exit grace)`);
-    await sleep(Math.max(0, 40_000 - (Date.now() - pausedAt)));
+    await sleep(Math.max(0, 30_000 - (Date.now() - pausedAt)));
   } finally {
     process.kill(pid, 'SIGCONT');
   }
