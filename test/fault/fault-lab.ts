@@ -14,11 +14,12 @@ import { createClient } from '../../src/store/client.js';
 import { ResourceStore } from '../../src/store/resources.js';
 import { RouteStore } from '../../src/store/routes.js';
 import { StatusStore } from '../../src/store/status.js';
-import { freePort, sleep, stopChild } from '../support/bluegreen-lab.js';
+import { freePort, stopChild } from '../support/bluegreen-lab.js';
+import { sleep, until } from '../support/poll.js';
 import { requireLab } from '../support/lab.js';
 import { environmentOf, type Shape, type Version } from './spec.js';
 
-export { sleep };
+export { sleep, until };
 
 export interface Controller {
   name: string;
@@ -275,21 +276,6 @@ export class FaultLab {
   }
 }
 
-/** Polls `fn` until it returns a value (not undefined/false), or throws after `timeoutMs`. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 250): Promise<T> {
-  const start = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 function fetchText(url: string, timeoutMs = 2_000): Promise<string> {
   return new Promise((resolve, reject) => {

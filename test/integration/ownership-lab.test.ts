@@ -19,6 +19,7 @@ import type { Environment, EnvironmentGroup, EnvironmentStatus } from '../../src
 import { createClient, type EtcdClient } from '../../src/store/client.js';
 import { ResourceStore } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
+import { sleep, until as poll } from '../support/poll.js';
 import { requireLab } from '../support/lab.js';
 
 const lab = requireLab();
@@ -74,21 +75,7 @@ function berth(...args: string[]): { code: number; stdout: string; stderr: strin
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> {
-  const start = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last ? ` (${String(last)})` : ''}`);
-    await sleep(500);
-  }
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 90_000) => poll(what, fn, timeoutMs, 500);
 
 /** `id@version` of each service of `env`, and its installation label: what must not change. */
 async function services(env: string): Promise<string[]> {

@@ -16,8 +16,9 @@ import { ResourceStore } from '../../src/store/resources.js';
 import { RouteStore } from '../../src/store/routes.js';
 import { StatusStore } from '../../src/store/status.js';
 import { requireLab, type WebTag } from './lab.js';
+import { sleep, until } from './poll.js';
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 export interface Answer {
   start: number;
@@ -181,19 +182,8 @@ export class BlueGreenLab {
     return new Load(() => this.get(5_000, host));
   }
 
-  async until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
-    const start = Date.now();
-    let last: unknown;
-    for (;;) {
-      try {
-        const v = await fn();
-        if (v !== undefined && v !== false) return v as T;
-      } catch (err) {
-        last = err;
-      }
-      if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}; log: ${this.log}`);
-      await sleep(everyMs);
-    }
+  until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+    return until(what, fn, timeoutMs, everyMs, `log: ${this.log}`);
   }
 
   /** nginx serves only `body`: 10 sequential answers in a row, all `body`. */
