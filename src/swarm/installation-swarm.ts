@@ -1,7 +1,7 @@
 import { AdapterError } from '../api/errors.js';
-import type { SwarmApi, SwarmEvent } from './api.js';
+import type { SwarmApi } from './api.js';
+import { SwarmReads } from './swarm-reads.js';
 import { LABEL_ENV, LABEL_INSTALLATION } from './labels.js';
-import type { ObservedNode, ObservedService, ObservedTask } from './model.js';
 import type { DockerServiceSpec } from './service-spec.js';
 
 /**
@@ -10,38 +10,12 @@ import type { DockerServiceSpec } from './service-spec.js';
  * installation's id is refused here, whatever the caller planned. The planner already leaves such
  * objects out (reconcile/ownership.ts): this is the fence that holds if it ever did not.
  */
-export class InstallationSwarm implements SwarmApi {
+export class InstallationSwarm extends SwarmReads {
   constructor(
-    private readonly inner: SwarmApi,
+    inner: SwarmApi,
     readonly installation: string,
-  ) {}
-
-  listNodes(): Promise<ObservedNode[]> {
-    return this.inner.listNodes();
-  }
-
-  inspectNode(id: string): Promise<ObservedNode | undefined> {
-    return this.inner.inspectNode(id);
-  }
-
-  listServices(env?: string): Promise<ObservedService[]> {
-    return this.inner.listServices(env);
-  }
-
-  inspectService(id: string): Promise<ObservedService | undefined> {
-    return this.inner.inspectService(id);
-  }
-
-  listTasks(serviceIds: string[]): Promise<ObservedTask[]> {
-    return this.inner.listTasks(serviceIds);
-  }
-
-  listRunningTasks(): Promise<ObservedTask[]> {
-    return this.inner.listRunningTasks();
-  }
-
-  watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
-    return this.inner.watchEvents(onEvent, signal, onReconnect);
+  ) {
+    super(inner);
   }
 
   /** A claim carries the installation label; a release removes both labels. */
