@@ -41,7 +41,7 @@ before(async () => {
 after(async () => {
   const survivor = controllers.find(alive) ?? startController(LOG);
   try {
-    await store.delete('Environment', ENV);
+    await store.markDeleted(ENV);
     await until('cleanup: run services removed', async () => (await runServices(ENV)).length === 0, 40_000);
   } finally {
     for (const c of [...controllers, survivor]) await stopController(c);

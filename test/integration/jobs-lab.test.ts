@@ -74,7 +74,7 @@ after(async () => {
   watching = false;
   await watcher;
   try {
-    await store.delete('Environment', ENV);
+    await store.markDeleted(ENV);
     await until('cleanup: run services removed', async () => (await runServices(ENV)).length === 0, 30_000);
   } finally {
     await stopController(controller);

@@ -35,7 +35,7 @@ before(async () => {
 after(async () => {
   await load.stop();
   try {
-    await qa.store.delete('Environment', qa.env);
+    await qa.store.markDeleted(qa.env);
     await qa.until('qa gone', async () => (await qa.servicesOfEnv()).length === 0 && !(await qa.status()), 60_000, 500);
     await prod.stop();
   } finally {

@@ -100,6 +100,7 @@ export async function cleanSlate(prefix: string, envs: string[], groupName: stri
     const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
     if (!labels['berth.env']?.startsWith(prefix)) continue;
     delete labels['berth.env'];
+    delete labels['berth.installation'];
     await docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
   }
   for (const e of envs) await statuses.deleteStatus('Environment', e).catch(() => undefined);
