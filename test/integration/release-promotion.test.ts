@@ -37,8 +37,9 @@ after(async () => {
   try {
     await qa.store.markDeleted(qa.env);
     await qa.until('qa gone', async () => (await qa.servicesOfEnv()).length === 0 && !(await qa.status()), 60_000, 500);
-    await prod.stop();
   } finally {
+    // prod's controller and proxy are this file's children: they stop whatever happened above.
+    await prod.stop();
     qa.etcd.close();
     console.log(`release-promotion: ${notes.join('; ')}; prod requests ${load.answers.length}, failed ${load.failures().length}`);
   }
