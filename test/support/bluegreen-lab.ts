@@ -15,6 +15,7 @@ import { createClient } from '../../src/store/client.js';
 import { ResourceStore } from '../../src/store/resources.js';
 import { RouteStore } from '../../src/store/routes.js';
 import { StatusStore } from '../../src/store/status.js';
+import { clearReleaseRequests } from '../../src/store/release-requests.js';
 import { requireLab, type WebTag } from './lab.js';
 import { sleep, until } from './poll.js';
 
@@ -262,6 +263,8 @@ export class BlueGreenLab {
       await this.docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
     }
     await this.statuses.deleteStatus('Environment', this.env);
+    // Requests a failed earlier run left (an approval would promote at once).
+    await clearReleaseRequests(this.etcd, this.env);
     await this.routes.deleteRoute(this.host);
     await this.store.delete('EnvironmentGroup', this.group, { force: true });
   }
