@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { run, runOk } from '../../src/lab/exec.js';
+import { httpGet } from '../../src/lab/http.js';
 import { createClient } from '../../src/store/client.js';
 import { StatusStore } from '../../src/store/status.js';
 import { ensureBerthImage } from '../support/berth-image.js';
@@ -91,9 +92,10 @@ async function leaderIdentity(): Promise<string | undefined> {
   return first?.value.toString();
 }
 
+/** node:http, not fetch: fetch does not send a Host header of its own choosing. */
 async function nginxBody(): Promise<string | undefined> {
-  const res = await fetch(`http://${lab.nodes[EDGE - 1]}:80/`, { headers: { Host: UPSTREAM }, signal: AbortSignal.timeout(3_000) });
-  return res.status === 200 ? (await res.text()).trim() : undefined;
+  const res = await httpGet(`http://${lab.nodes[EDGE - 1]}:80/`, 3_000, { Host: UPSTREAM });
+  return res.status === 200 ? res.body.trim() : undefined;
 }
 
 async function setEdgeLabel(on: boolean): Promise<void> {
@@ -197,6 +199,7 @@ test('killing the leader\'s container: the other replica leads within the lease,
     const s = await statuses.getStatus('Environment', ENV);
     return s?.phase === 'Ready' && s.services.web?.endpoints.length === 2 ? true : undefined;
   });
+  assert.equal(await nginxBody(), 'v1');
 
   await until('killed controller replaced', async () => {
     const now = await runningTasks('controller');
