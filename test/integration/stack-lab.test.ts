@@ -206,3 +206,33 @@ test('killing the leader\'s container: the other replica leads within the lease,
     return now.length === 2 && !now.some((t) => t.ID === victim.ID) ? true : undefined;
   }, 60_000);
 });
+
+test('etcd paused for 30 s: the stack comes back by itself (a leader, a change served, every task healthy)', async () => {
+  const state = JSON.parse(fs.readFileSync(path.join(lab.stateDir, 'state.json'), 'utf8')) as { processes: { etcd: { pid: number } } };
+  const etcdPid = state.processes.etcd.pid;
+  process.kill(etcdPid, 'SIGSTOP');
+  try {
+    await new Promise((r) => setTimeout(r, 30_000));
+  } finally {
+    process.kill(etcdPid, 'SIGCONT');
+  }
+  const resumedAt = Date.now();
+  await until('a leader after the pause', leaderIdentity, 60_000);
+  await berth('apply', '-f', envYaml(1));
+  await until('stk-a back to 1 endpoint, Ready', async () => {
+    const s = await statuses.getStatus('Environment', ENV);
+    return s?.phase === 'Ready' && s.services.web?.endpoints.length === 1 ? true : undefined;
+  }, 90_000);
+  assert.equal(await until('nginx serves v1 after the pause', nginxBody, 30_000), 'v1');
+  await until('2 controllers and the proxy healthy after the pause', async () => {
+    const controllers = await runningTasks('controller');
+    const proxies = await runningTasks('proxy');
+    if (controllers.length !== 2 || proxies.length !== 1) return undefined;
+    const ok = await Promise.all([
+      ...controllers.map((t) => healthy(t.Status.ContainerStatus!.ContainerID!, 1)),
+      healthy(proxies[0]!.Status.ContainerStatus!.ContainerID!, EDGE),
+    ]);
+    return ok.every(Boolean) ? true : undefined;
+  }, 90_000);
+  console.log(`back to normal ${((Date.now() - resumedAt) / 1000).toFixed(1)} s after etcd resumed`);
+});
