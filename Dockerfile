@@ -1,22 +1,31 @@
-# The berth image: `berth controller` and `berth proxy` (the proxy image also needs nginx).
-# Not built by the tests: this machine has no base images and no Docker Hub access.
-FROM node:20-bookworm-slim AS build
-WORKDIR /app
-COPY package.json package-lock.json tsconfig.json ./
-COPY src ./src
-COPY bin ./bin
-RUN npm ci && npm prune --omit=dev
+# The berth image: one image for `berth controller` and `berth proxy` (it holds nginx).
+#
+#   docker build -t berth .                          # with network access: npm ci runs in the build stage
+#   npm run image -- --base IMAGE --tag NAME         # no network needed: compiled and installed on the
+#                                                    # host, the context carries the result (.prebuilt)
+#
+# BASE must be Debian-based with node 20; when it already has nginx (the tests' base) nothing is
+# downloaded during the build.
+ARG BASE=node:20-bookworm-slim
 
-FROM node:20-bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends nginx && rm -rf /var/lib/apt/lists/*
-WORKDIR /app
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
-COPY bin ./bin
-COPY package.json ./
-COPY crds ./crds
-COPY deploy ./deploy
-ENV NODE_ENV=production
-USER node
+FROM ${BASE} AS build
+WORKDIR /src
+COPY . .
+# A context made by scripts/image.sh has dist/ and production node_modules/ already (.prebuilt).
+RUN [ -f .prebuilt ] || { npm ci && npm prune --omit=dev; } \
+ && mkdir /app && cp -a package.json bin dist crds deploy node_modules /app/
+
+FROM ${BASE}
+RUN command -v nginx >/dev/null \
+ || { apt-get update && apt-get install -y --no-install-recommends nginx && rm -rf /var/lib/apt/lists/*; }
+# Not root. The controller service of deploy/stack.yml runs as root anyway: the Docker socket
+# it needs is root's.
+RUN useradd --system --uid 10001 --gid 0 --home-dir /var/lib/berth --create-home berth \
+ && chmod 0770 /var/lib/berth
+COPY --from=build /app /app
+ENV NODE_ENV=production BERTH_HEALTH_URL=http://127.0.0.1:9464/healthz
+USER 10001
+EXPOSE 8080 9464 9465
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["node", "/app/deploy/image/healthcheck.js"]
 ENTRYPOINT ["node", "/app/bin/berth.js"]
 CMD ["controller", "--metrics-addr", ":9464"]

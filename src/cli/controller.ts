@@ -9,13 +9,11 @@ import { routesPrefixFrom } from '../store/routes.js';
 import { DockerodeSwarm } from '../swarm/dockerode-swarm.js';
 import { runAction, UsageError } from './run.js';
 import { handleShutdownSignals } from './signals.js';
-import { addRegistryOptions, registryClient, type RegistryFlags } from './registry-options.js';
-import { addStoreAndRoutesOptions } from './store-options.js';
+import { addRegistryOptions, registryClient, registryCredentials, type RegistryFlags } from './registry-options.js';
+import { addStoreAndRoutesOptions, type StoreFlags } from './store-options.js';
 
-interface ControllerFlags extends RegistryFlags {
+interface ControllerFlags extends RegistryFlags, StoreFlags {
   metricsAddr: string;
-  etcdEndpoints?: string;
-  prefix?: string;
   routesPrefix?: string;
   resync: string;
   fullResync: string;
@@ -61,17 +59,20 @@ async function runController(flags: ControllerFlags): Promise<number> {
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
   const orphanGraceMs = durationFlag('--orphan-grace', flags.orphanGrace);
 
-  const images = registryClient(flags);
+  const credentials = registryCredentials(flags);
+  const images = registryClient(flags, credentials);
   const log = pino({ name: 'berth-controller' });
-  const config = storeConfig({ etcdEndpoints: flags.etcdEndpoints, prefix: flags.prefix });
+  const config = storeConfig(flags);
   const etcd = createClient(config);
   const m = metrics();
-  // DOCKER_HOST (unix:///path.sock or tcp://) and the TLS variables are read by docker-modem.
+  // DOCKER_HOST (unix:///path.sock or tcp://), DOCKER_TLS_VERIFY and DOCKER_CERT_PATH are read by
+  // docker-modem, as the docker CLI reads them.
   const swarm = new DockerodeSwarm({
     onApiError: (operation) => m.dockerApiErrors.inc({ operation }),
     onApiRequest: (operation) => m.dockerApiRequests.inc({ operation }),
     onApiTimeout: (operation) => m.dockerApiTimeouts.inc({ operation }),
     timeoutMs: dockerTimeoutMs,
+    registryCredentials: credentials,
   });
 
   let fatal: unknown;

@@ -10,16 +10,14 @@ import { ProxyRegistration } from '../store/proxies.js';
 import { RouteStore, routesPrefixFrom } from '../store/routes.js';
 import { runAction, UsageError } from './run.js';
 import { handleShutdownSignals } from './signals.js';
-import { addStoreAndRoutesOptions } from './store-options.js';
+import { addStoreAndRoutesOptions, type StoreFlags } from './store-options.js';
 
-export interface ProxyFlags {
+export interface ProxyFlags extends StoreFlags {
   nginxConf?: string;
   listen?: string;
   checkCmd?: string;
   reloadCmd?: string;
   routesPrefix?: string;
-  etcdEndpoints?: string;
-  prefix?: string;
   coalesce: string;
   metricsAddr: string;
   nginxPidFile?: string;
@@ -59,7 +57,7 @@ export function resolveProxyConfig(flags: ProxyFlags, env: NodeJS.ProcessEnv = p
   } catch {
     throw new UsageError(`--coalesce: invalid duration "${flags.coalesce}"`);
   }
-  const store = storeConfig({ etcdEndpoints: flags.etcdEndpoints, prefix: flags.prefix }, env);
+  const store = storeConfig(flags, env);
   return {
     confPath,
     listen,

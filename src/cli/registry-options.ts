@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { RegistryClient } from '../registry/client.js';
-import { defaultAuthFile, loadDockerCredentials } from '../registry/credentials.js';
+import { defaultAuthFile, loadDockerCredentials, type CredentialLookup } from '../registry/credentials.js';
 
 export interface RegistryFlags {
   registryAuthFile?: string;
@@ -17,10 +17,14 @@ export function addRegistryOptions(cmd: Command): Command {
     .option('--no-resolve-digests', 'run images as the spec writes them, without resolving tags to digests (a simulated Swarm whose registry does not exist)');
 }
 
+/** The credentials of `--registry-auth-file` (or its default): for digest look-ups and for Swarm's pulls. */
+export function registryCredentials(flags: RegistryFlags, env: NodeJS.ProcessEnv = process.env): CredentialLookup {
+  return loadDockerCredentials(flags.registryAuthFile ?? defaultAuthFile(env));
+}
+
 /** The registry client, or none with --no-resolve-digests. */
-export function registryClient(flags: RegistryFlags, env: NodeJS.ProcessEnv = process.env): RegistryClient | undefined {
+export function registryClient(flags: RegistryFlags, credentials: CredentialLookup, env: NodeJS.ProcessEnv = process.env): RegistryClient | undefined {
   if (flags.resolveDigests === false) return undefined;
-  const authFile = flags.registryAuthFile ?? defaultAuthFile(env);
   const insecure = (flags.insecureRegistries ?? env.BERTH_INSECURE_REGISTRIES ?? '').split(',').map((h) => h.trim()).filter(Boolean);
-  return new RegistryClient({ credentials: loadDockerCredentials(authFile), insecure });
+  return new RegistryClient({ credentials, insecure });
 }

@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../api/errors.js';
+import { EtcdSecurityError } from '../store/etcd-security.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -31,5 +32,5 @@ export function runAction<A extends unknown[]>(
 }
 
 export function exitCodeFor(err: unknown): number {
-  return err instanceof InvalidInputError || err instanceof UsageError ? EXIT_INVALID : EXIT_FAILURE;
+  return err instanceof InvalidInputError || err instanceof UsageError || err instanceof EtcdSecurityError ? EXIT_INVALID : EXIT_FAILURE;
 }

@@ -6,6 +6,7 @@ import { shellQuote } from './exec.js';
 export interface LabEnv {
   DOCKER_HOST: string;
   BERTH_ETCD_ENDPOINTS: string;
+  BERTH_LAB_ETCD_FROM_NODES: string;
   BERTH_LAB_REGISTRY: string;
   BERTH_LAB_NGINX_URL: string;
   BERTH_NGINX_CONF: string;
@@ -25,6 +26,7 @@ export interface LabEnv {
 export const LAB_ENV_KEYS: (keyof LabEnv)[] = [
   'DOCKER_HOST',
   'BERTH_ETCD_ENDPOINTS',
+  'BERTH_LAB_ETCD_FROM_NODES',
   'BERTH_LAB_REGISTRY',
   'BERTH_LAB_NGINX_URL',
   'BERTH_NGINX_CONF',
@@ -45,6 +47,7 @@ export function labEnv(plan: LabPlan): LabEnv {
   return {
     DOCKER_HOST: `unix://${plan.nodes[0]!.socket}`,
     BERTH_ETCD_ENDPOINTS: plan.etcd.clientUrl,
+    BERTH_LAB_ETCD_FROM_NODES: plan.etcd.nodesUrl,
     BERTH_LAB_REGISTRY: plan.registry.addr,
     BERTH_LAB_NGINX_URL: `http://${plan.nginx.listen}`,
     BERTH_NGINX_CONF: plan.nginx.upstreamsConf,

@@ -3,19 +3,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LabPlan } from './plan.js';
 import { spawnDaemon } from './exec.js';
-import { recordAlive, tail } from './procs.js';
+import { recordAlive, stopPid, tail } from './procs.js';
 import type { LabState } from './state.js';
 import { waitFor } from './wait.js';
 import { httpGet } from './http.js';
 
 export function etcdArgv(plan: Pick<LabPlan, 'etcd'>): string[] {
-  const { dataDir, clientUrl, peerUrl } = plan.etcd;
+  const { dataDir, clientUrl, nodesUrl, peerUrl } = plan.etcd;
   return [
     'etcd',
     '--name', 'berth-lab',
     '--data-dir', dataDir,
-    '--listen-client-urls', clientUrl,
-    '--advertise-client-urls', clientUrl,
+    '--listen-client-urls', `${clientUrl},${nodesUrl}`,
+    '--advertise-client-urls', `${clientUrl},${nodesUrl}`,
     '--listen-peer-urls', peerUrl,
     '--initial-advertise-peer-urls', peerUrl,
     '--initial-cluster', `berth-lab=${peerUrl}`,
@@ -32,7 +32,14 @@ export async function etcdHealthy(plan: LabPlan): Promise<boolean> {
 }
 
 export async function ensureEtcd(plan: LabPlan, state: LabState, save: () => void): Promise<boolean> {
-  if (recordAlive(state.processes.etcd)) return false;
+  const running = state.processes.etcd;
+  if (recordAlive(running)) {
+    if (sameArgv(running!.argv, etcdArgv(plan))) return false;
+    // Started by an older lab (e.g. without the bridge address): restart it on the same data.
+    await stopPid(running!.pid, running!.marker, 10_000);
+    delete state.processes.etcd;
+    save();
+  }
   if (await etcdHealthy(plan)) {
     throw new Error(`something else already answers on ${plan.etcd.clientUrl}; the lab's etcd needs that address`);
   }
@@ -50,4 +57,8 @@ export async function ensureEtcd(plan: LabPlan, state: LabState, save: () => voi
     { timeoutMs: 30_000, intervalMs: 200 },
   );
   return true;
+}
+
+function sameArgv(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

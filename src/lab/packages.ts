@@ -20,6 +20,8 @@ export const REQUIREMENTS: Requirement[] = [
   { pkg: 'busybox-static', bins: ['busybox'] },
   { pkg: 'iproute2', bins: ['ip'] },
   { pkg: 'iptables', bins: ['iptables'] },
+  // promtool checks deploy/prometheus/; the monitoring test runs Prometheus against berth.
+  { pkg: 'prometheus', bins: ['prometheus', 'promtool'] },
 ];
 
 const PATH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];

@@ -12,6 +12,8 @@ export const PREFIX_LEN = 24;
 export const HOST_IP = `${SUBNET_PREFIX}.1`;
 export const REGISTRY_ADDR = `${HOST_IP}:5000`;
 export const ETCD_CLIENT_URL = 'http://127.0.0.1:2379';
+/** The same etcd on the bridge address: what containers on the lab's nodes reach (BERTH_LAB_ETCD_FROM_NODES). */
+export const ETCD_NODES_URL = `http://${HOST_IP}:2379`;
 export const ETCD_PEER_URL = 'http://127.0.0.1:2380';
 export const NGINX_LISTEN = '127.0.0.1:8080';
 export const MAX_NODES = 20;
@@ -49,7 +51,7 @@ export interface LabPlan {
   hostIp: string;
   prefixLen: number;
   nodes: NodePlan[];
-  etcd: { dataDir: string; log: string; clientUrl: string; peerUrl: string };
+  etcd: { dataDir: string; log: string; clientUrl: string; nodesUrl: string; peerUrl: string };
   registry: { addr: string; config: string; storage: string; log: string };
   nginx: {
     prefix: string;
@@ -125,6 +127,7 @@ export function planLab(opts: PlanOptions = {}): LabPlan {
       dataDir: path.join(stateDir, 'etcd', 'data'),
       log: path.join(stateDir, 'etcd', 'etcd.log'),
       clientUrl: ETCD_CLIENT_URL,
+      nodesUrl: ETCD_NODES_URL,
       peerUrl: ETCD_PEER_URL,
     },
     registry: {

@@ -1,6 +1,7 @@
 import { Etcd3, isRecoverableError, type ComparatorBuilder, type DeleteBuilder, type IOptions, type PutBuilder } from 'etcd3';
 import pRetry, { AbortError } from 'p-retry';
 import { AdapterError, NotLeaderError } from '../api/errors.js';
+import { etcdClientOptions, etcdSecurityFrom, type EtcdSecurity, type EtcdSecurityFlags } from './etcd-security.js';
 import { staleFence, type Fence } from './fence.js';
 
 /** Where berth's resources live: the etcd endpoints and the key prefix (default `/berth`). */
@@ -11,22 +12,30 @@ export interface StoreConfig {
   callTimeoutMs?: number;
   /** Retries after the first attempt of a single call. */
   retries?: number;
+  /** TLS and password settings (etcd-security.ts); absent for a plain etcd. */
+  security?: EtcdSecurity;
 }
 
 export const DEFAULT_ENDPOINTS = 'http://127.0.0.1:2379';
 export const DEFAULT_PREFIX = '/berth';
 
-/** Config from flags (when given) over `BERTH_ETCD_ENDPOINTS` / `BERTH_PREFIX` over defaults. */
+/** Config from flags (when given) over `BERTH_ETCD_*` / `BERTH_PREFIX` over defaults. */
 export function storeConfig(
-  flags: { etcdEndpoints?: string | undefined; prefix?: string | undefined } = {},
+  flags: { etcdEndpoints?: string | undefined; prefix?: string | undefined } & EtcdSecurityFlags = {},
   env: NodeJS.ProcessEnv = process.env,
 ): StoreConfig {
+  const security = etcdSecurityFrom(flags, env);
   const endpoints = (flags.etcdEndpoints ?? env.BERTH_ETCD_ENDPOINTS ?? DEFAULT_ENDPOINTS)
     .split(',')
     .map((e) => e.trim())
     .filter((e) => e.length > 0)
-    .map((e) => (/^https?:\/\//.test(e) ? e : `http://${e}`));
-  return { endpoints: endpoints.length > 0 ? endpoints : [DEFAULT_ENDPOINTS], prefix: normalizePrefix(flags.prefix ?? env.BERTH_PREFIX ?? DEFAULT_PREFIX) };
+    // A bare host:port is https when a CA is given.
+    .map((e) => (/^https?:\/\//.test(e) ? e : `${security?.caFile ? 'https' : 'http'}://${e}`));
+  return {
+    endpoints: endpoints.length > 0 ? endpoints : [DEFAULT_ENDPOINTS],
+    prefix: normalizePrefix(flags.prefix ?? env.BERTH_PREFIX ?? DEFAULT_PREFIX),
+    ...(security ? { security } : {}),
+  };
 }
 
 /** `/berth/` → `/berth`, `berth` → `/berth`. The empty prefix is not allowed: `/` is used instead of ``. */
@@ -74,6 +83,7 @@ export class EtcdClient {
     const callTimeoutMs = config.callTimeoutMs ?? 1_500;
     const options: IOptions = {
       hosts: config.endpoints,
+      ...(config.security ? etcdClientOptions(config.security) : {}),
       dialTimeout: callTimeoutMs,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
       // Watch streams are reopened by listwatch.ts, which drops a broken watcher: the library's

@@ -3,6 +3,8 @@ import { AdapterError } from '../api/errors.js';
 import type { SwarmApi, SwarmEvent } from './api.js';
 import { LABEL_ENV } from './labels.js';
 import type { ObservedNode, ObservedService, ObservedTask } from './model.js';
+import type { CredentialLookup } from '../registry/credentials.js';
+import { authFor } from './registry-auth.js';
 import { statusCodeOf, withRetry } from './retry.js';
 import type { DockerServiceSpec } from './service-spec.js';
 import { toObservedNode, toObservedService, toObservedTask } from './translate.js';
@@ -20,11 +22,18 @@ export interface DockerodeSwarmOptions {
   onApiRequest?: (operation: string) => void;
   /** A call that ran past its deadline (also counted by onApiError). */
   onApiTimeout?: (operation: string) => void;
+  /** Registry credentials sent with service create/update (X-Registry-Auth), by registry host. */
+  registryCredentials?: CredentialLookup;
   /** Deadline of one call, retries included (not of the event stream), ms. */
   timeoutMs?: number;
   retries?: number;
   /** First delay before reconnecting the events stream; doubles up to 30 s while Docker is unreachable. */
   reconnectDelayMs?: number;
+}
+
+/** dockerode's (auth, options) form of a call, which its typings leave out. */
+function withAuth(fn: (...args: never[]) => unknown): (auth: object | undefined, options: object) => Promise<unknown> {
+  return fn as never;
 }
 
 /** SwarmApi over the Docker Engine API of a Swarm manager. */
@@ -103,13 +112,22 @@ export class DockerodeSwarm implements SwarmApi {
     }
   }
 
+  /** Credentials for the spec's image, so the nodes can pull it from a private registry. */
+  private authOf(spec: DockerServiceSpec): object | undefined {
+    const image = (spec.TaskTemplate as { ContainerSpec?: { Image?: string } } | undefined)?.ContainerSpec?.Image;
+    return image && this.opts.registryCredentials ? authFor(this.opts.registryCredentials, image) : undefined;
+  }
+
   async createService(spec: DockerServiceSpec): Promise<string> {
-    const created = await this.call('createService', (abortSignal) => this.docker.createService({ ...spec, abortSignal } as never));
+    const auth = this.authOf(spec);
+    const created = await this.call('createService', (abortSignal) => withAuth(this.docker.createService.bind(this.docker))(auth, { ...spec, abortSignal }));
     return (created as unknown as { id: string }).id;
   }
 
   async updateService(id: string, version: number, spec: DockerServiceSpec): Promise<void> {
-    await this.call('updateService', (abortSignal) => this.docker.getService(id).update({ _query: { version }, _body: spec, abortSignal } as never));
+    const auth = this.authOf(spec);
+    const service = this.docker.getService(id);
+    await this.call('updateService', (abortSignal) => withAuth(service.update.bind(service))(auth, { _query: { version }, _body: spec, abortSignal }));
   }
 
   async scaleService(id: string, version: number, replicas: number): Promise<void> {

@@ -28,9 +28,9 @@ test('dockerd enters the node netns with nsenter (not ip netns exec), own UTS ho
   assert.ok(!argv.includes('ip'));
 });
 
-test('etcd listens on loopback only, data in the state dir', () => {
+test('etcd listens on loopback and the lab bridge only (for containers on the nodes), data in the state dir', () => {
   const argv = etcdArgv(plan);
-  assert.equal(argv[argv.indexOf('--listen-client-urls') + 1], 'http://127.0.0.1:2379');
+  assert.equal(argv[argv.indexOf('--listen-client-urls') + 1], 'http://127.0.0.1:2379,http://10.77.0.1:2379');
   assert.equal(argv[argv.indexOf('--data-dir') + 1], '/s/etcd/data');
 });
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planLab, validateCounts, zoneFor, nodeIp, stateDirFromEnv, DEFAULT_STATE_DIR } from '../../src/lab/plan.js';
 import { labEnv, formatEnv, LAB_ENV_KEYS } from '../../src/lab/env.js';
+import { etcdArgv } from '../../src/lab/etcd.js';
 
 test('default plan: 3 nodes, 1 manager, addresses .11-.13 on berth0 10.77.0.1/24', () => {
   const p = planLab({ stateDir: '/s' });
@@ -58,4 +59,11 @@ test('lab env: every key, manager socket as DOCKER_HOST, node lists in order, sh
   assert.equal(text.trim().split('\n').length, LAB_ENV_KEYS.length);
   assert.match(text, /^export BERTH_NGINX_RELOAD_CMD='nginx -p .* reload'$/m);
   assert.match(text, /^export BERTH_ETCD_ENDPOINTS=http:\/\/127\.0\.0\.1:2379$/m);
+});
+
+test('lab etcd also listens on the bridge address, which the lab env names for containers on the nodes', () => {
+  const p = planLab({ stateDir: '/s' });
+  const argv = etcdArgv(p);
+  assert.equal(argv[argv.indexOf('--listen-client-urls') + 1], 'http://127.0.0.1:2379,http://10.77.0.1:2379');
+  assert.equal(labEnv(p).BERTH_LAB_ETCD_FROM_NODES, 'http://10.77.0.1:2379');
 });
