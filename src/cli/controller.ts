@@ -31,7 +31,7 @@ export function registerControllerCommand(program: Command): void {
     program
       .command('controller')
       .description('Run the reconciler: make the Swarm match the Environments in etcd (long-running)')
-      .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz', ':9464')
+      .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz', '127.0.0.1:9464')
       .option('--resync <duration>', 'how often the Swarm is listed again; environments whose Swarm objects changed are reconciled', '30s')
       .option('--full-resync <duration>', 'how often every environment and group is reconciled, changed or not', '10m')
       .option('--workers <n>', 'concurrent reconciles', '2')

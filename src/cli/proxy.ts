@@ -42,7 +42,7 @@ export function registerProxyCommand(program: Command): void {
     .option('--nginx-pid-file <path>', 'nginx pid file: when set, the reload is a SIGHUP to the master (instead of --reload-cmd) and counts as done once the old workers stopped accepting (env BERTH_NGINX_PID_FILE)')
     .option('--coalesce <duration>', 'the first change applies at once; changes within this window of it go together into the next reload', '300ms')
     .option('--proxy-id <id>', 'name of this proxy\'s registration <prefix>/proxies/<id>, where it acknowledges what nginx serves (env BERTH_PROXY_ID, default the host name)')
-    .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz ("" to disable)', ':9465'),
+    .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz ("" to disable)', '127.0.0.1:9465'),
   ).action(runAction(async (flags: ProxyFlags) => runProxy(flags)));
 }
 
