@@ -22,11 +22,30 @@ run_tests() {
 }
 
 status=0
-if [ "$tier" = unit ] || [ "$tier" = all ]; then
+unit_pid=
+unit_log=
+if [ "$tier" = unit ]; then
   t0=$SECONDS
   run_tests test/unit || status=1
   echo "== unit tier: $([ $status = 0 ] && echo ok || echo FAILED) in $((SECONDS - t0)) s" >&2
+elif [ "$tier" = all ]; then
+  # The unit tier runs while the lab comes up (mostly waiting on apt, dockerd and image builds);
+  # its output follows once it is done, and the integration tests start only after it, so no
+  # timing-sensitive lab test shares the CPU with it.
+  unit_log=$(mktemp /tmp/berth-unit.XXXXXX)
+  ( t0=$SECONDS; rc=0; run_tests test/unit >"$unit_log" 2>&1 || rc=1
+    echo "== unit tier: $([ $rc = 0 ] && echo ok || echo FAILED) in $((SECONDS - t0)) s" >>"$unit_log"; exit $rc ) &
+  unit_pid=$!
 fi
+# Prints the unit tier's output once; its exit status decides `status`.
+finish_unit() {
+  [ -n "$unit_pid" ] || return 0
+  local rc=0
+  wait "$unit_pid" || rc=1
+  unit_pid=
+  cat "$unit_log"; tail -1 "$unit_log" >&2; rm -f "$unit_log"
+  [ $rc = 0 ] || status=1
+}
 
 if [ "$tier" = integration ] || [ "$tier" = all ]; then
   # The CLI runs from dist/: build it when missing or older than the sources.
@@ -39,6 +58,7 @@ if [ "$tier" = integration ] || [ "$tier" = all ]; then
   snapshot=$(mktemp /tmp/berth-lab-state.XXXXXX)
   teardown() {
     local rc=$?
+    finish_unit
     [ "$status" = 0 ] || rc=1
     if [ "$owned" = 1 ] && [ "${BERTH_LAB_KEEP:-0}" != 1 ]; then
       [ -f "$lab_dir/state.json" ] && cp "$lab_dir/state.json" "$snapshot"
@@ -70,6 +90,7 @@ if [ "$tier" = integration ] || [ "$tier" = all ]; then
   node bin/berth.js lab up 9>&-
   echo "== lab up in $((SECONDS - t0)) s" >&2
   eval "$(node bin/berth.js lab env 9>&-)"
+  finish_unit
   t0=$SECONDS
   # One file at a time: the files share one Swarm.
   run_tests test/integration --test-concurrency=1 9>&- || status=1
