@@ -94,6 +94,7 @@ test('the controller from the image reconciles an environment to Ready', async (
     '-v', `${sock}:/var/run/docker.sock`,
     '-e', `BERTH_ETCD_ENDPOINTS=${lab.env.BERTH_LAB_ETCD_FROM_NODES}`,
     '-e', `BERTH_PREFIX=${PREFIX}`,
+    '-e', `BERTH_INSECURE_REGISTRIES=${lab.registry}`,
     '-e', 'BERTH_HEALTH_URL=http://127.0.0.1:19464/healthz',
     image, 'controller', '--metrics-addr', '127.0.0.1:19464',
   );

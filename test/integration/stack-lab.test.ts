@@ -138,6 +138,7 @@ before(async () => {
       BERTH_ETCD_ENDPOINTS: lab.env.BERTH_LAB_ETCD_FROM_NODES,
       BERTH_PREFIX: PREFIX,
       BERTH_DOCKER_SOCKET: lab.dockerHost,
+      BERTH_INSECURE_REGISTRIES: lab.registry,
     },
     timeoutMs: 120_000,
   });
