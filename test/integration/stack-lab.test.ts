@@ -109,6 +109,10 @@ async function setEdgeLabel(on: boolean): Promise<void> {
 async function removeStack(): Promise<void> {
   await run('docker', ['stack', 'rm', STACK], { env: dockerEnv });
   await until('stack removed', async () => (((await docker.listServices({ filters: { label: [`com.docker.stack.namespace=${STACK}`] } } as never)) as unknown as unknown[]).length === 0 ? true : undefined), 60_000);
+  // `docker stack rm` returns before its overlay network is gone; a deploy meanwhile fails with
+  // "network not found" (seen after a run that was stopped half-way).
+  const stackNetworks = async () => (await docker.listNetworks({ filters: { label: [`com.docker.stack.namespace=${STACK}`] } } as never)) as unknown as unknown[];
+  await until('stack network removed', async () => ((await stackNetworks()).length === 0 ? true : undefined), 60_000);
 }
 
 async function cleanSlate(): Promise<void> {
@@ -120,6 +124,7 @@ async function cleanSlate(): Promise<void> {
     const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
     if (!labels['berth.env']?.startsWith('stk-')) continue;
     delete labels['berth.env'];
+    delete labels['berth.installation'];
     await docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
   }
   await setEdgeLabel(false);
