@@ -43,7 +43,7 @@ finish_unit() {
   local rc=0
   wait "$unit_pid" || rc=1
   unit_pid=
-  cat "$unit_log"; tail -1 "$unit_log" >&2; rm -f "$unit_log"
+  cat "$unit_log"; rm -f "$unit_log"
   [ $rc = 0 ] || status=1
 }
 

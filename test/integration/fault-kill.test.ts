@@ -4,7 +4,7 @@
  * killed with SIGKILL at a random delay after each; after every point the checker must find no
  * duplicate and no orphaned service, the route on exactly one healthy colour, observedGeneration
  * == generation (Ready), and nginx serving the last spec's version.
- * BERTH_FAULT_SEED replays a schedule; BERTH_FAULT_POINTS sets its length (default 6 here; the
+ * BERTH_FAULT_SEED replays a schedule; BERTH_FAULT_POINTS sets its length (default 4 here; the
  * full run is `npm run fault`, see the README).
  */
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ import { seedFrom } from '../fault/prng.js';
 import { runKillSuite } from '../fault/suites.js';
 
 const seed = seedFrom(process.env.BERTH_FAULT_SEED);
-const points = Number(process.env.BERTH_FAULT_POINTS ?? 6);
+const points = Number(process.env.BERTH_FAULT_POINTS ?? 4);
 const lab = new FaultLab('ft-kill', 'ft-kill-g');
 
 before(() => lab.start(2));

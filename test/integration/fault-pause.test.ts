@@ -4,7 +4,7 @@
  * so the standby takes over and the old leader resumes with stale work). Afterwards the Swarm
  * equals the last spec (the checker), and no service was updated more often than its spec
  * changes require (Docker service update events on the manager).
- * BERTH_FAULT_SEED replays; BERTH_FAULT_ROUNDS sets the number of rounds (default 3 here).
+ * BERTH_FAULT_SEED replays; BERTH_FAULT_ROUNDS sets the number of rounds (default 2 here).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -13,7 +13,7 @@ import { seedFrom } from '../fault/prng.js';
 import { runPauseSuite } from '../fault/suites.js';
 
 const seed = seedFrom(process.env.BERTH_FAULT_SEED);
-const rounds = Number(process.env.BERTH_FAULT_ROUNDS ?? 3);
+const rounds = Number(process.env.BERTH_FAULT_ROUNDS ?? 2);
 const lab = new FaultLab('ft-pause', 'ft-pause-g');
 
 before(() => lab.start(2));
