@@ -186,7 +186,8 @@ test('(2) not braked (1 of 4), the services of a raw-deleted key go only after t
   const s = (Date.now() - gone) / 1000;
   figures.orphanRemovedAfterS = Math.round(s * 10) / 10;
   assert.ok(s >= GRACE_S, `removed after ${s} s, not before the ${GRACE_S} s grace`);
-  assert.equal(await main.statuses.getStatus('Environment', 'own-a'), undefined);
+  // The status goes last, after the services, claims and routes (a few ms later).
+  await until('own-a status removed', async () => (await main.statuses.getStatus('Environment', 'own-a')) === undefined, 10_000);
 });
 
 test('(4) berth delete env removes everything promptly, then the keys', async () => {
