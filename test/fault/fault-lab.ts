@@ -18,6 +18,7 @@ import { freePort, stopChild } from '../support/bluegreen-lab.js';
 import { sleep, until } from '../support/poll.js';
 import { requireLab } from '../support/lab.js';
 import { environmentOf, type Shape, type Version } from './spec.js';
+import { releaseClaims } from '../support/claims.js';
 
 export { sleep, until };
 
@@ -262,13 +263,7 @@ export class FaultLab {
     for (const s of await this.services()) {
       if (s.Spec.Name.startsWith(`${this.env}_`)) await this.docker.getService(s.ID).remove();
     }
-    for (const n of await this.docker.listNodes()) {
-      const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
-      if (labels['berth.env'] !== this.env) continue;
-      delete labels['berth.env'];
-      delete labels['berth.installation'];
-      await this.docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
-    }
+    await releaseClaims(this.docker, (env) => env === this.env);
     await this.statuses.deleteStatus('Environment', this.env);
     await this.routes.deleteRoute(this.host('api'));
     await this.routes.deleteRoute(this.host('web'));

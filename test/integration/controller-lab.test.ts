@@ -13,6 +13,7 @@ import { createClient } from '../../src/store/client.js';
 import { ResourceStore } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
 import { requireLab } from '../support/lab.js';
+import { releaseClaims } from '../support/claims.js';
 
 const lab = requireLab();
 const etcd = createClient({ endpoints: lab.etcdEndpoints, prefix: '/berth' });
@@ -105,13 +106,7 @@ async function cleanSlate(): Promise<void> {
   for (const s of (await docker.listServices()) as Array<{ ID: string; Spec: { Name: string } }>) {
     if (s.Spec.Name.startsWith('ctl-')) await docker.getService(s.ID).remove();
   }
-  for (const n of await docker.listNodes()) {
-    const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
-    if (!labels['berth.env']?.startsWith('ctl-')) continue;
-    delete labels['berth.env'];
-    delete labels['berth.installation'];
-    await docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
-  }
+  await releaseClaims(docker, (env) => env.startsWith('ctl-'));
   for (const name of (await statuses.listStatuses('Environment')).keys()) if (name.startsWith('ctl-')) await statuses.deleteStatus('Environment', name);
   await store.delete('EnvironmentGroup', GROUP, { force: true });
 }

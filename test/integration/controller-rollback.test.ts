@@ -17,6 +17,7 @@ import { createClient } from '../../src/store/client.js';
 import { ResourceStore } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
 import { requireLab, type WebTag } from '../support/lab.js';
+import { releaseClaims } from '../support/claims.js';
 
 const PREFIX = '/berth-rb';
 const ENV = 'rb-1';
@@ -78,13 +79,7 @@ const logLines = (pattern: RegExp) => readFileSync(LOG, 'utf8').split('\n').filt
 async function cleanSlate(): Promise<void> {
   const s = await service();
   if (s) await docker.getService(s.ID).remove();
-  for (const n of await docker.listNodes()) {
-    const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
-    if (labels['berth.env'] !== ENV) continue;
-    delete labels['berth.env'];
-    delete labels['berth.installation'];
-    await docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
-  }
+  await releaseClaims(docker, (env) => env === ENV);
   await etcd.etcd.delete().prefix(`${PREFIX}/`).exec();
 }
 

@@ -15,6 +15,8 @@ import { ResourceStore } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
 import { ensureBerthImage } from '../support/berth-image.js';
 import { requireLab } from '../support/lab.js';
+import { releaseClaims } from '../support/claims.js';
+import { until as poll } from '../support/poll.js';
 
 const lab = requireLab();
 const PREFIX = '/berth-image';
@@ -30,27 +32,14 @@ let image = '';
 
 const docker$ = (...args: string[]) => runOk('docker', args, { env: dockerEnv, timeoutMs: 120_000 });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000) => poll(what, fn, timeoutMs, 500);
 
 async function cleanSlate(): Promise<void> {
   await run('docker', ['rm', '-f', CONTAINER], { env: dockerEnv });
   for (const s of (await docker.listServices()) as Array<{ ID: string; Spec: { Name: string } }>) {
     if (s.Spec.Name.startsWith('img-')) await docker.getService(s.ID).remove();
   }
-  for (const n of await docker.listNodes()) {
-    const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
-    if (!labels['berth.env']?.startsWith('img-')) continue;
-    delete labels['berth.env'];
-    await docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
-  }
+  await releaseClaims(docker, (env) => env.startsWith('img-'));
   await etcd.etcd.delete().prefix(`${PREFIX}/`).exec();
 }
 

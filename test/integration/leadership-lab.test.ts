@@ -15,6 +15,7 @@ import { createClient } from '../../src/store/client.js';
 import { ResourceStore } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
 import { requireLab } from '../support/lab.js';
+import { releaseClaims } from '../support/claims.js';
 
 const lab = requireLab();
 const etcd = createClient({ endpoints: lab.etcdEndpoints, prefix: '/berth', callTimeoutMs: 3_000 });
@@ -148,13 +149,7 @@ async function cleanSlate(): Promise<void> {
   for (const s of (await docker.listServices()) as Array<{ ID: string; Spec: { Name: string } }>) {
     if (s.Spec.Name.startsWith('lead-')) await docker.getService(s.ID).remove();
   }
-  for (const n of await docker.listNodes()) {
-    const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
-    if (!labels['berth.env']?.startsWith('lead-')) continue;
-    delete labels['berth.env'];
-    delete labels['berth.installation'];
-    await docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
-  }
+  await releaseClaims(docker, (env) => env.startsWith('lead-'));
   await statuses.deleteStatus('Environment', ENV).catch(() => undefined);
   await store.delete('EnvironmentGroup', GROUP, { force: true }).catch(() => undefined);
 }

@@ -14,6 +14,7 @@ import { after, before, test } from 'node:test';
 import { runOk } from '../../src/lab/exec.js';
 import { createClient } from '../../src/store/client.js';
 import { requireLab } from '../support/lab.js';
+import { until as poll } from '../support/poll.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const lab = requireLab();
@@ -44,15 +45,7 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000) => poll(what, fn, timeoutMs, 500);
 
 async function prom<T>(api: string): Promise<T> {
   const res = await fetch(`http://${PROM}/api/v1/${api}`, { signal: AbortSignal.timeout(3_000) });

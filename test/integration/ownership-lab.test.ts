@@ -21,6 +21,7 @@ import { ResourceStore } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
 import { sleep, until as poll } from '../support/poll.js';
 import { requireLab } from '../support/lab.js';
+import { releaseClaims } from '../support/claims.js';
 
 const lab = requireLab();
 const docker = lab.docker();
@@ -101,13 +102,7 @@ const installationOf = async (c: EtcdClient) => (await c.etcd.get(`${c.prefix}/i
 /** Every own- trace, in every prefix this file uses (controllers stopped). */
 async function cleanSlate(): Promise<void> {
   for (const s of (await docker.listServices()) as Array<{ ID: string; Spec: { Name: string } }>) if (s.Spec.Name.startsWith('own-')) await docker.getService(s.ID).remove();
-  for (const n of await docker.listNodes()) {
-    const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
-    if (!labels['berth.env']?.startsWith('own-')) continue;
-    delete labels['berth.env'];
-    delete labels['berth.installation'];
-    await docker.getNode(n.ID).update({ _query: { version: n.Version!.Index }, _body: { ...n.Spec, Labels: labels } } as never);
-  }
+  await releaseClaims(docker, (env) => env.startsWith('own-'));
   for (const p of [main]) {
     for (const sub of ['environments', 'status/environments', 'gc/environments']) await p.client.etcd.delete().prefix(`${p.prefix}/${sub}/own-`).exec();
     await p.client.etcd.delete().prefix(`${p.prefix}/routes/own-`).exec();

@@ -17,6 +17,7 @@ import { createClient } from '../../src/store/client.js';
 import { StatusStore } from '../../src/store/status.js';
 import { ensureBerthImage } from '../support/berth-image.js';
 import { requireLab } from '../support/lab.js';
+import { releaseClaims } from '../support/claims.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const lab = requireLab();
@@ -120,13 +121,7 @@ async function cleanSlate(): Promise<void> {
   for (const s of (await docker.listServices()) as Array<{ ID: string; Spec: { Name: string } }>) {
     if (s.Spec.Name.startsWith('stk-')) await docker.getService(s.ID).remove();
   }
-  for (const n of await docker.listNodes()) {
-    const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
-    if (!labels['berth.env']?.startsWith('stk-')) continue;
-    delete labels['berth.env'];
-    delete labels['berth.installation'];
-    await docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
-  }
+  await releaseClaims(docker, (env) => env.startsWith('stk-'));
   await setEdgeLabel(false);
   await etcd.etcd.delete().prefix(`${PREFIX}/`).exec();
 }

@@ -18,6 +18,7 @@ import { StatusStore } from '../../src/store/status.js';
 import { clearReleaseRequests } from '../../src/store/release-requests.js';
 import { requireLab, type WebTag } from './lab.js';
 import { sleep, until } from './poll.js';
+import { releaseClaims } from './claims.js';
 
 export { sleep };
 
@@ -255,13 +256,7 @@ export class BlueGreenLab {
     for (const s of (await this.docker.listServices()) as Array<{ ID: string; Spec: { Name: string } }>) {
       if (s.Spec.Name.startsWith(`${this.env}_`)) await this.docker.getService(s.ID).remove();
     }
-    for (const n of await this.docker.listNodes()) {
-      const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
-      if (labels['berth.env'] !== this.env) continue;
-      delete labels['berth.env'];
-      delete labels['berth.installation'];
-      await this.docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
-    }
+    await releaseClaims(this.docker, (env) => env === this.env);
     await this.statuses.deleteStatus('Environment', this.env);
     // Requests a failed earlier run left (an approval would promote at once).
     await clearReleaseRequests(this.etcd, this.env);

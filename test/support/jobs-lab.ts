@@ -12,6 +12,7 @@ import { ResourceStore } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
 import { requireLab } from './lab.js';
 import { metricTotal, scrapeMetrics } from './prom-text.js';
+import { releaseClaims } from './claims.js';
 
 export const lab = requireLab();
 export const etcd = createClient({ endpoints: lab.etcdEndpoints, prefix: '/berth', callTimeoutMs: 3_000 });
@@ -96,13 +97,7 @@ export async function cleanSlate(prefix: string, envs: string[], groupName: stri
   for (const s of (await docker.listServices()) as Array<{ ID: string; Spec: { Name: string } }>) {
     if (s.Spec.Name.startsWith(prefix)) await docker.getService(s.ID).remove().catch(() => undefined);
   }
-  for (const n of await docker.listNodes()) {
-    const labels = { ...(n.Spec?.Labels ?? {}) } as Record<string, string>;
-    if (!labels['berth.env']?.startsWith(prefix)) continue;
-    delete labels['berth.env'];
-    delete labels['berth.installation'];
-    await docker.getNode(n.ID).update({ _query: { version: n.Version.Index }, _body: { ...n.Spec, Labels: labels } } as never);
-  }
+  await releaseClaims(docker, (env) => env.startsWith(prefix));
   for (const e of envs) await statuses.deleteStatus('Environment', e).catch(() => undefined);
   for (const e of envs) await clearJobRequests(etcd, e).catch(() => undefined);
   await store.delete('EnvironmentGroup', groupName, { force: true }).catch(() => undefined);
