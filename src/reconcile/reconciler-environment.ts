@@ -181,10 +181,11 @@ export class EnvironmentReconciler {
     let snapshot = await this.snapshot(name, own);
     const rolledBackBefore = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
     // A service whose tasks are being spread runs one replica more while a task moves.
-    const held = planNodeClaims(name, env.spec.nodes, group, snapshot, own, zoneLabelOf(env)).held;
-    const rebalances = planRebalances(env, snapshot, held, previous?.services, rolledBackBefore, this.d.now());
+    // One node-claim plan for both: rebalancing changes replicas, never the nodes.
+    const nodePlan = planNodeClaims(name, env.spec.nodes, group, snapshot, own, zoneLabelOf(env));
+    const rebalances = planRebalances(env, snapshot, nodePlan.held, previous?.services, rolledBackBefore, this.d.now());
     const desired = withRebalanceReplicas(env, rebalances);
-    const plan = planEnvironment(desired, group, snapshot, own, rolledBackBefore);
+    const plan = planEnvironment(desired, group, snapshot, own, rolledBackBefore, nodePlan);
     await this.apply(plan.actions, log);
     if (plan.actions.length > 0) snapshot = await this.snapshot(name, own);
 

@@ -31,6 +31,7 @@ export function zoneLabelOf(env: Environment): string {
  * Desired environment + its group + the Swarm as observed → what to change. Pure. `snapshot`
  * holds only the services this installation owns (ownership.ts); nodes are all of them.
  * `rolledBack` (rolledBackUpdates): the rolling services whose spec Swarm rolled back, left as they run.
+ * `nodes`: the node-claim plan, when the caller already made it for the same inputs.
  */
 export function planEnvironment(
   env: Environment,
@@ -38,9 +39,9 @@ export function planEnvironment(
   snapshot: SwarmSnapshot,
   o: Ownership,
   rolledBack: Record<string, RolledBack> = {},
+  nodes: NodeClaimPlan = planNodeClaims(env.metadata.name, env.spec.nodes, group, snapshot, o, zoneLabelOf(env)),
 ): EnvironmentPlan {
   const name = env.metadata.name;
-  const nodes = planNodeClaims(name, env.spec.nodes, group, snapshot, o, zoneLabelOf(env));
   // A job's runs are the jobs reconcile's (reconcile/jobs/): not services to create or remove here.
   const owned = ownedServices(name, snapshot.services).filter((s) => !isJobRun(s));
   const services = planRollingServices(name, env.spec.services, owned, rolledBack);
