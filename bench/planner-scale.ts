@@ -75,9 +75,9 @@ function convergedWorld(s: Scenario, envs: Environment[]): SwarmSnapshot {
     for (const [name, spec] of Object.entries(env.spec.services)) {
       const docker = buildServiceSpec(env.metadata.name, name, spec);
       const id = `${env.metadata.name}-${name}`;
-      services.push({ id, name: docker.Name!, version: 1, labels: { ...docker.Labels!, [LABEL_INSTALLATION]: OWN.installation }, replicas: spec.replicas, image: spec.image, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
+      services.push({ id, name: docker.Name!, version: 1, labels: { ...docker.Labels!, [LABEL_INSTALLATION]: OWN.installation }, replicas: spec.replicas, image: spec.image, template: spec.image, createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
       for (let r = 0; r < spec.replicas; r++) {
-        tasks.push({ id: `${id}-${r}`, serviceId: id, nodeId: held[r % held.length]!.id, slot: r + 1, desiredState: 'running', state: 'running', image: spec.image, ports: [{ target: 8080, published: 30000 + r, protocol: 'tcp' }], message: 'started' });
+        tasks.push({ id: `${id}-${r}`, serviceId: id, nodeId: held[r % held.length]!.id, slot: r + 1, desiredState: 'running', state: 'running', template: spec.image, ports: [{ target: 8080, published: 30000 + r, protocol: 'tcp' }], message: 'started' });
       }
     }
   });

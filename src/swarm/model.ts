@@ -33,6 +33,8 @@ export interface ObservedService {
   /** Replicated mode replica count. */
   replicas: number;
   image: string;
+  /** Fingerprint of the container spec its tasks are made from (containerTemplate). */
+  template: string;
   /** Task template env (`KEY=VALUE` strings), for debugging drift. */
   createdAt: string;
   updatedAt: string;
@@ -74,8 +76,12 @@ export interface ObservedTask {
    * `running` with desiredState `running` means started and, where a healthcheck exists, healthy.
    */
   state: TaskState;
-  /** The image the task was created with (Spec.ContainerSpec.Image): tells a rolling update's old tasks from its new ones. */
-  image: string;
+  /**
+   * Fingerprint of the container spec the task was made from: equal to its service's `template`
+   * once made from the service's current spec. Tells an update's old tasks from its new ones,
+   * whether the image changed or only the environment, command or healthcheck.
+   */
+  template: string;
   /** Host-mode ports as Swarm assigned them (Status.PortStatus). */
   ports: PublishedPort[];
   message: string;

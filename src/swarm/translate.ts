@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ENDED_TASK_STATES, type NodeAvailability, type NodeState, type ObservedNode, type ObservedService, type ObservedTask, type PublishedPort, type ServiceUpdateState, type TaskState } from './model.js';
 
 const UPDATE_STATES: ServiceUpdateState[] = ['updating', 'paused', 'completed', 'rollback_started', 'rollback_paused', 'rollback_completed'];
@@ -5,6 +6,15 @@ const UPDATE_STATES: ServiceUpdateState[] = ['updating', 'paused', 'completed', 
 /* Docker API objects → the observed model. Docker's JSON is loosely typed, so every field is read defensively. */
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/**
+ * A short fingerprint of a container spec as Docker returns it. A task's Spec is a copy of its
+ * service's TaskTemplate when Swarm made the task, and Docker marshals both from the same type, so
+ * equal specs give byte-equal JSON: no canonical form is needed.
+ */
+export function containerTemplate(containerSpec: unknown): string {
+  return createHash('sha1').update(JSON.stringify(containerSpec ?? {})).digest('hex').slice(0, 12);
+}
 
 export function toObservedNode(n: Json): ObservedNode {
   const spec = n.Spec ?? {};
@@ -34,6 +44,7 @@ export function toObservedService(s: Json): ObservedService {
     labels: { ...(spec.Labels ?? {}) },
     replicas: spec.Mode?.Replicated?.Replicas ?? 0,
     image: spec.TaskTemplate?.ContainerSpec?.Image ?? '',
+    template: containerTemplate(spec.TaskTemplate?.ContainerSpec),
     createdAt: s.CreatedAt ?? '',
     updatedAt: s.UpdatedAt ?? '',
     ...(UPDATE_STATES.includes(s.UpdateStatus?.State)
@@ -55,7 +66,7 @@ export function toObservedTask(t: Json): ObservedTask {
     slot: t.Slot ?? 0,
     desiredState: t.DesiredState as TaskState,
     state: t.Status?.State as TaskState,
-    image: t.Spec?.ContainerSpec?.Image ?? '',
+    template: containerTemplate(t.Spec?.ContainerSpec),
     ports,
     message: t.Status?.Message ?? '',
     ...(t.Status?.Err ? { error: t.Status.Err } : {}),

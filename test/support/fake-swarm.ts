@@ -3,6 +3,7 @@ import type { SwarmApi, SwarmEvent } from '../../src/swarm/api.js';
 import { LABEL_ENV } from '../../src/swarm/labels.js';
 import type { ObservedNode, ObservedService, ObservedTask, SwarmSnapshot } from '../../src/swarm/model.js';
 import type { DockerServiceSpec } from '../../src/swarm/service-spec.js';
+import { containerTemplate } from '../../src/swarm/translate.js';
 
 /** A pool node for tests: lab-N in zone z, Ready/Active, pool=lab. */
 export function fakeNode(n: number, opts: Partial<ObservedNode> & { zone?: string } = {}): ObservedNode {
@@ -160,7 +161,7 @@ export class FakeSwarm implements SwarmApi {
   /** Adds a service by hand (e.g. one berth does not own). */
   addForeignService(name: string, labels: Record<string, string> = {}, replicas = 1): string {
     const id = `svc${++this.seq}`;
-    this.services.push({ id, name, version: 1, labels, replicas, image: 'x', createdAt: '', updatedAt: '', spec: { Name: name, Labels: labels } });
+    this.services.push({ id, name, version: 1, labels, replicas, image: 'x', template: 'x', createdAt: '', updatedAt: '', spec: { Name: name, Labels: labels } });
     return id;
   }
 
@@ -177,7 +178,7 @@ export class FakeSwarm implements SwarmApi {
       const jobState = this.jobTaskStates.get(s.name);
       if (jobState) {
         const node = this.nodes.find((n) => n.labels[LABEL_ENV] === s.labels[LABEL_ENV]);
-        tasks.push({ id: `${s.id}.1`, serviceId: s.id, nodeId: node?.id ?? '', slot: 1, desiredState: 'complete', state: jobState, image: s.image, ports: [], message: jobState });
+        tasks.push({ id: `${s.id}.1`, serviceId: s.id, nodeId: node?.id ?? '', slot: 1, desiredState: 'complete', state: jobState, template: s.template, ports: [], message: jobState });
         continue;
       }
       const env = s.labels[LABEL_ENV];
@@ -195,7 +196,7 @@ export class FakeSwarm implements SwarmApi {
           slot,
           desiredState: 'running',
           state: node ? (healthy ? 'running' : 'starting') : 'pending',
-          image: s.image,
+          template: s.template,
           ports: node ? ports : [],
           message: node ? 'started' : 'no suitable node',
         });
@@ -205,12 +206,13 @@ export class FakeSwarm implements SwarmApi {
   }
 }
 
-function fromSpec(spec: DockerServiceSpec): Pick<ObservedService, 'name' | 'labels' | 'replicas' | 'image'> {
+function fromSpec(spec: DockerServiceSpec): Pick<ObservedService, 'name' | 'labels' | 'replicas' | 'image' | 'template'> {
   const task = spec.TaskTemplate as { ContainerSpec?: { Image?: string } } | undefined;
   return {
     name: spec.Name ?? '',
     labels: { ...(spec.Labels ?? {}) },
     replicas: spec.Mode?.Replicated?.Replicas ?? 0,
     image: task?.ContainerSpec?.Image ?? '',
+    template: containerTemplate(task?.ContainerSpec),
   };
 }

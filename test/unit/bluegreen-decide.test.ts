@@ -15,6 +15,7 @@ import {
 import { LABEL_SPEC_HASH } from '../../src/swarm/labels.js';
 import type { ObservedNode, ObservedService, ObservedTask } from '../../src/swarm/model.js';
 import { buildServiceSpec } from '../../src/swarm/service-spec.js';
+import { containerTemplate } from '../../src/swarm/translate.js';
 import { legacySpecHash } from '../support/legacy-spec-hash.js';
 
 const ENV = 'qa-1';
@@ -41,8 +42,8 @@ const nodes = new Map<string, ObservedNode>(
 
 const port = (c: Color, version: number) => (c === 'blue' ? 30000 : 31000) + version;
 
-/** Tasks of a colour: `replicas` of them, the first `running` running (all by default), spread over n1..n3, made from `image`. */
-function tasksOf(s: ObservedService, c: Color, running = s.replicas, image = s.image): ObservedTask[] {
+/** Tasks of a colour: `replicas` of them, the first `running` running (all by default), spread over n1..n3, made from `template`. */
+function tasksOf(s: ObservedService, c: Color, running = s.replicas, template = s.template): ObservedTask[] {
   return Array.from({ length: s.replicas }, (_, i) => ({
     id: `${c}-${s.version}-${i}`,
     serviceId: s.id,
@@ -50,7 +51,7 @@ function tasksOf(s: ObservedService, c: Color, running = s.replicas, image = s.i
     slot: i + 1,
     desiredState: 'running' as const,
     state: i < running ? ('running' as const) : ('starting' as const),
-    image,
+    template,
     ports: [{ target: 8080, published: port(c, s.version), protocol: 'tcp' as const }],
     message: '',
   }));
@@ -101,7 +102,12 @@ function observe(c: Color, col: Colour): ObservedService {
   const built = buildServiceSpec(ENV, SVC, { ...col.runs, replicas: col.replicas }, c);
   const labels = { ...built.Labels! };
   if (col.legacy) labels[LABEL_SPEC_HASH] = legacySpecHash(built);
-  return { id: `${c}-id`, name: built.Name!, version: 1, labels, replicas: col.replicas, image: col.runs.image, createdAt: '', updatedAt: '' };
+  return { id: `${c}-id`, name: built.Name!, version: 1, labels, replicas: col.replicas, image: col.runs.image, template: templateOf(c, col.runs), createdAt: '', updatedAt: '' };
+}
+
+/** The container template a colour built from `s` makes its tasks from. */
+function templateOf(c: Color, s: ServiceSpec): string {
+  return containerTemplate((buildServiceSpec(ENV, SVC, s, c).TaskTemplate as { ContainerSpec?: unknown }).ContainerSpec);
 }
 
 function inputOf(row: Row): BlueGreenInput {
@@ -109,7 +115,7 @@ function inputOf(row: Row): BlueGreenInput {
   const green = row.green && observe('green', row.green);
   const tasks = [...(blue ? tasksOf(blue, 'blue', row.blue!.running) : []), ...(green ? tasksOf(green, 'green', row.green!.running) : [])];
   const uncoloured: ObservedService[] = row.uncoloured
-    ? [{ id: 'rolling-id', name: `${ENV}_${SVC}`, version: 1, labels: {}, replicas: 2, image: 'web:v0', createdAt: '', updatedAt: '' }]
+    ? [{ id: 'rolling-id', name: `${ENV}_${SVC}`, version: 1, labels: {}, replicas: 2, image: 'web:v0', template: 'web:v0', createdAt: '', updatedAt: '' }]
     : [];
   return {
     env: ENV,
@@ -463,7 +469,7 @@ class World {
         const built = c.spec;
         assert.equal(built.Mode?.Replicated?.Replicas, c.replicas);
         const newVersion = !prev || prev.labels[LABEL_SPEC_HASH] !== built.Labels![LABEL_SPEC_HASH];
-        this.svc[c.color] = { id: `${c.color}-id`, name: built.Name!, version: this.version, labels: built.Labels!, replicas: c.replicas, image: this.spec.image, createdAt: '', updatedAt: '' };
+        this.svc[c.color] = { id: `${c.color}-id`, name: built.Name!, version: this.version, labels: built.Labels!, replicas: c.replicas, image: this.spec.image, template: templateOf(c.color, this.spec), createdAt: '', updatedAt: '' };
         if (newVersion || prev.replicas === 0) this.created[c.color] = this.now.getTime();
       }
       this.peak[c.color] = Math.max(this.peak[c.color] ?? 0, c.replicas);
@@ -704,7 +710,7 @@ test('a release during a drain: the idle colour set to the new version while its
   const v3 = spec('web:v3');
   // green serves v2 (just cut over); blue, still draining v1, has been set to v3: Swarm has not replaced a task yet.
   const input = inputOf({ name: 'release during drain', spec: v3, blue: { runs: v3, replicas: 2 }, green: { runs: v2, replicas: 2 }, route: greenRoute(), cutovers: [cutToGreen(0)], at: 1, expect: { state: 'Starting' } });
-  input.tasks = [...tasksOf(input.blue!, 'blue', 2, 'web:v1'), ...tasksOf(input.green!, 'green')];
+  input.tasks = [...tasksOf(input.blue!, 'blue', 2, templateOf('blue', v1)), ...tasksOf(input.green!, 'green')];
   const d = decideBlueGreen(input);
   assert.equal(d.state, 'Starting');
   assert.equal(d.probe, undefined, 'the old tasks are not probed as the new version');
@@ -712,7 +718,7 @@ test('a release during a drain: the idle colour set to the new version while its
   assert.match(d.message, /blue has 0\/2 replicas running/);
 
   // Swarm replaced them: the new tasks run, but its update is still going: not yet.
-  input.tasks = [...tasksOf(input.blue!, 'blue', 2, 'web:v3'), ...tasksOf(input.green!, 'green')];
+  input.tasks = [...tasksOf(input.blue!, 'blue', 2), ...tasksOf(input.green!, 'green')];
   input.blue = { ...input.blue!, updateStatus: { state: 'updating', message: 'update in progress', startedAt: iso(1) } };
   assert.equal(decideBlueGreen(input).state, 'Starting');
   assert.equal(decideBlueGreen(input).probe, undefined);
@@ -721,4 +727,20 @@ test('a release during a drain: the idle colour set to the new version while its
   input.blue = { ...input.blue, updateStatus: { state: 'completed', message: 'update completed', startedAt: iso(1) } };
   const next = decideBlueGreen(input);
   assert.deepEqual(next.probe, { color: 'blue', endpoints: endpointsOf('blue', 2) });
+});
+
+test('a change of the environment only: the idle colour’s old tasks (same image) are not counted as the new version’s', () => {
+  const withFlag = spec('web:v2', { environment: { FEATURE: 'on' } });
+  // green serves v2; blue was set to v2 with FEATURE=on, and Swarm has not yet marked the update
+  // as under way (its UpdateStatus still says the previous update completed).
+  const input = inputOf({ name: 'env-only change', spec: withFlag, blue: { runs: withFlag, replicas: 2 }, green: { runs: v2, replicas: 2 }, route: greenRoute(), cutovers: [cutToGreen(0)], at: 1, expect: { state: 'Starting' } });
+  input.blue = { ...input.blue!, updateStatus: { state: 'completed', message: 'update completed', startedAt: iso(0) } };
+  input.tasks = [...tasksOf(input.blue, 'blue', 2, templateOf('blue', v2)), ...tasksOf(input.green!, 'green')];
+  const d = decideBlueGreen(input);
+  assert.equal(d.probe, undefined, 'the tasks without FEATURE=on are not probed as the new version');
+  assert.equal(d.route, undefined);
+  assert.match(d.message, /blue has 0\/2 replicas running/);
+
+  input.tasks = [...tasksOf(input.blue, 'blue', 2), ...tasksOf(input.green!, 'green')];
+  assert.deepEqual(decideBlueGreen(input).probe, { color: 'blue', endpoints: endpointsOf('blue', 2) });
 });

@@ -14,7 +14,7 @@ function job(over: Partial<Record<keyof JobSpec, unknown>> = {}): JobSpec {
 }
 
 function task(state: TaskState, exitCode?: number): ObservedTask {
-  return { id: `t-${state}`, serviceId: 's', nodeId: 'n1', slot: 1, desiredState: 'complete', state, image: 'reg:5000/web:v1', ports: [], message: state, ...(exitCode !== undefined ? { exitCode } : {}) };
+  return { id: `t-${state}`, serviceId: 's', nodeId: 'n1', slot: 1, desiredState: 'complete', state, template: 'web-v1', ports: [], message: state, ...(exitCode !== undefined ? { exitCode } : {}) };
 }
 
 function run(n: number, attempt: number, state?: TaskState, exitCode?: number): ObservedRun {

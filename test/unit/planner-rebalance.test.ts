@@ -47,7 +47,7 @@ class SpreadService {
   }
 
   private add(nodeId: string, state: TaskState): void {
-    this.tasks.push({ id: `t${++this.seq}`, serviceId: 'svc1', nodeId, slot: this.seq, desiredState: 'running', state, image: 'x', ports: [], message: state === 'pending' ? 'no suitable node (max replicas per node limit exceed)' : 'started' });
+    this.tasks.push({ id: `t${++this.seq}`, serviceId: 'svc1', nodeId, slot: this.seq, desiredState: 'running', state, template: 'x', ports: [], message: state === 'pending' ? 'no suitable node (max replicas per node limit exceed)' : 'started' });
   }
 
   count(nodeId: string): number {
@@ -78,7 +78,7 @@ class SpreadService {
   }
 
   target(extra: Partial<ObservedService> = {}): RebalanceTarget {
-    const service: ObservedService = { id: 'svc1', name: 'qa_web', version: 1, labels: {}, replicas: this.replicas, image: 'x', createdAt: '', updatedAt: '', ...extra };
+    const service: ObservedService = { id: 'svc1', name: 'qa_web', version: 1, labels: {}, replicas: this.replicas, image: 'x', template: 'x', createdAt: '', updatedAt: '', ...extra };
     return { service, tasks: structuredClone(this.tasks) };
   }
 }
@@ -257,7 +257,7 @@ test('the target: a blue-green service spreads its live colour only when no cuto
   const sp = spec(6, { strategy: { type: 'blueGreen' } });
   const colour = (c: 'blue' | 'green', replicas: number): ObservedService => {
     const built = buildServiceSpec('qa', 'web', sp, c);
-    return { id: `id-${c}`, name: built.Name!, version: 1, labels: built.Labels!, replicas, image: sp.image, createdAt: '', updatedAt: '' };
+    return { id: `id-${c}`, name: built.Name!, version: 1, labels: built.Labels!, replicas, image: sp.image, template: sp.image, createdAt: '', updatedAt: '' };
   };
   const snapshot = (green: number) => ({ nodes: heldNodes(3), services: [colour('blue', 6), colour('green', green)], tasks: [] });
   const live: ServiceStatus = { desiredReplicas: 6, runningReplicas: 6, image: sp.image, endpoints: [], activeColor: 'blue' };
@@ -269,7 +269,7 @@ test('the target: a blue-green service spreads its live colour only when no cuto
 
   const rolling = spec(6);
   const built = buildServiceSpec('qa', 'web', rolling);
-  const svc: ObservedService = { id: 'r', name: 'qa_web', version: 1, labels: built.Labels!, replicas: 6, image: rolling.image, createdAt: '', updatedAt: '' };
+  const svc: ObservedService = { id: 'r', name: 'qa_web', version: 1, labels: built.Labels!, replicas: 6, image: rolling.image, template: rolling.image, createdAt: '', updatedAt: '' };
   const snap = { nodes: heldNodes(3), services: [svc], tasks: [] };
   assert.equal(rebalanceTarget('qa', 'web', rolling, snap, undefined, undefined)?.service.id, 'r');
   assert.equal(rebalanceTarget('qa', 'web', rolling, snap, undefined, { specHash: 'x', image: 'y', message: '', since: '' }), undefined);

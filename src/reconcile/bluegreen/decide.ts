@@ -269,9 +269,10 @@ export function decideBlueGreen(input: BlueGreenInput): BlueGreenDecision {
     return decision({ state, message: `${service}: ${reason}`, ...withRefresh(), pending: pending(pendingState), requeueAfterMs: Math.min(POLL_MS, deadlineMs - elapsed) });
   };
 
-  // Only the target's tasks of its new version count: an idle colour set to a new version while
-  // its old tasks still run (a release during a drain) must not be probed or routed on those.
-  const current = tasksOf(target).filter((task) => task.image === t.image);
+  // Only the target's tasks made from its current spec count: an idle colour set to a new version
+  // while its old tasks still run (a release during a drain, or a change of its environment only)
+  // must not be probed or routed on those.
+  const current = tasksOf(target).filter((task) => task.template === t.template);
   const running = runningReplicas(current);
   const eps = serviceEndpoints(spec, current, input.nodes);
   if (t.updateStatus?.state === 'updating') {
