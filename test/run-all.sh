@@ -21,6 +21,26 @@ run_tests() {
   node --import tsx --test "$@" "${files[@]}"
 }
 
+# Integration files that use no part of the lab's Swarm, etcd or nginx (each starts its own etcd,
+# nginx or simulator): they run beside the Swarm files instead of after them.
+OFF_SWARM=(cli-apply-watch cli-apply cutover-load etcd-security proxy-cli proxy-nginx routes-store
+  sim-docker-cli sim-dockerode store-raw-edits store-resources store-watch)
+# Swarm files that mostly wait (grace periods, resyncs) and use no image of berth: they run first,
+# while berth's test image is built in the background for the files that do.
+WHILE_IMAGE_BUILDS=(ownership-lab controller-rollback)
+
+# Prints the integration files of one group: off-swarm, first, or rest (the other Swarm files).
+integration_files() {
+  local group=$1 f name
+  for f in $(find test/integration -name '*.test.ts' | sort); do
+    name=$(basename "$f" .test.ts)
+    if [[ " ${OFF_SWARM[*]} " == *" $name "* ]]; then [ "$group" = off-swarm ] && echo "$f"
+    elif [[ " ${WHILE_IMAGE_BUILDS[*]} " == *" $name "* ]]; then [ "$group" = first ] && echo "$f"
+    else [ "$group" = rest ] && echo "$f"; fi
+  done
+  return 0
+}
+
 status=0
 unit_pid=
 unit_log=
@@ -58,6 +78,8 @@ if [ "$tier" = integration ] || [ "$tier" = all ]; then
   snapshot=$(mktemp /tmp/berth-lab-state.XXXXXX)
   teardown() {
     local rc=$?
+    # Interrupted: the image build and the off-swarm files must not outlive the lab.
+    for pid in ${image_pid:-} ${off_pid:-}; do kill "$pid" 2>/dev/null || true; done
     finish_unit
     [ "$status" = 0 ] || rc=1
     if [ "$owned" = 1 ] && [ "${BERTH_LAB_KEEP:-0}" != 1 ]; then
@@ -92,8 +114,28 @@ if [ "$tier" = integration ] || [ "$tier" = all ]; then
   eval "$(node bin/berth.js lab env 9>&-)"
   finish_unit
   t0=$SECONDS
-  # One file at a time: the files share one Swarm.
-  run_tests test/integration --test-concurrency=1 9>&- || status=1
+  # Three things at once, each waited for before what depends on it:
+  #  - berth's test image is built (prebuild-image.ts) for the files that run it;
+  #  - the off-swarm files run, their output kept until they end;
+  #  - the Swarm files run one at a time (they share one Swarm), the waiting ones first.
+  image_log=$(mktemp /tmp/berth-prebuild.XXXXXX)
+  node --import tsx test/support/prebuild-image.ts >"$image_log" 2>&1 9>&- &
+  image_pid=$!
+  off_log=$(mktemp /tmp/berth-off-swarm.XXXXXX)
+  mapfile -t off_files < <(integration_files off-swarm)
+  node --import tsx --test --test-concurrency=1 "${off_files[@]}" >"$off_log" 2>&1 9>&- &
+  off_pid=$!
+  mapfile -t first_files < <(integration_files first)
+  node --import tsx --test --test-concurrency=1 "${first_files[@]}" 9>&- || status=1
+  off_rc=0; wait "$off_pid" || off_rc=1; off_pid=
+  echo "== off-swarm files ($([ $off_rc = 0 ] && echo ok || echo FAILED)):" >&2
+  cat "$off_log"; rm -f "$off_log"
+  [ $off_rc = 0 ] || status=1
+  wait "$image_pid" || true; image_pid=
+  echo "== berth's test image:" >&2
+  cat "$image_log"; rm -f "$image_log"
+  mapfile -t rest_files < <(integration_files rest)
+  node --import tsx --test --test-concurrency=1 "${rest_files[@]}" 9>&- || status=1
   echo "== integration tier: $([ $status = 0 ] && echo ok || echo FAILED) in $((SECONDS - t0)) s" >&2
 fi
 exit $status

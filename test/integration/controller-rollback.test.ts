@@ -92,7 +92,7 @@ before(async () => {
   );
   const out = openSync(LOG, 'a');
   const code = "import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(['node', 'berth', ...process.argv.slice(1)]); })";
-  controller = spawn(process.execPath, ['--import', 'tsx', '-e', code, 'controller', '--metrics-addr', `127.0.0.1:${19690 + (process.pid % 100)}`, '--resync', '10s'], {
+  controller = spawn(process.execPath, ['--import', 'tsx', '-e', code, 'controller', '--metrics-addr', `127.0.0.1:${19690 + (process.pid % 100)}`, '--resync', '5s'], {
     env: { ...process.env, BERTH_PREFIX: PREFIX },
     stdio: ['ignore', out, out],
   });
@@ -108,7 +108,7 @@ after(async () => {
   console.log(`controller log: ${LOG}`);
 });
 
-test('(a) Swarm rolls back an update to web:broken: RolledBack, Degraded, and berth issues no update over 20 s (two resyncs)', async () => {
+test('(a) Swarm rolls back an update to web:broken: RolledBack, Degraded, and berth issues no update over 10 s (two resyncs)', async () => {
   await store.apply(envSpec('v1'));
   await until('rb-1 Ready on web:v1', async () => (await status())?.phase === 'Ready');
   const applied = Date.now();
@@ -129,11 +129,11 @@ test('(a) Swarm rolls back an update to web:broken: RolledBack, Degraded, and be
   // Docker's event times are whole seconds: start at the next one, after the rollback's own events.
   const from = Math.ceil(Date.now() / 1000) + 1;
   const version = svc.Version.Index as number;
-  // Two resyncs (--resync 10s): a controller that re-issued the spec would have done so by then.
-  await new Promise((r) => setTimeout(r, 20_000));
+  // Two resyncs (--resync 5s): a controller that re-issued the spec would have done so by then.
+  await new Promise((r) => setTimeout(r, 10_000));
   const events = await serviceEvents(svc.ID, from, Math.floor(Date.now() / 1000));
   const now = (await service())!;
-  console.log(`over 20 s after the rollback: ${events.length} service events, version ${version} → ${now.Version.Index}`);
+  console.log(`over 10 s after the rollback: ${events.length} service events, version ${version} → ${now.Version.Index}`);
   assert.deepEqual(events.map((e) => `${e.Action} ${JSON.stringify(e.Actor?.Attributes ?? {})}`), [], 'no service update issued');
   assert.equal(now.Version.Index, version);
   assert.match(now.Spec.TaskTemplate.ContainerSpec.Image, /web:v1/);
@@ -164,7 +164,7 @@ test('(b) a raw put of non-JSON over the spec: the service keeps running, one lo
     const [c] = (await node.listContainers({ filters: { label: [`com.docker.swarm.task.id=${task.ID}`] } })) as Json[];
     if (c) await node.getContainer(c.Id).kill();
   }
-  await new Promise((r) => setTimeout(r, 25_000)); // two resyncs and the restart's events
+  await new Promise((r) => setTimeout(r, 12_000)); // two resyncs and the restart's events
 
   const after = (await service())!;
   assert.equal(after.Version.Index, before.Version.Index, 'the service was not changed');

@@ -26,7 +26,7 @@ import { releaseClaims } from '../support/claims.js';
 const lab = requireLab();
 const docker = lab.docker();
 const GROUP = 'own-g';
-const GRACE_S = 20;
+const GRACE_S = 12;
 const LOG = `/tmp/berth-own-test-${process.pid}.log`;
 const OTHER = `/own-other-${process.pid}`;
 const BRAKE = `/own-brake-${process.pid}`;
@@ -129,7 +129,7 @@ after(async () => {
   console.log(`figures: ${JSON.stringify(figures)}\ncontroller log: ${LOG}`);
 });
 
-test('(1) a controller on an empty prefix for 20 s (four of its resyncs) leaves /berth’s environment untouched', async () => {
+test('(1) a controller on an empty prefix for 12 s (two of its resyncs) leaves /berth’s environment untouched', async () => {
   await until('own-a Ready', () => ready(main, 'own-a'));
   const id = await installationOf(main.client);
   assert.ok(id, '/berth has an installation id');
@@ -140,7 +140,7 @@ test('(1) a controller on an empty prefix for 20 s (four of its resyncs) leaves 
   assert.ok(nodes.length === 1 && nodes.every((n) => n.endsWith(`:${id}`)), `claim labelled with ${id}: ${nodes}`);
 
   const stranger = startController(OTHER);
-  await sleep(20_000);
+  await sleep(12_000);
   assert.equal(stranger.child.exitCode, null, 'the stranger kept running');
   const otherId = await installationOf(other.client);
   assert.ok(otherId && otherId !== id, `the empty prefix got its own id (${otherId})`);
@@ -155,8 +155,8 @@ test('(2)+(3) a raw delete keeps the services through the grace; re-applying the
   const svc = await services('own-a');
   await rawDelete(main, 'own-a');
   const gone = Date.now();
-  await sleep(10_000);
-  assert.deepEqual(await services('own-a'), svc, 'still running after 10 s');
+  await sleep(6_000);
+  assert.deepEqual(await services('own-a'), svc, 'still running after 6 s');
   const listed = berth('get', 'envs', '--orphaned', '-o', 'json');
   assert.equal(listed.code, 0, listed.stderr);
   const held = (JSON.parse(listed.stdout) as { items: Array<{ name: string; reason: string }> }).items.find((o) => o.name === 'own-a');
@@ -167,7 +167,7 @@ test('(2)+(3) a raw delete keeps the services through the grace; re-applying the
     const s = await ready(main, 'own-a');
     return s && !s.conditions.some((c) => c.type === 'Orphaned');
   });
-  await sleep(Math.max(0, gone + (GRACE_S + 10) * 1000 - Date.now()));
+  await sleep(Math.max(0, gone + (GRACE_S + 4) * 1000 - Date.now()));
   assert.deepEqual(await services('own-a'), svc, 'same ids and versions, past the old grace');
 });
 
@@ -175,8 +175,8 @@ test('(2) not braked (1 of 4), the services of a raw-deleted key go only after t
   await rawDelete(main, 'own-a');
   const gone = Date.now();
   const svc = await services('own-a');
-  await sleep(10_000);
-  assert.deepEqual(await services('own-a'), svc, 'still running after 10 s');
+  await sleep(6_000);
+  assert.deepEqual(await services('own-a'), svc, 'still running after 6 s');
   await until('own-a removed after the grace', async () => (await services('own-a')).length === 0 && (await claims('own-a')).length === 0, 90_000);
   const s = (Date.now() - gone) / 1000;
   figures.orphanRemovedAfterS = Math.round(s * 10) / 10;
@@ -211,7 +211,7 @@ test('(5) both environments raw-deleted: held past the grace, listed, counted, u
     return items.length === 2 && items.every((i) => i.reason === 'LastEnvironment') ? items : undefined;
   }, 30_000);
   assert.deepEqual(heldBoth.map((i) => i.name), ['own-b1', 'own-b2']);
-  await sleep(10_000);
+  await sleep(8_000);
   assert.deepEqual([...(await services('own-b1')), ...(await services('own-b2'))], before, 'held: still running, unchanged, well past the 5 s grace');
   const table = berth('get', 'envs', '--orphaned', '--prefix', BRAKE);
   assert.match(table.stdout, /^NAME\s+HELD\s+SINCE\s+SERVICES\s+NODES\s+MESSAGE\nown-b1\s+LastEnvironment\s+\d+s\s+web\s/);
@@ -224,7 +224,7 @@ test('(5) both environments raw-deleted: held past the grace, listed, counted, u
   const dry = berth('gc', '--prefix', BRAKE);
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stderr, /2 held deletions; run again with --confirm/);
-  await sleep(6_000);
+  await sleep(3_000);
   assert.equal((await services('own-b1')).length, 1, 'gc without --confirm changes nothing');
 
   const start = Date.now();
