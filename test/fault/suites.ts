@@ -67,21 +67,29 @@ function describeKill(p: KillPoint): string {
   return `#${p.index} ${p.operation} (nodes ${s.nodes}, api ${s.api.version}×${s.api.replicas}, web ${s.web.version}×${s.web.replicas}), kill -9 after ${p.killAfterMs} ms`;
 }
 
-export async function runKillSuite(lab: FaultLab, points: number, opts: SuiteOptions): Promise<SuiteRecord> {
-  const log = opts.log ?? console.log;
-  const record: SuiteRecord = { suite: 'kill', seed: opts.seed, points: 0, seconds: 0, recovery: [], failures: [], notes: [] };
+/**
+ * A suite's record, begun: the initial spec applied and settled with no fault. Returns undefined
+ * when that already failed (the record then holds the failure and the suite ends).
+ */
+async function begin(lab: FaultLab, suite: SuiteRecord['suite'], size: string, opts: SuiteOptions): Promise<{ record: SuiteRecord; started: number } | { failed: SuiteRecord }> {
+  const record: SuiteRecord = { suite, seed: opts.seed, points: 0, seconds: 0, recovery: [], failures: [], notes: [] };
   const started = Date.now();
-  const schedule = killSchedule(opts.seed, points, INITIAL);
-  log(`fault kill: seed ${opts.seed} (replay: BERTH_FAULT_SEED=${opts.seed}), ${points} points`);
-
+  (opts.log ?? console.log)(`fault ${suite}: seed ${opts.seed} (replay: BERTH_FAULT_SEED=${opts.seed}), ${size}`);
   await lab.applyShape(INITIAL);
   const first = await settle(lab, INITIAL, opts.convergeTimeoutMs ?? CONVERGE_MS);
   first.observation.violations.push(...lab.takeExits());
-  if (first.observation.violations.length > 0) {
-    record.failures.push({ point: 0, what: 'initial spec, no fault', violations: first.observation.violations });
-    record.seconds = (Date.now() - started) / 1000;
-    return record;
-  }
+  if (first.observation.violations.length === 0) return { record, started };
+  record.failures.push({ point: 0, what: 'initial spec, no fault', violations: first.observation.violations });
+  record.seconds = (Date.now() - started) / 1000;
+  return { failed: record };
+}
+
+export async function runKillSuite(lab: FaultLab, points: number, opts: SuiteOptions): Promise<SuiteRecord> {
+  const log = opts.log ?? console.log;
+  const schedule = killSchedule(opts.seed, points, INITIAL);
+  const begun = await begin(lab, 'kill', `${points} points`, opts);
+  if ('failed' in begun) return begun.failed;
+  const { record, started } = begun;
 
   let midOperation = 0;
   for (const p of schedule) {
@@ -133,19 +141,10 @@ export function berthUpdates(events: ServiceEvent[]): ServiceEvent[] {
 
 export async function runPauseSuite(lab: FaultLab, rounds: number, opts: SuiteOptions): Promise<SuiteRecord> {
   const log = opts.log ?? console.log;
-  const record: SuiteRecord = { suite: 'pause', seed: opts.seed, points: 0, seconds: 0, recovery: [], failures: [], notes: [] };
-  const started = Date.now();
   const schedule = pauseSchedule(opts.seed, rounds, INITIAL);
-  log(`fault pause: seed ${opts.seed} (replay: BERTH_FAULT_SEED=${opts.seed}), ${rounds} rounds`);
-
-  await lab.applyShape(INITIAL);
-  const first = await settle(lab, INITIAL, opts.convergeTimeoutMs ?? CONVERGE_MS);
-  first.observation.violations.push(...lab.takeExits());
-  if (first.observation.violations.length > 0) {
-    record.failures.push({ point: 0, what: 'initial spec, no fault', violations: first.observation.violations });
-    record.seconds = (Date.now() - started) / 1000;
-    return record;
-  }
+  const begun = await begin(lab, 'pause', `${rounds} rounds`, opts);
+  if ('failed' in begun) return begun.failed;
+  const { record, started } = begun;
 
   const watch = await lab.watchServiceUpdates();
   let shape = INITIAL;

@@ -14,6 +14,7 @@ import { ResourceStore } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
 import { requireLab } from '../support/lab.js';
 import { releaseClaims } from '../support/claims.js';
+import { recordingUntil } from '../support/poll.js';
 
 const lab = requireLab();
 const etcd = createClient({ endpoints: lab.etcdEndpoints, prefix: '/berth' });
@@ -59,23 +60,7 @@ async function stopController(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const start = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) {
-        timings[what] = (Date.now() - start) / 1000;
-        return v as T;
-      }
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const until = recordingUntil(timings, 500);
 
 async function heldBy(env: string): Promise<string[]> {
   const nodes = await docker.listNodes();

@@ -18,6 +18,7 @@ import { ResourceStore } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
 import { requireLab, type WebTag } from '../support/lab.js';
 import { releaseClaims } from '../support/claims.js';
+import { sleep, until as poll } from '../support/poll.js';
 
 const PREFIX = '/berth-rb';
 const ENV = 'rb-1';
@@ -52,15 +53,7 @@ function envSpec(tag: WebTag): Environment {
   }) as Environment;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> => poll(what, fn, timeoutMs, 500, `controller log: ${LOG}`);
 
 const status = (): Promise<EnvironmentStatus | undefined> => statuses.getStatus('Environment', ENV);
 const service = async (): Promise<Json | undefined> =>
@@ -130,7 +123,7 @@ test('(a) Swarm rolls back an update to web:broken: RolledBack, Degraded, and be
   const from = Math.ceil(Date.now() / 1000) + 1;
   const version = svc.Version.Index as number;
   // Two resyncs (--resync 5s): a controller that re-issued the spec would have done so by then.
-  await new Promise((r) => setTimeout(r, 10_000));
+  await sleep(10_000);
   const events = await serviceEvents(svc.ID, from, Math.floor(Date.now() / 1000));
   const now = (await service())!;
   console.log(`over 10 s after the rollback: ${events.length} service events, version ${version} → ${now.Version.Index}`);
@@ -164,7 +157,7 @@ test('(b) a raw put of non-JSON over the spec: the service keeps running, one lo
     const [c] = (await node.listContainers({ filters: { label: [`com.docker.swarm.task.id=${task.ID}`] } })) as Json[];
     if (c) await node.getContainer(c.Id).kill();
   }
-  await new Promise((r) => setTimeout(r, 12_000)); // two resyncs and the restart's events
+  await sleep(12_000); // two resyncs and the restart's events
 
   const after = (await service())!;
   assert.equal(after.Version.Index, before.Version.Index, 'the service was not changed');

@@ -16,6 +16,7 @@ import { ResourceStore } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
 import { requireLab } from '../support/lab.js';
 import { releaseClaims } from '../support/claims.js';
+import { recordingUntil, sleep } from '../support/poll.js';
 
 const lab = requireLab();
 const etcd = createClient({ endpoints: lab.etcdEndpoints, prefix: '/berth', callTimeoutMs: 3_000 });
@@ -75,25 +76,7 @@ async function stopController(c: Controller): Promise<number> {
   return Date.now() - start;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const start = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) {
-        figures[what] = (Date.now() - start) / 1000;
-        return v as T;
-      }
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const until = recordingUntil(figures, 250);
 
 /** The sum of a metric's samples whose labels include `labels` (0 when absent). */
 async function metric(c: Controller, name: string, labels: Record<string, string> = {}): Promise<number> {

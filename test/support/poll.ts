@@ -22,3 +22,13 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
     await sleep(everyMs);
   }
 }
+
+/** `until` that also records, by what it waited for, how many seconds each wait took (a test's figures). */
+export function recordingUntil(figures: Record<string, unknown>, everyMs = 250) {
+  return async <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> => {
+    const start = Date.now();
+    const value = await until(what, fn, timeoutMs, everyMs);
+    figures[what] = (Date.now() - start) / 1000;
+    return value;
+  };
+}
