@@ -151,32 +151,39 @@ export function decideBlueGreen(input: BlueGreenInput): BlueGreenDecision {
     return route ? { route } : {};
   };
 
+  /**
+   * The idle colour still has tasks: it keeps them until the proxies applied the switch away from
+   * it and its drain has ended (in-flight requests finish), then it is scaled to 0. `next` says
+   * what follows, for the message; `changes` go along in every pass (a resize of the live colour).
+   */
+  const drainIdle = (live: Color, idle: Color, changes: ColorChange[], next = ''): BlueGreenDecision => {
+    const gate = drainGate(input, live, idle);
+    if (gate.waitingFor) {
+      return decision({ state: 'Draining', message: `${service}: ${idle} keeps serving until ${gate.waitingFor}${next}`, changes, ...withRefresh(), pending: undefined, requeueAfterMs: gate.requeueAfterMs });
+    }
+    const marks = { ...(gate.drainStart ? { drainStart: gate.drainStart } : {}), ...(gate.lagging ? { lagging: gate.lagging } : {}) };
+    const drainEnd = gate.drainFrom === undefined ? 0 : gate.drainFrom + parseDuration(spec.strategy.drain);
+    if (now.getTime() < drainEnd) {
+      const until = new Date(drainEnd).toISOString();
+      return decision({ state: 'Draining', message: `${service}: draining ${idle} until ${until}${next}`, changes, ...withRefresh(), ...marks, pending: undefined, requeueAfterMs: drainEnd - now.getTime() });
+    }
+    return decision({
+      state: 'Draining',
+      message: `${service}: ${idle} drained, scaling it to 0${next}`,
+      changes: [...changes, { color: idle, op: 'scale', replicas: 0 }],
+      ...withRefresh(),
+      ...marks,
+      pending: undefined,
+      requeueAfterMs: 0,
+    });
+  };
+
   // ---- The live colour runs the spec: CutOver, Draining, or a resize of the live colour.
   if (active && runsSpec(active)) {
     const resize: ColorChange[] = svc(active)!.replicas !== replicas ? [setTo(active, replicas)] : [];
     const idle = other(active);
     const idleSvc = svc(idle);
-    if (idleSvc && idleSvc.replicas > 0) {
-      const gate = drainGate(input, active, idle);
-      if (gate.waitingFor) {
-        return decision({ state: 'Draining', message: `${service}: ${idle} keeps serving until ${gate.waitingFor}`, changes: resize, ...withRefresh(), pending: undefined, requeueAfterMs: gate.requeueAfterMs });
-      }
-      const marks = { ...(gate.drainStart ? { drainStart: gate.drainStart } : {}), ...(gate.lagging ? { lagging: gate.lagging } : {}) };
-      const drainEnd = gate.drainFrom === undefined ? 0 : gate.drainFrom + parseDuration(spec.strategy.drain);
-      if (now.getTime() < drainEnd) {
-        const until = new Date(drainEnd).toISOString();
-        return decision({ state: 'Draining', message: `${service}: draining ${idle} until ${until}`, changes: resize, ...withRefresh(), ...marks, pending: undefined, requeueAfterMs: drainEnd - now.getTime() });
-      }
-      return decision({
-        state: 'Draining',
-        message: `${service}: ${idle} drained, scaling it to 0`,
-        changes: [...resize, { color: idle, op: 'scale', replicas: 0 }],
-        ...withRefresh(),
-        ...marks,
-        pending: undefined,
-        requeueAfterMs: 0,
-      });
-    }
+    if (idleSvc && idleSvc.replicas > 0) return drainIdle(active, idle, resize);
     if (resize.length > 0) {
       return decision({ state: 'Resizing', message: `${service}: resizing ${active} to ${replicas}`, changes: resize, ...withRefresh(), pending: undefined, requeueAfterMs: 0 });
     }
@@ -218,6 +225,12 @@ export function decideBlueGreen(input: BlueGreenInput): BlueGreenDecision {
       requeueAfterMs: stray.length + live.length > 0 ? 0 : ABORTED_POLL_MS,
     });
   }
+
+  // The idle colour still runs another version (draining after the last cutover, or an earlier
+  // attempt): it goes to 0 first, after its drain, and the new version starts from nothing. Set to
+  // the new version in place, Swarm would roll its old tasks one by one, cutting the drain short
+  // and spending the new attempt's progressDeadline on the roll.
+  if (active && t && t.replicas > 0 && !runsSpec(target)) return drainIdle(active, target, live, `; then it takes ${spec.image}`);
 
   if (!t || !runsSpec(target) || (!continuing && t.replicas !== replicas)) {
     return decision({
