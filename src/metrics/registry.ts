@@ -35,6 +35,7 @@ export interface BerthMetrics {
   dockerEvents: Counter<'type' | 'kept'>;
   jobRunsTotal: Counter<'env' | 'job' | 'result'>;
   jobLastSuccess: Gauge<'env' | 'job'>;
+  jobInterval: Gauge<'env' | 'job'>;
   jobDuration: Histogram<'env' | 'job'>;
   /** Reports the Swarm cache's size at every scrape (berth_swarm_cache_objects{kind}). */
   observeSwarmCache: (size: () => Record<'nodes' | 'services' | 'tasks', number>) => void;
@@ -128,6 +129,12 @@ export function createMetrics(registry: Registry = new Registry()): BerthMetrics
       registers: r,
     }),
     jobLastSuccess: new Gauge({ name: 'berth_job_last_success_timestamp_seconds', help: 'When a run of the job last succeeded (Unix time)', labelNames: ['env', 'job'], registers: r }),
+    jobInterval: new Gauge({
+      name: 'berth_job_interval_seconds',
+      help: "The job's interval: from its next tick to the one after (what 'no success within 2 intervals' measures against)",
+      labelNames: ['env', 'job'],
+      registers: r,
+    }),
     jobDuration: new Histogram({
       name: 'berth_job_duration_seconds',
       help: 'Time one job run attempt took, from its service created to its end seen',
