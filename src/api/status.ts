@@ -226,6 +226,8 @@ export const environmentStatusSchema = z.strictObject({
   expiresAt: z.string().optional(),
   /** Per service: its tag resolved to the digest Swarm runs. */
   images: z.record(z.string(), resolvedImageSchema).optional(),
+  /** Per job: its tag resolved to the digest its runs start with. */
+  jobImages: z.record(z.string(), resolvedImageSchema).optional(),
   /** The release the environment runs (or last ran) while Ready. */
   release: releaseRecordSchema.optional(),
   /** The last releases, newest first, the current one included; at most 20. */

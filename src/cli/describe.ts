@@ -103,6 +103,8 @@ function describeJobs(env: Environment, status: EnvironmentStatus | undefined, n
     const next = j?.nextRunAt ? `${j.nextRunAt} (in ${formatAge(Date.parse(j.nextRunAt) - now.getTime())})` : '<not scheduled yet>';
     lines.push(`  ${name}:`);
     lines.push(`    Image:        ${spec.image}`);
+    const resolved = status?.jobImages?.[name];
+    if (resolved) lines.push(`    Digest:       ${resolved.digest} (resolved ${resolved.resolvedAt}${spec.track ? `, tracked every ${spec.track}` : ''})`);
     lines.push(`    Schedule:     ${scheduleText(spec)}, concurrency ${spec.concurrency}, retries ${spec.retries} (backoff ${spec.backoff}), timeout ${spec.timeout ?? '<none>'}, history ${spec.history}`);
     lines.push(`    Next Run:     ${next}`);
     lines.push(`    Last Success: ${j?.lastSuccessAt ? `${j.lastSuccessAt} (${ago(j.lastSuccessAt)})` : '<never>'}`);

@@ -79,6 +79,8 @@ export interface EnvironmentObservation {
   laggingProxies?: string[];
   /** Each service's tag resolved to its digest (status.images). */
   images?: Record<string, ResolvedImage>;
+  /** Each job's tag resolved to its digest (status.jobImages). */
+  jobImages?: Record<string, ResolvedImage>;
   /** Tracked tags whose refresh failed this pass: they keep their digest (ImageUnresolved, not Degraded). */
   staleImages?: { service: string; message: string }[];
   /** spec.promotion: what this pass decided (releases/promote.ts). */
@@ -228,6 +230,7 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     firstObservedAt: firstObserved.toISOString(),
     ...(exp ? { expiresAt: exp.toISOString() } : {}),
     ...(o.images && Object.keys(o.images).length > 0 ? { images: o.images } : {}),
+    ...(o.jobImages && Object.keys(o.jobImages).length > 0 ? { jobImages: o.jobImages } : {}),
     ...releases,
     ...(promoted ? { promoted } : {}),
     ...(o.promotion?.pending ? { promotionPending: { gate: o.promotion.pending.gate, ...(o.promotion.pending.release ? { release: o.promotion.pending.release } : {}) } } : {}),
@@ -282,6 +285,7 @@ export function blockedStatus(
     ...(previous?.jobs ? { jobs: previous.jobs } : {}),
     firstObservedAt: firstObservedAt(previous, now).toISOString(),
     ...(previous?.images ? { images: previous.images } : {}),
+    ...(previous?.jobImages ? { jobImages: previous.jobImages } : {}),
     ...(previous?.release ? { release: previous.release } : {}),
     ...(previous?.history ? { history: previous.history } : {}),
     ...(previous?.promoted ? { promoted: previous.promoted } : {}),
