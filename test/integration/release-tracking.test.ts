@@ -9,13 +9,26 @@
  *   → `track: 5s` set (a spec change: resolved again at once) → qa cuts over to v2, 0 failed requests
  *   → the tag moved back to v1 with tracking on: qa rolls within 2 periods
  *   → a tag on a registry that does not answer, then an unknown tag: ImageUnresolved, qa keeps
- *     serving what it ran, Swarm untouched.
+ *     serving what it ran, Swarm untouched
+ *   → registry notifications: `track: 1h`, a second registry process on the lab registry's storage
+ *     notifies the controller (bearer token); a push through it rolls qa out within seconds.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import type { Environment } from '../../src/api/index.js';
+import { planLab } from '../../src/lab/plan.js';
 import { RegistryClient } from '../../src/registry/client.js';
-import { BlueGreenLab, sleep } from '../support/bluegreen-lab.js';
+import { BlueGreenLab, freePort, sleep, stopChild } from '../support/bluegreen-lab.js';
+
+// The controller takes registry notifications with this token (its children inherit the variable).
+const notifyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-notify-test-'));
+const NOTIFY_TOKEN = `rel-${process.pid}-${Math.random().toString(36).slice(2)}`;
+fs.writeFileSync(path.join(notifyDir, 'token'), NOTIFY_TOKEN);
+process.env.BERTH_REGISTRY_NOTIFICATIONS_TOKEN_FILE = path.join(notifyDir, 'token');
 
 const bg = new BlueGreenLab('rel-qa', 'rel-g', 1);
 const { lab } = bg;
@@ -105,5 +118,55 @@ test('ImageUnresolved: an unreachable registry or an unknown tag changes nothing
     const a = await bg.get();
     assert.equal(a.status, 200);
     assert.equal(a.body, 'v1');
+  }
+});
+
+test('registry notifications: with track 1h, a push the registry notifies rolls qa out within seconds', async () => {
+  // A second registry process on the lab registry's storage, notifying the controller: a push
+  // through it is a push to the lab registry, which the nodes pull from.
+  const addr = `127.0.0.1:${await freePort()}`;
+  const controller = new URL(bg.metricsUrls.controller!);
+  const config = path.join(notifyDir, 'registry.yml');
+  fs.writeFileSync(
+    config,
+    `version: 0.1
+log: { level: warn }
+storage: { filesystem: { rootdirectory: ${planLab({ stateDir: lab.stateDir }).registry.storage} }, delete: { enabled: true } }
+http: { addr: ${addr} }
+notifications:
+  endpoints:
+    - name: berth
+      url: http://${controller.host}/registry/notifications
+      headers: { Authorization: [Bearer ${NOTIFY_TOKEN}] }
+      timeout: 2s
+      threshold: 3
+      backoff: 1s
+`,
+  );
+  const out = fs.openSync(path.join(notifyDir, 'registry.log'), 'a');
+  const second = spawn('docker-registry', ['serve', config], { stdio: ['ignore', out, out] });
+  try {
+    await bg.until('the second registry answers', async () => (await fetch(`http://${addr}/v2/`).catch(() => undefined))?.status === 200, 15_000, 100);
+    await bg.store.apply(spec(IMAGE, '1h'));
+    await bg.until('qa Ready on the tracked tag', async () => {
+      const st = await bg.status();
+      return st?.phase === 'Ready' && st.images?.web?.ref === IMAGE && !st.conditions.some((c) => c.type === 'ImageUnresolved');
+    }, 60_000, 250);
+    const running = (await bg.status())!.images!.web!.digest;
+    const next = running === d1 ? d2 : d1;
+    const pushed = Date.now();
+    await new RegistryClient({}).tagDigest(`${addr}/web`, next, TAG);
+    const noticed = await bg.until('the notified push is resolved', async () => (await bg.status())?.images?.web?.digest === next && Date.now(), 20_000, 100);
+    const seconds = (noticed - pushed) / 1000;
+    notes.push(`notified push resolved after ${seconds.toFixed(1)} s (track 1h)`);
+    assert.ok(seconds < 8, `resolved at once, not at the 1h period nor by the 10 s resync (${seconds} s)`);
+    await bg.until('qa serves the pushed digest', async () => (await servedImage()) === `${IMAGE}@${next}`, 60_000, 250);
+    await bg.servingOnly(next === d2 ? 'v2' : 'v1');
+    notes.push(`notified push → nginx serves only it after ${((Date.now() - pushed) / 1000).toFixed(1)} s`);
+    const metrics = await (await fetch(bg.metricsUrls.controller!)).text();
+    assert.match(metrics, /berth_registry_notifications_total\{result="accepted"\} [1-9]/);
+  } finally {
+    await stopChild(second);
+    fs.rmSync(notifyDir, { recursive: true, force: true });
   }
 });
