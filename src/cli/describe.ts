@@ -38,6 +38,8 @@ export function describeEnvironment(env: Environment, status: EnvironmentStatus 
       : '  <none>',
   );
   lines.push(`Release:      ${status?.release ? `${status.release.id} (Ready since ${status.release.readySince}${status.release.approvedBy ? `, approved by ${status.release.approvedBy}` : ''})` : '<none>'}`);
+  const rb = status?.rollback;
+  if (rb) lines.push(`Rolled Back:  to release ${rb.to} from ${rb.from} by ${rb.by} at ${rb.at}, pinned until ${rb.specImages ? "the spec's images change" : 'the next promotion'}`);
   lines.push(...describePromotion(env, status));
   lines.push('Held Nodes:');
   lines.push(

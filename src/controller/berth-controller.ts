@@ -12,7 +12,7 @@ import { allKeys } from './list-keys.js';
 import { berthReconciler } from './reconciler.js';
 import { etcdSource } from './source-etcd.js';
 import { swarmCacheSource } from './source-swarm.js';
-import { jobRequestSource, type JobRequestWatch } from './source-job-requests.js';
+import { jobRequestSource, requestSource, type JobRequestWatch, type RequestWatch } from './source-job-requests.js';
 import { PushedTags } from '../registry/notifications.js';
 import { registryPushSource, type RegistryPushWatch } from './source-registry-pushes.js';
 
@@ -32,6 +32,8 @@ export interface BerthControllerDeps {
   jobRequests?: { store: JobRequestStore; watch: JobRequestWatch };
   /** Resolves image tags to digests (src/registry). */
   images?: ImageResolver & ImageTagger;
+  /** `berth approve` / `berth rollback` requests, watched so that a request is acted on at once. */
+  releaseRequests?: RequestWatch;
   /** Tag pushes that registries notified (any replica stores them): tracked tags are resolved again at once. */
   registryPushes?: RegistryPushWatch;
   /** Opens the watch of every group and environment. */
@@ -84,6 +86,7 @@ export function berthController(d: BerthControllerDeps): Controller {
       etcdSource({ watch: d.watch, log: d.log, onRestart: () => d.metrics.etcdWatchRestarts.inc() }),
       swarmCacheSource({ cache: d.swarm, listKeys, log: d.log }),
       ...(d.jobRequests ? [jobRequestSource(d.jobRequests.watch)] : []),
+      ...(d.releaseRequests ? [requestSource('release-requests', d.releaseRequests)] : []),
       ...(d.registryPushes ? [registryPushSource(d.registryPushes, pushed, d.store, d.log)] : []),
       periodicSource({ name: 'full-resync', intervalMs: d.fullResyncMs, spreadMs: d.fullResyncMs / 10, clock: d.clock, list: listKeys, log: d.log }),
     ],

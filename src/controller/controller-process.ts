@@ -15,7 +15,7 @@ import type { SwarmApi } from '../swarm/api.js';
 import { SwarmCache } from '../swarm/cache.js';
 import { FencedSwarm } from '../swarm/fenced-swarm.js';
 import { berthController } from './berth-controller.js';
-import { etcdJobRequestWatch } from './source-job-requests.js';
+import { etcdJobRequestWatch, etcdReleaseRequestWatch } from './source-job-requests.js';
 import { etcdRegistryPushWatch } from './source-registry-pushes.js';
 import { NOTIFY_PATH, registryNotificationHandler } from '../registry/notify-endpoint.js';
 import { writeRegistryPushes } from '../store/registry-pushes.js';
@@ -89,6 +89,7 @@ export class ControllerProcess {
         ...(o.images ? { images: o.images } : {}),
         watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
         jobRequests: { store, watch: etcdJobRequestWatch(o.etcd, o.log) },
+        releaseRequests: etcdReleaseRequestWatch(o.etcd, o.log),
         ...(o.registryNotifications ? { registryPushes: etcdRegistryPushWatch(o.etcd, o.log) } : {}),
         clock: realClock,
         metrics: o.metrics,

@@ -10,6 +10,7 @@ import { InstallationSwarm } from '../swarm/installation-swarm.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
 import { resolveImages, type PinnedEnvironment } from './releases/resolve.js';
 import type { PushedDigest } from './releases/pinning.js';
+import { activeSpecRollback, mayHaveRollback, withRollback } from './releases/rollback.js';
 import { httpVerify, runPromotion, type VerifyFn } from './releases/promote.js';
 import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
 import {
@@ -177,6 +178,9 @@ export class EnvironmentReconciler {
       pollMs: this.d.promotionPollMs,
     });
     if (promotion) env = promotion.env;
+    // Without spec.promotion, `berth rollback` pins an earlier release until the spec's images change.
+    const pin = !promotion && mayHaveRollback(previous) ? activeSpecRollback(env, await this.d.releases.readRollback(name)) : undefined;
+    if (pin) env = withRollback(env, pin);
     // Tags become digests next: everything below acts on the pinned spec.
     const pinned = await resolveImages(env, previous, this.d.images, this.d.now(), log, this.d.pushedDigest);
     if (pinned.blocking.length > 0) return this.reportUnresolved(env, previous, pinned, log);
@@ -243,7 +247,7 @@ export class EnvironmentReconciler {
 
     const heldNodes = snapshot.nodes.filter((n) => plan.nodes.held.some((h) => h.id === n.id));
     const cutover = [...blueGreen.values()].map((o) => ({ state: o.state, message: o.message }));
-    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, jobs: jobs.jobs, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, images: pinned.images, jobImages: pinned.jobImages, staleImages: pinned.stale, promotion, now: this.d.now() });
+    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, jobs: jobs.jobs, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, images: pinned.images, jobImages: pinned.jobImages, staleImages: pinned.stale, promotion, pinnedRollback: pin, now: this.d.now() });
     if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);
     this.observe(name, status.nodes.length, services, status.release?.id);
     this.phases?.set(name, status.phase);
