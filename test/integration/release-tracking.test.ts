@@ -11,10 +11,12 @@
  *   → a tag on a registry that does not answer, then an unknown tag: ImageUnresolved, qa keeps
  *     serving what it ran, Swarm untouched
  *   → registry notifications: `track: 1h`, a second registry process on the lab registry's storage
- *     notifies the controller (bearer token); a push through it rolls qa out within seconds.
+ *     notifies the controller (bearer token); a push through it rolls qa out within seconds
+ *   → `berth rollback env` (no spec.promotion): qa runs the previous release again until the spec
+ *     names another image.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -169,4 +171,23 @@ notifications:
     await stopChild(second);
     fs.rmSync(notifyDir, { recursive: true, force: true });
   }
+});
+
+test('berth rollback without spec.promotion: the previous release runs until the spec names another image', async () => {
+  const berth = (...args: string[]) => execFileSync(process.execPath, ['bin/berth.js', ...args], { env: process.env, encoding: 'utf8' });
+  const st = (await bg.status())!;
+  const previous = st.history!.find((h) => h.id !== st.release!.id)!;
+  const from = Date.now();
+  assert.match(berth('rollback', 'env', bg.env, '--by', 'release-test'), new RegExp(`rolls back to release ${previous.id}`));
+  await bg.until('qa runs the previous release', async () => (await servedImage()) === previous.images.web, 60_000, 250);
+  await bg.servingOnly(previous.images.web!.endsWith(d1) ? 'v1' : 'v2');
+  notes.push(`rollback → nginx serves only the previous release after ${((Date.now() - from) / 1000).toFixed(1)} s`);
+  await bg.until('status says pinned', async () => (await bg.status())?.conditions.some((c) => c.type === 'Pinned' && c.reason === 'RolledBack'), 10_000, 250);
+  assert.match(berth('describe', 'env', bg.env), /Rolled Back: +to release \w+ .*pinned until the spec's images change/);
+
+  const other = previous.images.web!.endsWith(d1) ? 'v2' : 'v1';
+  await bg.store.apply(spec(lab.image(other), '1h'));
+  await bg.until('the spec names another image: the pin ends', async () => (await servedImage())?.startsWith(`${lab.image(other)}@`), 60_000, 250);
+  await bg.servingOnly(other);
+  assert.equal((await bg.status())?.rollback, undefined);
 });
