@@ -175,14 +175,22 @@ notifications:
 
 test('berth rollback without spec.promotion: the previous release runs until the spec names another image', async () => {
   const berth = (...args: string[]) => execFileSync(process.execPath, ['bin/berth.js', ...args], { env: process.env, encoding: 'utf8' });
-  const st = (await bg.status())!;
+  // The pushed digest becomes a release once qa is Ready with it (after the old colour's drain).
+  const st = await bg.until('qa Ready with the pushed release', async () => {
+    const s = await bg.status();
+    return s?.phase === 'Ready' && s.release?.images.web === (await servedImage()) && (s.history?.length ?? 0) >= 2 && s;
+  }, 30_000, 250);
   const previous = st.history!.find((h) => h.id !== st.release!.id)!;
   const from = Date.now();
   assert.match(berth('rollback', 'env', bg.env, '--by', 'release-test'), new RegExp(`rolls back to release ${previous.id}`));
   await bg.until('qa runs the previous release', async () => (await servedImage()) === previous.images.web, 60_000, 250);
   await bg.servingOnly(previous.images.web!.endsWith(d1) ? 'v1' : 'v2');
   notes.push(`rollback → nginx serves only the previous release after ${((Date.now() - from) / 1000).toFixed(1)} s`);
-  await bg.until('status says pinned', async () => (await bg.status())?.conditions.some((c) => c.type === 'Pinned' && c.reason === 'RolledBack'), 10_000, 250);
+  // Ready again: the rolled-back release is recorded and the old colour's drain is over.
+  await bg.until('qa Ready, pinned to the previous release', async () => {
+    const s = await bg.status();
+    return s?.phase === 'Ready' && s.release?.id === previous.id && s.conditions.some((c) => c.type === 'Pinned' && c.reason === 'RolledBack');
+  }, 30_000, 250);
   assert.match(berth('describe', 'env', bg.env), /Rolled Back: +to release \w+ .*pinned until the spec's images change/);
 
   const other = previous.images.web!.endsWith(d1) ? 'v2' : 'v1';
