@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { MAX_SWARM_SERVICE_NAME, commandSchema, healthcheckSchema } from './container.js';
 import { jobSpecSchema, jobSwarmNameFits } from './job.js';
-import { DURATION_PATTERN, parseDuration } from './duration.js';
 import { API_VERSION, metadataSchema } from './metadata.js';
 import {
   constraint,
@@ -12,6 +11,7 @@ import {
   port,
   resourceName,
   serviceName,
+  trackPeriod,
   upstreamName,
 } from './primitives.js';
 
@@ -67,9 +67,7 @@ export const serviceSpecSchema = z.strictObject({
   strategy: strategySchema.default({ type: 'rolling', drain: '10s', autoPromote: true, progressDeadline: '3m' }),
   route: routeSchema.optional(),
   /** Re-resolve the image's tag this often and roll out a new digest with the service's strategy. */
-  track: duration({ max: '24h' })
-    .refine((v) => !DURATION_PATTERN.test(v) || parseDuration(v) >= 1_000, { message: 'must be at least 1s' })
-    .optional(),
+  track: trackPeriod.optional(),
 });
 
 export const approvalModeSchema = z.enum(['manual', 'auto']);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_SWARM_SERVICE_NAME, commandSchema, healthcheckSchema } from './container.js';
-import { constraint, duration, envKey, envValue, imageRef } from './primitives.js';
+import { constraint, duration, envKey, envValue, imageRef, trackPeriod } from './primitives.js';
 import { compileSchedule } from './schedule.js';
 
 export const JOB_CONCURRENCY = ['forbid', 'allow', 'replace'] as const;
@@ -17,6 +17,8 @@ export function jobSwarmNameFits(env: string, job: string): boolean {
 export const jobSpecSchema = z
   .strictObject({
     image: imageRef,
+    /** Re-resolve the image's tag this often: later runs start the new digest (a going run keeps its own). */
+    track: trackPeriod.optional(),
     command: commandSchema.optional(),
     environment: z.record(envKey, envValue).optional(),
     /** Five-field cron, a nickname (`@daily`), or `@every <duration>`. */

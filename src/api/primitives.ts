@@ -103,3 +103,6 @@ export const constraint = z
   .refine((c) => !/^node\.labels\.berth\./.test(c), {
     message: 'must not constrain on berth.* labels: berth manages those itself',
   });
+
+/** `track`: re-resolve an image's tag this often (services and jobs alike). */
+export const trackPeriod = duration({ max: '24h' }).refine((v) => !DURATION_PATTERN.test(v) || parseDuration(v) >= 1_000, { message: 'must be at least 1s' });

@@ -197,14 +197,18 @@ export const approvalRequestSchema = z.strictObject({
 export type ApprovalRequest = z.infer<typeof approvalRequestSchema>;
 
 /**
- * `berth rollback env NAME`: etcd `<prefix>/releases/<env>/rollback`. It holds while the
- * environment's last promotion is still `from`: the next promotion ends it.
+ * `berth rollback env NAME`: etcd `<prefix>/releases/<env>/rollback`. With spec.promotion it
+ * holds while the environment's last promotion is still `from`: the next promotion ends it.
+ * Without, it holds while the spec names exactly `specImages`: the next change of the spec's
+ * images (an image edited, a service added or removed) ends it.
  */
 export const rollbackRequestSchema = z.strictObject({
   to: z.string(),
   images: z.record(z.string(), z.string()),
-  /** The promoted release it rolls back from. */
+  /** The release it rolls back from: the promoted one (spec.promotion), else the current one. */
   from: z.string(),
+  /** Without spec.promotion: each service's image as the spec named it when the rollback was asked. */
+  specImages: z.record(z.string(), z.string()).optional(),
   by: z.string(),
   at: z.string(),
 });
@@ -226,12 +230,16 @@ export const environmentStatusSchema = z.strictObject({
   expiresAt: z.string().optional(),
   /** Per service: its tag resolved to the digest Swarm runs. */
   images: z.record(z.string(), resolvedImageSchema).optional(),
+  /** Per job: its tag resolved to the digest its runs start with. */
+  jobImages: z.record(z.string(), resolvedImageSchema).optional(),
   /** The release the environment runs (or last ran) while Ready. */
   release: releaseRecordSchema.optional(),
   /** The last releases, newest first, the current one included; at most 20. */
   history: z.array(releaseRecordSchema).optional(),
   /** spec.promotion: the upstream release last promoted here. */
   promoted: promotedReleaseSchema.optional(),
+  /** The `berth rollback` that pins the images now, while it holds. */
+  rollback: rollbackRequestSchema.optional(),
   /** spec.promotion: the upstream release that waits, and at which gate (PromotionPending says the same in words). */
   promotionPending: z.strictObject({ gate: promotionGateSchema, release: z.string().optional() }).optional(),
   updatedAt: z.string(),

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import { pino, type Logger } from 'pino';
 import { parseDuration } from '../api/duration.js';
@@ -24,6 +25,8 @@ interface ControllerFlags extends RegistryFlags, StoreFlags {
   drainTimeout: string;
   proxyWait: string;
   orphanGrace: string;
+  registryNotifications?: boolean;
+  registryNotificationsTokenFile?: string;
 }
 
 export function registerControllerCommand(program: Command): void {
@@ -40,7 +43,9 @@ export function registerControllerCommand(program: Command): void {
       .option('--stall-timeout <duration>', '/healthz fails when the controller has had work this long without one reconcile succeeding', '3m')
       .option('--drain-timeout <duration>', 'on SIGTERM, running reconciles get this long to finish before they are abandoned', '30s')
       .option('--proxy-wait <duration>', 'how long a registered berth proxy that has not applied a cutover holds the old colour\'s drain (then ProxyLagging)', '5m')
-      .option('--orphan-grace <duration>', 'how long the objects of an environment whose key vanished without `berth delete` are kept', '60s'),
+      .option('--orphan-grace <duration>', 'how long the objects of an environment whose key vanished without `berth delete` are kept', '60s')
+      .option('--registry-notifications', 'accept registry notifications (POST /registry/notifications on --metrics-addr): a pushed tag that a service tracks is resolved at once (env BERTH_REGISTRY_NOTIFICATIONS=true)')
+      .option('--registry-notifications-token-file <file>', 'require `Authorization: Bearer <the file\'s contents>` on notifications; implies --registry-notifications (env BERTH_REGISTRY_NOTIFICATIONS_TOKEN_FILE)'),
   )).action(runAction(async (flags: ControllerFlags) => runController(flags)));
 }
 
@@ -59,6 +64,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
   const orphanGraceMs = durationFlag('--orphan-grace', flags.orphanGrace);
 
+  const registryNotifications = notificationSettings(flags);
   const credentials = registryCredentials(flags);
   const images = registryClient(flags, credentials);
   const log = pino({ name: 'berth-controller' });
@@ -100,6 +106,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
     installation,
     orphanGraceMs,
     ...(images ? { images } : {}),
+    ...(registryNotifications ? { registryNotifications } : {}),
     onFatal: (err) => {
       fatal = err;
       shutdown.trigger();
@@ -147,6 +154,23 @@ async function installationId(etcd: EtcdClient, log: Logger, stop: Promise<unkno
     await Promise.race([stop, new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 10_000)))]);
   }
   return undefined;
+}
+
+/** `--registry-notifications[-token-file]`, flags over `BERTH_REGISTRY_NOTIFICATIONS[_TOKEN_FILE]`; undefined: off. */
+export function notificationSettings(flags: Pick<ControllerFlags, 'registryNotifications' | 'registryNotificationsTokenFile'>, env: NodeJS.ProcessEnv = process.env): { token?: string } | undefined {
+  const file = flags.registryNotificationsTokenFile ?? env.BERTH_REGISTRY_NOTIFICATIONS_TOKEN_FILE;
+  if (file) {
+    let token: string;
+    try {
+      token = fs.readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new UsageError(`--registry-notifications-token-file: ${(err as Error).message}`);
+    }
+    if (!token) throw new UsageError(`--registry-notifications-token-file: ${file} is empty`);
+    return { token };
+  }
+  const on = flags.registryNotifications ?? /^(1|true|yes)$/i.test(env.BERTH_REGISTRY_NOTIFICATIONS ?? '');
+  return on ? {} : undefined;
 }
 
 function durationFlag(flag: string, value: string): number {

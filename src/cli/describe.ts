@@ -38,6 +38,8 @@ export function describeEnvironment(env: Environment, status: EnvironmentStatus 
       : '  <none>',
   );
   lines.push(`Release:      ${status?.release ? `${status.release.id} (Ready since ${status.release.readySince}${status.release.approvedBy ? `, approved by ${status.release.approvedBy}` : ''})` : '<none>'}`);
+  const rb = status?.rollback;
+  if (rb) lines.push(`Rolled Back:  to release ${rb.to} from ${rb.from} by ${rb.by} at ${rb.at}, pinned until ${rb.specImages ? "the spec's images change" : 'the next promotion'}`);
   lines.push(...describePromotion(env, status));
   lines.push('Held Nodes:');
   lines.push(
@@ -103,6 +105,8 @@ function describeJobs(env: Environment, status: EnvironmentStatus | undefined, n
     const next = j?.nextRunAt ? `${j.nextRunAt} (in ${formatAge(Date.parse(j.nextRunAt) - now.getTime())})` : '<not scheduled yet>';
     lines.push(`  ${name}:`);
     lines.push(`    Image:        ${spec.image}`);
+    const resolved = status?.jobImages?.[name];
+    if (resolved) lines.push(`    Digest:       ${resolved.digest} (resolved ${resolved.resolvedAt}${spec.track ? `, tracked every ${spec.track}` : ''})`);
     lines.push(`    Schedule:     ${scheduleText(spec)}, concurrency ${spec.concurrency}, retries ${spec.retries} (backoff ${spec.backoff}), timeout ${spec.timeout ?? '<none>'}, history ${spec.history}`);
     lines.push(`    Next Run:     ${next}`);
     lines.push(`    Last Success: ${j?.lastSuccessAt ? `${j.lastSuccessAt} (${ago(j.lastSuccessAt)})` : '<never>'}`);

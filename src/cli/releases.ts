@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { resourceName } from '../api/primitives.js';
 import { formatAge, NotFoundError, type ApprovalRequest, type EnvironmentStatus, type RollbackRequest } from '../api/index.js';
 import { previousRelease } from '../reconcile/releases/release.js';
+import { specImages } from '../reconcile/releases/rollback.js';
 import type { EtcdClient } from '../store/client.js';
 import { writeApproval, writeRollback } from '../store/release-requests.js';
 import { ResourceStore } from '../store/resources.js';
@@ -39,16 +40,21 @@ export async function approve(client: EtcdClient, env: string, opts: { release?:
   return request;
 }
 
-/** `berth rollback env NAME [--to ID] [--by WHO]`: pins an earlier release of the history until the next promotion. */
+/**
+ * `berth rollback env NAME [--to ID] [--by WHO]`: pins an earlier release of the history. With
+ * spec.promotion, until the next promotion; without, until the spec's images change.
+ */
 export async function rollback(client: EtcdClient, env: string, opts: { to?: string; by?: string }, now = new Date()): Promise<RollbackRequest> {
   const spec = await new ResourceStore(client).get('Environment', env);
   if (!spec) throw new NotFoundError('environment', env);
-  if (!spec.spec.promotion) throw new UsageError(`environment ${env} has no spec.promotion: roll back by applying the earlier spec`);
   const status = await statusOf(client, env);
-  if (!status.promoted) throw new Error(`${env}: nothing was promoted yet, so there is nothing to roll back from`);
+  const promotion = spec.spec.promotion !== undefined;
+  if (promotion && !status.promoted) throw new Error(`${env}: nothing was promoted yet, so there is nothing to roll back from`);
+  if (!promotion && !status.release) throw new Error(`${env}: no release yet (it has not been Ready), so there is nothing to roll back from`);
   const target = opts.to ? status.history?.find((h) => h.id === opts.to) : previousRelease(status);
   if (!target) throw new Error(opts.to ? `${env}: release ${opts.to} is not in the history (berth history env ${env})` : `${env}: no earlier release in the history`);
-  const request: RollbackRequest = { to: target.id, images: target.images, from: status.promoted.release, by: requester(opts.by), at: now.toISOString() };
+  const until = promotion ? { from: status.promoted!.release } : { from: status.release!.id, specImages: specImages(spec) };
+  const request: RollbackRequest = { to: target.id, images: target.images, ...until, by: requester(opts.by), at: now.toISOString() };
   await writeRollback(client, env, request);
   return request;
 }
@@ -86,7 +92,7 @@ export function registerReleaseCommands(program: Command): void {
   addStoreOptions(
     program
       .command('rollback')
-      .description('run an earlier release of an environment with spec.promotion until the next promotion')
+      .description("run an earlier release of an environment: until the next promotion (spec.promotion), else until the spec's images change")
       .argument('<type>', 'env')
       .argument('<name>', 'environment')
       .option('--to <id>', 'the release to return to (default: the one before the current)')

@@ -12,7 +12,9 @@ import { allKeys } from './list-keys.js';
 import { berthReconciler } from './reconciler.js';
 import { etcdSource } from './source-etcd.js';
 import { swarmCacheSource } from './source-swarm.js';
-import { jobRequestSource, type JobRequestWatch } from './source-job-requests.js';
+import { jobRequestSource, requestSource, type JobRequestWatch, type RequestWatch } from './source-job-requests.js';
+import { PushedTags } from '../registry/notifications.js';
+import { registryPushSource, type RegistryPushWatch } from './source-registry-pushes.js';
 
 export interface BerthControllerDeps {
   /** The reconcilers read the Swarm through it and write through it to Docker. */
@@ -30,6 +32,10 @@ export interface BerthControllerDeps {
   jobRequests?: { store: JobRequestStore; watch: JobRequestWatch };
   /** Resolves image tags to digests (src/registry). */
   images?: ImageResolver & ImageTagger;
+  /** `berth approve` / `berth rollback` requests, watched so that a request is acted on at once. */
+  releaseRequests?: RequestWatch;
+  /** Tag pushes that registries notified (any replica stores them): tracked tags are resolved again at once. */
+  registryPushes?: RegistryPushWatch;
   /** Opens the watch of every group and environment. */
   watch: (opts: WatchOptions) => ResourceWatch;
   clock: Clock;
@@ -52,6 +58,7 @@ export interface BerthControllerDeps {
  */
 export function berthController(d: BerthControllerDeps): Controller {
   const now = () => new Date(d.clock.now());
+  const pushed = new PushedTags();
   const envs = new EnvironmentReconciler({
     swarm: d.swarm,
     installation: d.installation,
@@ -68,6 +75,7 @@ export function berthController(d: BerthControllerDeps): Controller {
     ...(d.orphanGraceMs !== undefined ? { orphanGraceMs: d.orphanGraceMs } : {}),
     ...(d.jobRequests ? { jobRequests: d.jobRequests.store } : {}),
     ...(d.images ? { images: d.images, tagger: d.images } : {}),
+    ...(d.registryPushes ? { pushedDigest: pushed.digestFor } : {}),
     releases: d.store,
   });
   const groups = new GroupReconciler({ swarm: d.swarm, resources: d.store, status: d.store, log: d.log, now });
@@ -78,6 +86,8 @@ export function berthController(d: BerthControllerDeps): Controller {
       etcdSource({ watch: d.watch, log: d.log, onRestart: () => d.metrics.etcdWatchRestarts.inc() }),
       swarmCacheSource({ cache: d.swarm, listKeys, log: d.log }),
       ...(d.jobRequests ? [jobRequestSource(d.jobRequests.watch)] : []),
+      ...(d.releaseRequests ? [requestSource('release-requests', d.releaseRequests)] : []),
+      ...(d.registryPushes ? [registryPushSource(d.registryPushes, pushed, d.store, d.log)] : []),
       periodicSource({ name: 'full-resync', intervalMs: d.fullResyncMs, spreadMs: d.fullResyncMs / 10, clock: d.clock, list: listKeys, log: d.log }),
     ],
     reconciler: berthReconciler({ envs, groups }),

@@ -15,7 +15,10 @@ import type { SwarmApi } from '../swarm/api.js';
 import { SwarmCache } from '../swarm/cache.js';
 import { FencedSwarm } from '../swarm/fenced-swarm.js';
 import { berthController } from './berth-controller.js';
-import { etcdJobRequestWatch } from './source-job-requests.js';
+import { etcdJobRequestWatch, etcdReleaseRequestWatch } from './source-job-requests.js';
+import { etcdRegistryPushWatch } from './source-registry-pushes.js';
+import { NOTIFY_PATH, registryNotificationHandler } from '../registry/notify-endpoint.js';
+import { writeRegistryPushes } from '../store/registry-pushes.js';
 
 export interface ControllerProcessOptions {
   etcd: EtcdClient;
@@ -40,6 +43,11 @@ export interface ControllerProcessOptions {
   /** Called when a runnable dies: the process should exit and restart. Losing leadership is not fatal. */
   /** The registry client that resolves tags to digests. */
   images?: ImageResolver & ImageTagger;
+  /**
+   * `--registry-notifications`: accept registry notifications on POST /registry/notifications of
+   * the metrics server, with this bearer token when it is a string.
+   */
+  registryNotifications?: { token?: string };
   onFatal: (err: unknown) => void;
 }
 
@@ -81,6 +89,8 @@ export class ControllerProcess {
         ...(o.images ? { images: o.images } : {}),
         watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
         jobRequests: { store, watch: etcdJobRequestWatch(o.etcd, o.log) },
+        releaseRequests: etcdReleaseRequestWatch(o.etcd, o.log),
+        ...(o.registryNotifications ? { registryPushes: etcdRegistryPushWatch(o.etcd, o.log) } : {}),
         clock: realClock,
         metrics: o.metrics,
         log: o.log,
@@ -98,7 +108,20 @@ export class ControllerProcess {
   /** Resolves once elected; rejects ("stopped before elected") when stopped while standing by. */
   async start(): Promise<void> {
     const { o } = this;
-    const server = await startMetricsServer(o.metricsAddr, o.metrics.registry, this.manager);
+    // Every replica takes notifications (the registry may reach any); the pushes go to etcd, unfenced
+    // like a CLI request, and the leader's watch acts on them.
+    const notify = o.registryNotifications;
+    const extra: Parameters<typeof startMetricsServer>[3] = notify
+      ? {
+          [NOTIFY_PATH]: registryNotificationHandler({
+            token: notify.token,
+            record: (pushes) => writeRegistryPushes(o.etcd, pushes, new Date()),
+            log: o.log,
+            onResult: (result) => o.metrics.registryNotifications.inc({ result }),
+          }),
+        }
+      : {};
+    const server = await startMetricsServer(o.metricsAddr, o.metrics.registry, this.manager, extra);
     if (this.stopping) {
       server.close();
       throw new Error('stopped before elected');

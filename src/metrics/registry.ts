@@ -35,6 +35,8 @@ export interface BerthMetrics {
   dockerEvents: Counter<'type' | 'kept'>;
   jobRunsTotal: Counter<'env' | 'job' | 'result'>;
   jobLastSuccess: Gauge<'env' | 'job'>;
+  jobInterval: Gauge<'env' | 'job'>;
+  registryNotifications: Counter<'result'>;
   jobDuration: Histogram<'env' | 'job'>;
   /** Reports the Swarm cache's size at every scrape (berth_swarm_cache_objects{kind}). */
   observeSwarmCache: (size: () => Record<'nodes' | 'services' | 'tasks', number>) => void;
@@ -128,6 +130,18 @@ export function createMetrics(registry: Registry = new Registry()): BerthMetrics
       registers: r,
     }),
     jobLastSuccess: new Gauge({ name: 'berth_job_last_success_timestamp_seconds', help: 'When a run of the job last succeeded (Unix time)', labelNames: ['env', 'job'], registers: r }),
+    jobInterval: new Gauge({
+      name: 'berth_job_interval_seconds',
+      help: "The job's interval: from its next tick to the one after (what 'no success within 2 intervals' measures against)",
+      labelNames: ['env', 'job'],
+      registers: r,
+    }),
+    registryNotifications: new Counter({
+      name: 'berth_registry_notifications_total',
+      help: 'Registry notification requests by result: accepted (tag pushes recorded), ignored (no tag push), rejected (refused: token, size, format), failed (not stored, the registry retries)',
+      labelNames: ['result'],
+      registers: r,
+    }),
     jobDuration: new Histogram({
       name: 'berth_job_duration_seconds',
       help: 'Time one job run attempt took, from its service created to its end seen',

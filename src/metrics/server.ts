@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 
 export interface HealthProbe {
@@ -16,12 +16,17 @@ export function parseListenAddr(addr: string): { host: string | undefined; port:
   return { host, port: Number(m[3]) };
 }
 
-/** /metrics, /healthz (the process answers and its work loop progresses), /readyz (see HealthProbe). */
-export async function startMetricsServer(addr: string, registry: Registry, probe: HealthProbe): Promise<Server> {
+/**
+ * /metrics, /healthz (the process answers and its work loop progresses), /readyz (see
+ * HealthProbe), and the handlers of `extra` by path (the controller's registry notifications).
+ */
+export async function startMetricsServer(addr: string, registry: Registry, probe: HealthProbe, extra: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {}): Promise<Server> {
   const { host, port } = parseListenAddr(addr);
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/metrics') {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const handler = Object.hasOwn(extra, path) ? extra[path] : undefined;
+    if (handler) handler(req, res);
+    else if (path === '/metrics') {
       registry.metrics().then(
         (body) => {
           res.writeHead(200, { 'content-type': registry.contentType });

@@ -11,6 +11,7 @@ import {
   type ServiceSpec,
   type ResolvedImage,
   type ServiceStatus,
+  type RollbackRequest,
 } from '../api/index.js';
 import type { ObservedNode, ObservedService, ObservedTask } from '../swarm/model.js';
 import type { NodeClaimPlan } from './planner/nodes.js';
@@ -79,10 +80,14 @@ export interface EnvironmentObservation {
   laggingProxies?: string[];
   /** Each service's tag resolved to its digest (status.images). */
   images?: Record<string, ResolvedImage>;
+  /** Each job's tag resolved to its digest (status.jobImages). */
+  jobImages?: Record<string, ResolvedImage>;
   /** Tracked tags whose refresh failed this pass: they keep their digest (ImageUnresolved, not Degraded). */
   staleImages?: { service: string; message: string }[];
   /** spec.promotion: what this pass decided (releases/promote.ts). */
   promotion?: Pick<PromotionOutcome, 'promoted' | 'pending' | 'rollback'>;
+  /** Without spec.promotion: the `berth rollback` that pins the images until the spec's images change (releases/rollback.ts). */
+  pinnedRollback?: RollbackRequest | undefined;
   now: Date;
 }
 
@@ -201,6 +206,16 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
   ].join('; ');
   const degradedReason = missing > 0 ? 'Degraded' : abandoned.length > 0 ? 'CutoverAbandoned' : rolledBack.length > 0 ? 'UpdateRolledBack' : 'RouteConflict';
   conditions = promotionConditions(conditions, o);
+  const pinned = o.pinnedRollback;
+  conditions = optionalCondition(
+    conditions,
+    'Pinned',
+    pinned
+      ? { status: 'True', reason: 'RolledBack', message: `pinned to release ${pinned.to} by ${pinned.by} at ${pinned.at}, until the spec's images change (${Object.entries(pinned.specImages ?? {}).sort().map(([svc, img]) => `${svc}=${img}`).join(', ')})` }
+      : undefined,
+    o.now,
+  );
+  const rollback = o.promotion?.rollback ?? pinned;
   conditions = setCondition(
     conditions,
     phase === 'Ready'
@@ -228,8 +243,10 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     firstObservedAt: firstObserved.toISOString(),
     ...(exp ? { expiresAt: exp.toISOString() } : {}),
     ...(o.images && Object.keys(o.images).length > 0 ? { images: o.images } : {}),
+    ...(o.jobImages && Object.keys(o.jobImages).length > 0 ? { jobImages: o.jobImages } : {}),
     ...releases,
     ...(promoted ? { promoted } : {}),
+    ...(rollback ? { rollback } : {}),
     ...(o.promotion?.pending ? { promotionPending: { gate: o.promotion.pending.gate, ...(o.promotion.pending.release ? { release: o.promotion.pending.release } : {}) } } : {}),
     updatedAt: o.now.toISOString(),
   };
@@ -282,9 +299,11 @@ export function blockedStatus(
     ...(previous?.jobs ? { jobs: previous.jobs } : {}),
     firstObservedAt: firstObservedAt(previous, now).toISOString(),
     ...(previous?.images ? { images: previous.images } : {}),
+    ...(previous?.jobImages ? { jobImages: previous.jobImages } : {}),
     ...(previous?.release ? { release: previous.release } : {}),
     ...(previous?.history ? { history: previous.history } : {}),
     ...(previous?.promoted ? { promoted: previous.promoted } : {}),
+    ...(previous?.rollback ? { rollback: previous.rollback } : {}),
     updatedAt: now.toISOString(),
   };
 }

@@ -9,6 +9,8 @@ import { readSnapshot } from '../swarm/snapshot.js';
 import { InstallationSwarm } from '../swarm/installation-swarm.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
 import { resolveImages, type PinnedEnvironment } from './releases/resolve.js';
+import type { PushedDigest } from './releases/pinning.js';
+import { activeSpecRollback, mayHaveRollback, withRollback } from './releases/rollback.js';
 import { httpVerify, runPromotion, type VerifyFn } from './releases/promote.js';
 import { blockedStatus, environmentStatus, expiresAt, firstObservedAt, sameStatus, serviceStatus } from './env-status.js';
 import {
@@ -64,6 +66,8 @@ export interface EnvironmentReconcilerDeps {
   jobPollMs?: number;
   /** Resolves image tags to digests; without one, images run as the spec writes them. */
   images?: ImageResolver;
+  /** Registry notifications: the digest last pushed under a tag, to re-resolve a tracked tag before its period ends. */
+  pushedDigest?: PushedDigest;
   /** An environment held by a tag that could not be resolved asks the registry again this often. */
   registryRetryMs?: number;
   /** spec.promotion: `berth approve` / `berth rollback` requests (default: none). */
@@ -89,7 +93,8 @@ export interface RouteConflict {
  * and after a crash at any point: everything it does is derived from what it reads.
  */
 export class EnvironmentReconciler {
-  private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images' | 'tagger'>> & Pick<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images' | 'tagger'>;
+  private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images' | 'tagger' | 'pushedDigest'>> &
+    Pick<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images' | 'tagger' | 'pushedDigest'>;
   /** Last pre-promotion probe per `<env>/<service>`: the only state kept between reconciles. */
   private readonly probes = new Map<string, ProbeResult>();
   /** berth_environments{phase}, as this reconciler last decided each environment's phase. */
@@ -173,8 +178,11 @@ export class EnvironmentReconciler {
       pollMs: this.d.promotionPollMs,
     });
     if (promotion) env = promotion.env;
+    // Without spec.promotion, `berth rollback` pins an earlier release until the spec's images change.
+    const pin = !promotion && mayHaveRollback(previous) ? activeSpecRollback(env, await this.d.releases.readRollback(name)) : undefined;
+    if (pin) env = withRollback(env, pin);
     // Tags become digests next: everything below acts on the pinned spec.
-    const pinned = await resolveImages(env, previous, this.d.images, this.d.now(), log);
+    const pinned = await resolveImages(env, previous, this.d.images, this.d.now(), log, this.d.pushedDigest);
     if (pinned.blocking.length > 0) return this.reportUnresolved(env, previous, pinned, log);
     env = pinned.env;
 
@@ -239,7 +247,7 @@ export class EnvironmentReconciler {
 
     const heldNodes = snapshot.nodes.filter((n) => plan.nodes.held.some((h) => h.id === n.id));
     const cutover = [...blueGreen.values()].map((o) => ({ state: o.state, message: o.message }));
-    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, jobs: jobs.jobs, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, images: pinned.images, staleImages: pinned.stale, promotion, now: this.d.now() });
+    const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, jobs: jobs.jobs, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, images: pinned.images, jobImages: pinned.jobImages, staleImages: pinned.stale, promotion, pinnedRollback: pin, now: this.d.now() });
     if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);
     this.observe(name, status.nodes.length, services, status.release?.id);
     this.phases?.set(name, status.phase);

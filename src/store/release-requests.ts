@@ -8,7 +8,17 @@ import type { EtcdClient } from './client.js';
  * promotion) is ignored. A value that is not a valid request is ignored too.
  */
 export function releaseRequestKey(prefix: string, env: string, kind: 'approval' | 'rollback'): string {
-  return `${prefix}/releases/${env}/${kind}`;
+  return `${releaseRequestsPrefix(prefix)}${env}/${kind}`;
+}
+
+export function releaseRequestsPrefix(prefix: string): string {
+  return `${prefix}/releases/`;
+}
+
+/** The environment a request key concerns, or undefined for any other key. */
+export function envOfReleaseRequestKey(prefix: string, key: string): string | undefined {
+  const rest = key.startsWith(releaseRequestsPrefix(prefix)) ? key.slice(releaseRequestsPrefix(prefix).length).split('/') : [];
+  return rest.length === 2 && rest[0] && (rest[1] === 'approval' || rest[1] === 'rollback') ? rest[0] : undefined;
 }
 
 async function read<T>(client: EtcdClient, key: string, parse: (v: unknown) => { success: boolean; data?: T }): Promise<T | undefined> {

@@ -20,6 +20,7 @@ import {
   sleep,
   startController,
   stopController,
+  statuses,
   store,
   tasksOf,
   until,
@@ -102,6 +103,10 @@ test('berth run starts flaky and stuck at once; the runs carry the job env vars,
   assert.deepEqual(spec.TaskTemplate.Placement.Constraints, [`node.labels.berth.env==${ENV}`]);
   assert.equal(svc!.labels['berth.job'], 'flaky');
   assert.equal(svc!.labels['com.docker.stack.namespace'], ENV);
+  // The job's tag is pinned like a service's: the run starts the digest shown in the status.
+  const digest = (await statuses.getStatus('Environment', ENV))?.jobImages?.flaky?.digest;
+  assert.match(digest ?? '', /^sha256:[a-f0-9]{64}$/);
+  assert.equal(spec.TaskTemplate.ContainerSpec.Image, `${image}@${digest}`);
 });
 
 test('timeout shorter than the run: the run is stopped and counted failed', async () => {
@@ -152,6 +157,7 @@ test('@every 5s: a run every ~5 s, results in status and metrics, history trimme
   }
   assert.ok((await metric(controller, 'berth_job_runs_total', 'job="tick"', 'result="succeeded"')) >= 4);
   assert.ok((await metric(controller, 'berth_job_duration_seconds_count', 'job="tick"')) >= 4);
+  assert.equal(await metric(controller, 'berth_job_interval_seconds', 'job="tick"'), 5);
   const last = await metric(controller, 'berth_job_last_success_timestamp_seconds', 'job="tick"');
   assert.ok(Math.abs(last * 1000 - Date.now()) < 10_000, 'last success is recent');
   // The finished runs' services beyond history: 2 (the going run aside).

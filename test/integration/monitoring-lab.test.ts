@@ -84,9 +84,11 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('promtool accepts the shipped scrape config and alert rules', async () => {
+test('promtool accepts the shipped scrape config and alert rules, and the rules pass their unit tests', async () => {
   assert.match(await runOk('promtool', ['check', 'config', path.join(ROOT, 'deploy/prometheus/prometheus.yml')]), /SUCCESS/);
   assert.match(await runOk('promtool', ['check', 'rules', path.join(ROOT, 'deploy/prometheus/berth-alerts.yml')]), /SUCCESS: \d+ rules found/);
+  // berth-alerts.test.yml: BerthJobNoRecentSuccess fires past two intervals, not before, and not for a job that succeeds.
+  assert.match(await runOk('promtool', ['test', 'rules', path.join(ROOT, 'deploy/prometheus/berth-alerts.test.yml')]), /SUCCESS/);
 });
 
 test('Prometheus scrapes the controller and the proxy; nothing fires while both are up and one leads', async () => {

@@ -187,6 +187,15 @@ test('a five-field cron is read in its timezone', () => {
   assert.equal(d.status.schedule, '0 2 * * * (Europe/Berlin)');
 });
 
+test("the job's interval is the gap from its next tick to the one after: weekday cron from Friday is 3 days", () => {
+  assert.equal(decide(job(), undefined, 0).intervalSeconds, 10);
+  // 2026-01-01 is a Thursday: at 03:00 the next tick is Friday 02:00, the one after Monday 02:00.
+  const weekdays = job({ schedule: '0 2 * * 1-5' });
+  assert.equal(decide(weekdays, undefined, 3 * 3600).status.nextRunAt, '2026-01-02T02:00:00.000Z');
+  assert.equal(decide(weekdays, undefined, 3 * 3600).intervalSeconds, 3 * 86_400);
+  assert.equal(decide(weekdays, undefined, 1 * 3600).intervalSeconds, 86_400, 'Thursday 02:00 to Friday 02:00');
+});
+
 test('the schema takes five-field cron, nicknames and @every, and rejects the rest with the field', () => {
   for (const schedule of ['*/5 * * * *', '@daily', '@every 30s', '@every 1h30m']) assert.ok(jobSpecSchema.safeParse({ image: 'a:1', schedule }).success, schedule);
   for (const schedule of ['* * * * * *', '61 * * * *', '@every 0s', '@every soon', 'daily']) {

@@ -29,11 +29,13 @@ test("berth describe env shows each job's schedule, next run, last success and i
         lastSuccessAt: '2029-12-31T10:00:04.000Z',
       },
     },
+    jobImages: { report: { ref: 'reg:5000/web:v1', digest: `sha256:${'e'.repeat(64)}`, specHash: 'h', resolvedAt: '2030-01-01T00:00:00.000Z' } },
     updatedAt: '2030-01-01T12:00:30.000Z',
   };
   const text = describeEnvironment(env, status, new Date('2030-01-01T12:00:30.000Z'));
   const jobs = text.slice(text.indexOf('Jobs:'), text.indexOf('Cutover History:'));
   assert.match(jobs, /report:/);
+  assert.match(jobs, /Digest: +sha256:e{64} \(resolved 2030-01-01T00:00:00.000Z\)/);
   assert.match(jobs, /Schedule: +0 2 \* \* \* \(Europe\/Berlin\), concurrency forbid, retries 2 \(backoff 10s\), timeout 10m, history 3/);
   assert.match(jobs, /Next Run: +2030-01-02T01:00:00.000Z \(in 12h\)/);
   assert.match(jobs, /Last Success: +2029-12-31T10:00:04.000Z/);

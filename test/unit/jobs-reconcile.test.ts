@@ -85,6 +85,7 @@ test('a job removed from the spec takes its run service, its state and its serie
   clock.s = 12;
   await r.reconcile('qa');
   assert.equal(await metricValue(metrics.jobRunsTotal, { env: 'qa', job: 'report', result: 'succeeded' }), 1);
+  assert.equal(await metricValue(metrics.jobInterval, { env: 'qa', job: 'report' }), 10, 'the @every 10s interval, for the no-success alert');
   assert.equal(store.envStatus.get('qa')?.jobs?.report?.finished[0]?.result, 'succeeded');
   clock.s = 13;
   const env = store.envs.get('qa')!;
@@ -94,4 +95,5 @@ test('a job removed from the spec takes its run service, its state and its serie
   assert.equal(store.envStatus.get('qa')?.jobs, undefined);
   assert.ok(swarm.services.some((s) => s.name === 'qa_web'), 'the service stays');
   assert.deepEqual((await metrics.jobRunsTotal.get()).values, [], 'the series are gone');
+  assert.deepEqual((await metrics.jobInterval.get()).values, []);
 });

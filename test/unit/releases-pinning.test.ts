@@ -137,3 +137,71 @@ test('a tracked refresh that fails keeps the running digest: ImageUnresolved, st
   assert.equal(st.conditions.find((c) => c.type === 'ImageUnresolved')?.reason, 'TrackingLookupFailed');
   assert.equal(running(), `${IMAGE}@${d1}`);
 });
+
+test('a registry notification re-resolves a tracked tag at once, long before its period; the requeue stays the period', async () => {
+  const { store, registry, swarm, now, running } = setup({ web: { image: IMAGE, replicas: 1, track: '1h' } });
+  const pushed = new Map<string, string>();
+  const r = new EnvironmentReconciler({ swarm, installation: 'inst-a', gc: store, resources: store, status: store, routes: store, promotions: store, log, images: registry, now: () => now.t, pushedDigest: (ref) => pushed.get(ref) });
+  const d1 = registry.push(IMAGE, '1');
+  await r.reconcile('qa');
+  await r.reconcile('qa');
+  const d2 = registry.push(IMAGE, '2');
+  now.t = at(5);
+  await r.reconcile('qa');
+  assert.equal(running(), `${IMAGE}@${d1}`, 'no notification: the period holds');
+  pushed.set(IMAGE, d2);
+  const after = await r.reconcile('qa');
+  assert.equal(running(), `${IMAGE}@${d2}`);
+  assert.equal(store.envStatus.get('qa')?.images?.web?.digest, d2);
+  assert.ok((after.requeueAfterMs ?? 0) > 1_000, 'a notification does not make the reconcile spin');
+  const lookups = registry.lookups.length;
+  await r.reconcile('qa');
+  assert.equal(registry.lookups.length, lookups, 'the notified digest is the one run: not asked again');
+  pushed.set(IMAGE, D('9'));
+  await r.reconcile('qa');
+  assert.equal(registry.lookups.length, lookups + 1, 'a notification the registry does not confirm costs one look-up per pass');
+  assert.equal(running(), `${IMAGE}@${d2}`, 'and changes nothing');
+});
+
+test('an untracked tag ignores notifications: it moves only with its spec', async () => {
+  const { store, registry, swarm, now, running } = setup();
+  const r = new EnvironmentReconciler({ swarm, installation: 'inst-a', gc: store, resources: store, status: store, routes: store, promotions: store, log, images: registry, now: () => now.t, pushedDigest: () => D('2') });
+  const d1 = registry.push(IMAGE, '1');
+  await r.reconcile('qa');
+  registry.push(IMAGE, '2');
+  await r.reconcile('qa');
+  assert.equal(running(), `${IMAGE}@${d1}`);
+  assert.deepEqual(registry.lookups, [IMAGE]);
+});
+
+test('job images are pinned like services: resolved once per job spec change, run by digest, tracked, shown in status', async () => {
+  const JOB_IMAGE = '10.77.0.1:5000/batch:v1';
+  const { store, registry, swarm, r, now } = setup();
+  const d1 = registry.push(IMAGE, '1');
+  const j1 = registry.push(JOB_IMAGE, 'b');
+  const withJob = (job: Record<string, unknown>, generation: number) => {
+    const e = env(undefined, generation);
+    return environmentSchema.parse({ ...e, spec: { ...e.spec, jobs: { report: { image: JOB_IMAGE, schedule: '@every 10s', ...job } } } });
+  };
+  store.envs.set('qa', withJob({}, 1));
+  await r.reconcile('qa');
+  await r.reconcile('qa');
+  const st = store.envStatus.get('qa')!;
+  assert.equal(st.jobImages?.report?.digest, j1);
+  assert.equal(st.images?.web?.digest, d1);
+  now.t = at(10);
+  await r.reconcile('qa');
+  const run = () => swarm.services.filter((s) => s.labels['berth.job'] === 'report').sort((a, b) => a.name.localeCompare(b.name)).at(-1);
+  assert.equal(run()?.image, `${JOB_IMAGE}@${j1}`, 'the run starts the pinned digest');
+  const j2 = registry.push(JOB_IMAGE, 'c');
+  const lookups = registry.lookups.length;
+  now.t = at(11);
+  await r.reconcile('qa');
+  assert.equal(registry.lookups.length, lookups, 'untracked: not asked again');
+  store.envs.set('qa', withJob({ track: '30s' }, 2));
+  await r.reconcile('qa');
+  assert.equal(store.envStatus.get('qa')?.jobImages?.report?.digest, j2, 'a job spec change resolves again');
+  store.envs.set('qa', withJob({ track: '30s', image: '10.77.0.1:5000/batch:v404' }, 3));
+  await r.reconcile('qa');
+  assert.match(store.envStatus.get('qa')!.conditions.find((c) => c.type === 'ImageUnresolved')?.message ?? '', /job report: resolve 10\.77\.0\.1:5000\/batch:v404: HTTP 404/);
+});

@@ -43,6 +43,8 @@ export interface JobDecision {
   skipped: { at: string; reason: string }[];
   /** When to look again; undefined: nothing scheduled (cannot happen while a schedule exists). */
   requeueAfterMs: number | undefined;
+  /** The job's interval now: from its next tick to the one after (for cron, the gap varies). */
+  intervalSeconds: number;
 }
 
 /** The schedule as status shows it: the expression, and its timezone unless UTC. */
@@ -194,7 +196,8 @@ export function decideJob(input: JobInput): JobDecision {
   const finishedServices = [...byRun.values()].filter((r) => !activeRuns.has(r.run)).sort((a, b) => b.run - a.run);
   for (const r of finishedServices.slice(spec.history)) remove(r.run, 'history');
 
-  return { status: st, actions: [...clear, ...removals, ...starts], ended, skipped, requeueAfterMs: nextLook(st, timeoutMs, input) };
+  const intervalSeconds = schedule.interval(new Date(st.nextRunAt)) / 1000;
+  return { status: st, actions: [...clear, ...removals, ...starts], ended, skipped, requeueAfterMs: nextLook(st, timeoutMs, input), intervalSeconds };
 }
 
 /** The soonest of: the next tick, a retry's time, a timeout, and a poll while an attempt is going. */

@@ -105,11 +105,13 @@ function observe(env: string, job: string, dec: JobDecision, m: BerthMetrics | u
     m.jobDuration.observe({ env, job }, e.durationSeconds);
   }
   if (dec.status.lastSuccessAt) m.jobLastSuccess.set({ env, job }, Date.parse(dec.status.lastSuccessAt) / 1000);
+  m.jobInterval.set({ env, job }, dec.intervalSeconds);
 }
 
 /** Drops a job's series: the job or its environment is gone. */
 export function forgetJobMetrics(m: BerthMetrics, env: string, job: string): void {
   for (const result of JOB_RESULTS) m.jobRunsTotal.remove({ env, job, result });
   m.jobLastSuccess.remove({ env, job });
+  m.jobInterval.remove({ env, job });
   m.jobDuration.remove({ env, job });
 }

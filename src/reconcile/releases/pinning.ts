@@ -1,28 +1,41 @@
-import { parseDuration, type Environment, type ResolvedImage, type ServiceSpec } from '../../api/index.js';
+import { parseDuration, type Environment, type ResolvedImage } from '../../api/index.js';
 import { parseImageReference, pinnedReference } from '../../registry/reference.js';
 import { specHash } from '../../swarm/service-spec.js';
 
+/** What pinning needs of a service's or a job's spec. */
+export interface Pinnable {
+  image: string;
+  track?: string | undefined;
+  replicas?: number;
+}
+
 /**
- * What identifies a service's spec for resolving its tag: everything but the replica count
+ * The digest a registry notification last reported pushed under the reference's repository and
+ * tag (registry-pushes.ts), if any: a faster trigger than the `track` period.
+ */
+export type PushedDigest = (ref: string) => string | undefined;
+
+/**
+ * What identifies a spec for resolving its tag: everything but a service's replica count
  * (resizing is not a release, so it does not move a tag either).
  */
-export function resolutionKey(spec: ServiceSpec): string {
+export function resolutionKey(spec: Pinnable): string {
   const { replicas: _replicas, ...rest } = spec;
   return specHash(rest);
 }
 
 /** A spec image already pinned by digest is run as written. */
-function isPinned(spec: ServiceSpec): boolean {
+function isPinned(spec: Pinnable): boolean {
   return parseImageReference(spec.image).digest !== undefined;
 }
 
-/** The known resolution that still holds for the service's current spec, if any. */
-export function currentResolution(spec: ServiceSpec, known: ResolvedImage | undefined): ResolvedImage | undefined {
+/** The known resolution that still holds for the current spec, if any. */
+export function currentResolution(spec: Pinnable, known: ResolvedImage | undefined): ResolvedImage | undefined {
   return known && known.specHash === resolutionKey(spec) && known.ref === spec.image ? known : undefined;
 }
 
-/** Milliseconds until the service's tag must be resolved (again); 0 when due now; undefined when never. */
-export function resolveDueInMs(spec: ServiceSpec, known: ResolvedImage | undefined, now: Date): number | undefined {
+/** Milliseconds until the tag must be resolved (again); 0 when due now; undefined when never. */
+export function resolveDueInMs(spec: Pinnable, known: ResolvedImage | undefined, now: Date): number | undefined {
   if (isPinned(spec)) return undefined;
   const current = currentResolution(spec, known);
   if (!current) return 0;
@@ -30,16 +43,32 @@ export function resolveDueInMs(spec: ServiceSpec, known: ResolvedImage | undefin
   return Math.max(0, Date.parse(current.resolvedAt) + parseDuration(spec.track) - now.getTime());
 }
 
-/** The services whose tag is resolved in this pass: new or changed specs, and tracked tags whose period ran out. */
-export function resolutionsDue(services: Record<string, ServiceSpec>, known: Record<string, ResolvedImage> | undefined, now: Date): string[] {
+/**
+ * A tracked tag that the registry notified as pushed with another digest than the one we run.
+ * Once resolved again it matches, so a notification triggers one look-up, not one per pass.
+ */
+function pushedElsewhere(spec: Pinnable, known: ResolvedImage | undefined, pushed: PushedDigest | undefined): boolean {
+  const current = spec.track && pushed ? currentResolution(spec, known) : undefined;
+  const digest = current ? pushed!(spec.image) : undefined;
+  return digest !== undefined && digest !== current!.digest;
+}
+
+/**
+ * The services (or jobs) whose tag is resolved in this pass: new or changed specs, tracked tags
+ * whose period ran out, and tracked tags a registry notification says were pushed elsewhere.
+ */
+export function resolutionsDue(services: Record<string, Pinnable>, known: Record<string, ResolvedImage> | undefined, now: Date, pushed?: PushedDigest): string[] {
   return Object.entries(services)
-    .filter(([svc, spec]) => resolveDueInMs(spec, known?.[svc], now) === 0)
+    .filter(([svc, spec]) => resolveDueInMs(spec, known?.[svc], now) === 0 || pushedElsewhere(spec, known?.[svc], pushed))
     .map(([svc]) => svc)
     .sort();
 }
 
-/** The soonest tracking re-resolution after this pass, for the requeue. */
-export function nextResolutionInMs(services: Record<string, ServiceSpec>, known: Record<string, ResolvedImage> | undefined, now: Date): number | undefined {
+/**
+ * The soonest tracking re-resolution after this pass, for the requeue. Notifications do not
+ * count: one that the registry's answer does not confirm must not make the reconcile spin.
+ */
+export function nextResolutionInMs(services: Record<string, Pinnable>, known: Record<string, ResolvedImage> | undefined, now: Date): number | undefined {
   const due = Object.entries(services)
     .map(([svc, spec]) => resolveDueInMs(spec, known?.[svc], now))
     .filter((ms): ms is number => ms !== undefined);
@@ -59,7 +88,7 @@ export interface Resolutions {
 
 /** Folds this pass's registry answers into the known resolutions. Pure. */
 export function mergeResolutions(
-  services: Record<string, ServiceSpec>,
+  services: Record<string, Pinnable>,
   known: Record<string, ResolvedImage> | undefined,
   outcomes: Record<string, ResolveOutcome>,
   now: Date,
@@ -83,13 +112,17 @@ export function mergeResolutions(
   return { images, blocking, stale };
 }
 
-/** The environment as Swarm should run it: each resolved service's image pinned to its digest. */
-export function pinEnvironment(env: Environment, images: Record<string, ResolvedImage>): Environment {
-  const services = Object.fromEntries(
-    Object.entries(env.spec.services).map(([svc, spec]) => {
-      const resolved = currentResolution(spec, images[svc]);
-      return [svc, resolved ? { ...spec, image: pinnedReference(spec.image, resolved.digest) } : spec];
+/** Each spec whose resolution holds, its image pinned to the digest. */
+function pinAll<S extends Pinnable>(specs: Record<string, S>, images: Record<string, ResolvedImage>): Record<string, S> {
+  return Object.fromEntries(
+    Object.entries(specs).map(([name, spec]) => {
+      const resolved = currentResolution(spec, images[name]);
+      return [name, resolved ? { ...spec, image: pinnedReference(spec.image, resolved.digest) } : spec];
     }),
   );
-  return { ...env, spec: { ...env.spec, services } };
+}
+
+/** The environment as Swarm should run it: each resolved service's and job's image pinned to its digest. */
+export function pinEnvironment(env: Environment, images: Record<string, ResolvedImage>, jobImages: Record<string, ResolvedImage> = {}): Environment {
+  return { ...env, spec: { ...env.spec, services: pinAll(env.spec.services, images), jobs: pinAll(env.spec.jobs, jobImages) } };
 }
