@@ -113,19 +113,19 @@ export class DockerodeSwarm implements SwarmApi {
   }
 
   /** Credentials for the spec's image, so the nodes can pull it from a private registry. */
-  private authOf(spec: DockerServiceSpec): object | undefined {
+  private async authOf(spec: DockerServiceSpec): Promise<object | undefined> {
     const image = (spec.TaskTemplate as { ContainerSpec?: { Image?: string } } | undefined)?.ContainerSpec?.Image;
     return image && this.opts.registryCredentials ? authFor(this.opts.registryCredentials, image) : undefined;
   }
 
   async createService(spec: DockerServiceSpec): Promise<string> {
-    const auth = this.authOf(spec);
+    const auth = await this.authOf(spec);
     const created = await this.call('createService', (abortSignal) => withAuth(this.docker.createService.bind(this.docker))(auth, { ...spec, abortSignal }));
     return (created as unknown as { id: string }).id;
   }
 
   async updateService(id: string, version: number, spec: DockerServiceSpec): Promise<void> {
-    const auth = this.authOf(spec);
+    const auth = await this.authOf(spec);
     const service = this.docker.getService(id);
     await this.call('updateService', (abortSignal) => withAuth(service.update.bind(service))(auth, { _query: { version }, _body: spec, abortSignal }));
   }
