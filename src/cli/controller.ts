@@ -100,6 +100,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
     installation,
     orphanGraceMs,
     ...(images ? { images } : {}),
+    swarmObjects: swarm,
     onFatal: (err) => {
       fatal = err;
       shutdown.trigger();
