@@ -120,8 +120,8 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
   }
 
   async findObjectIds(kind: SwarmObjectKind, names: string[]): Promise<Map<string, string>> {
-    // `names` matches whole names (`name` would match prefixes).
-    const filters = { names };
+    // `name` matches prefixes (and is the filter both kinds accept): keep the exact names only.
+    const filters = { name: names };
     const found = (await (kind === 'secret'
       ? this.call('listSecrets', (abortSignal) => this.docker.listSecrets({ filters, abortSignal } as object))
       : this.call('listConfigs', (abortSignal) => this.docker.listConfigs({ filters, abortSignal } as object)))) as Array<{ ID: string; Spec?: { Name?: string } }>;
