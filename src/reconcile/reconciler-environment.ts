@@ -31,6 +31,7 @@ import type { GcReleases, ImageResolver, ImageTagger, JobRequestStore, Promotion
 import { forgetJobMetrics, reconcileJobs } from './jobs/reconcile-jobs.js';
 import { missingObjectsMessage, SwarmObjectCheck, type MissingObject } from './swarm-objects.js';
 import type { SwarmObjectLookup } from '../swarm/api.js';
+import { SwarmObjectMissingError } from '../swarm/object-ids.js';
 import { RouteConflictError } from '../store/routes-contract.js';
 import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
@@ -134,6 +135,16 @@ export class EnvironmentReconciler {
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
+    try {
+      return await this.reconcilePass(name);
+    } catch (err) {
+      // A secret or config gone between the check and the write: the next pass checks again.
+      if (err instanceof SwarmObjectMissingError) this.objects?.forget(name);
+      throw err;
+    }
+  }
+
+  private async reconcilePass(name: string): Promise<ReconcileResult> {
     const log = this.d.log.child({ key: `env/${name}` });
     let env: Environment | undefined;
     try {

@@ -3,7 +3,8 @@
  * exist? A missing one holds the whole environment (nothing running is touched) with a condition
  * that names it. Docker is asked only when an environment's references change: once they all
  * existed they are not looked up again (Swarm refuses to remove a secret or config a service
- * uses, and the Docker adapter looks the ids up again when it writes a service).
+ * uses; the Docker adapter looks the ids up again when it writes a service, and a write that
+ * finds one gone makes the reconciler forget the environment's references).
  */
 import type { Environment } from '../api/index.js';
 import type { SwarmObjectKind, SwarmObjectLookup } from '../swarm/api.js';

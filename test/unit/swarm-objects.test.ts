@@ -119,3 +119,26 @@ test('a missing secret holds the environment (SwarmObjectMissing, nothing create
   assert.equal(objects.lookups, lookups + 2, 'a new name: one look-up per kind');
   assert.match(store.envStatus.get('qa')!.conditions.find((c) => c.type === 'SwarmObjectMissing')?.message ?? '', /secret "pw2" not found/);
 });
+
+test('a secret gone between the check and the write: the reconcile fails, and the next pass checks again and reports it', async () => {
+  /** Docker's adapter, as it answers a write that names a secret Swarm no longer has. */
+  class GoneOnWrite extends FakeSwarm {
+    override async updateService(): Promise<void> {
+      throw new SwarmObjectMissingError('updateService', [{ kind: 'secret', name: 'pw' }]);
+    }
+  }
+  const swarm = new GoneOnWrite([fakeNode(1)]);
+  const store = new FakeStore();
+  store.groups.set('g', groupSchema.parse({ apiVersion: 'berth.dev/v1alpha1', kind: 'EnvironmentGroup', metadata: { name: 'g' }, spec: { nodeSelector: { pool: 'lab' } } }));
+  const objects = new FakeObjects();
+  objects.objects.set('secret/pw', 'sid1');
+  const r = new EnvironmentReconciler({ swarm, swarmObjects: objects, installation: 'inst-a', gc: store, resources: store, status: store, routes: store, promotions: store, log, now: () => new Date('2030-01-01T00:00:00Z') });
+  store.envs.set('qa', env({ secrets: [{ source: 'pw' }] }));
+  await r.reconcile('qa');
+  await r.reconcile('qa');
+  objects.objects.delete('secret/pw');
+  store.envs.set('qa', env({ image: '10.77.0.1:5000/web:v2', secrets: [{ source: 'pw' }] }));
+  await assert.rejects(r.reconcile('qa'), SwarmObjectMissingError);
+  await r.reconcile('qa');
+  assert.match(store.envStatus.get('qa')!.conditions.find((c) => c.type === 'SwarmObjectMissing')?.message ?? '', /secret "pw" not found/);
+});
