@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_SWARM_SERVICE_NAME, commandSchema, healthcheckSchema } from './container.js';
+import { MAX_SWARM_SERVICE_NAME, commandSchema, duplicateTarget, healthcheckSchema, swarmFileRefSchema } from './container.js';
 import { jobSpecSchema, jobSwarmNameFits } from './job.js';
 import { API_VERSION, metadataSchema } from './metadata.js';
 import {
@@ -68,6 +68,10 @@ export const serviceSpecSchema = z.strictObject({
   route: routeSchema.optional(),
   /** Re-resolve the image's tag this often and roll out a new digest with the service's strategy. */
   track: trackPeriod.optional(),
+  /** Swarm secrets mounted as files, by name (`docker secret create`); their values never pass through berth. */
+  secrets: z.array(swarmFileRefSchema).max(64).optional(),
+  /** Swarm configs mounted as files, by name (`docker config create`). */
+  configs: z.array(swarmFileRefSchema).max(64).optional(),
 });
 
 export const approvalModeSchema = z.enum(['manual', 'auto']);
@@ -133,6 +137,8 @@ export const environmentSpecSchema = z
           message: 'a route needs at least one entry in ports',
         });
       }
+      const mounted = duplicateTarget(swarmFileTargets(svc));
+      if (mounted) ctx.addIssue({ code: 'custom', path: ['services', name], message: `two secrets or configs are mounted at ${mounted}` });
       const published = svc.ports.filter((p) => p.published !== undefined).map((p) => p.published);
       if (new Set(published).size !== published.length) {
         ctx.addIssue({ code: 'custom', path: ['services', name, 'ports'], message: 'published ports must be unique' });
@@ -195,6 +201,22 @@ export const environmentSchema = z
 export type ServiceSpec = z.infer<typeof serviceSpecSchema>;
 export type EnvironmentSpec = z.infer<typeof environmentSpecSchema>;
 export type Environment = z.infer<typeof environmentSchema>;
+
+/** Where a secret lands in the container: an absolute target, else under /run/secrets/. */
+export function secretPath(ref: { source: string; target?: string | undefined }): string {
+  const t = ref.target ?? ref.source;
+  return t.startsWith('/') ? t : `/run/secrets/${t}`;
+}
+
+/** Where a config lands in the container: its target, else /<name>. */
+export function configPath(ref: { source: string; target?: string | undefined }): string {
+  const t = ref.target ?? ref.source;
+  return t.startsWith('/') ? t : `/${t}`;
+}
+
+function swarmFileTargets(svc: Pick<ServiceSpec, 'secrets' | 'configs'>): string[] {
+  return [...(svc.secrets ?? []).map(secretPath), ...(svc.configs ?? []).map(configPath)];
+}
 
 /** The nginx upstream a routed service joins: `route.upstream`, or `<env>-<service>`. */
 export function routeUpstream(envName: string, serviceName: string, svc: Pick<ServiceSpec, 'route'>): string {

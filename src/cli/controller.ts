@@ -107,6 +107,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
     orphanGraceMs,
     ...(images ? { images } : {}),
     ...(registryNotifications ? { registryNotifications } : {}),
+    swarmObjects: swarm,
     onFatal: (err) => {
       fatal = err;
       shutdown.trigger();

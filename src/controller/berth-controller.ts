@@ -7,6 +7,7 @@ import type { Clock } from '../runtime/clock.js';
 import { Controller } from '../runtime/controller.js';
 import { periodicSource } from '../runtime/source.js';
 import type { ResourceWatch, WatchOptions } from '../store/watch.js';
+import type { SwarmObjectLookup } from '../swarm/api.js';
 import type { SwarmCache } from '../swarm/cache.js';
 import { allKeys } from './list-keys.js';
 import { berthReconciler } from './reconciler.js';
@@ -36,6 +37,8 @@ export interface BerthControllerDeps {
   releaseRequests?: RequestWatch;
   /** Tag pushes that registries notified (any replica stores them): tracked tags are resolved again at once. */
   registryPushes?: RegistryPushWatch;
+  /** Finds the Swarm secrets and configs services name. */
+  swarmObjects?: SwarmObjectLookup;
   /** Opens the watch of every group and environment. */
   watch: (opts: WatchOptions) => ResourceWatch;
   clock: Clock;
@@ -76,6 +79,7 @@ export function berthController(d: BerthControllerDeps): Controller {
     ...(d.jobRequests ? { jobRequests: d.jobRequests.store } : {}),
     ...(d.images ? { images: d.images, tagger: d.images } : {}),
     ...(d.registryPushes ? { pushedDigest: pushed.digestFor } : {}),
+    ...(d.swarmObjects ? { swarmObjects: d.swarmObjects } : {}),
     releases: d.store,
   });
   const groups = new GroupReconciler({ swarm: d.swarm, resources: d.store, status: d.store, log: d.log, now });

@@ -11,7 +11,7 @@ import type { EtcdClient } from '../store/client.js';
 import { ProxyAckStore } from '../store/proxies.js';
 import { RouteStore } from '../store/routes.js';
 import { watchResources } from '../store/watch.js';
-import type { SwarmApi } from '../swarm/api.js';
+import type { SwarmApi, SwarmObjectLookup } from '../swarm/api.js';
 import { SwarmCache } from '../swarm/cache.js';
 import { FencedSwarm } from '../swarm/fenced-swarm.js';
 import { berthController } from './berth-controller.js';
@@ -48,6 +48,8 @@ export interface ControllerProcessOptions {
    * the metrics server, with this bearer token when it is a string.
    */
   registryNotifications?: { token?: string };
+  /** Finds the Swarm secrets and configs services name (the Docker adapter). */
+  swarmObjects?: SwarmObjectLookup;
   onFatal: (err: unknown) => void;
 }
 
@@ -87,6 +89,7 @@ export class ControllerProcess {
         proxies: new ProxyAckStore(o.etcd, o.log),
         ...(o.proxyWaitMs !== undefined ? { proxyWaitMs: o.proxyWaitMs } : {}),
         ...(o.images ? { images: o.images } : {}),
+        ...(o.swarmObjects ? { swarmObjects: o.swarmObjects } : {}),
         watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
         jobRequests: { store, watch: etcdJobRequestWatch(o.etcd, o.log) },
         releaseRequests: etcdReleaseRequestWatch(o.etcd, o.log),

@@ -8,6 +8,12 @@ export interface LabEnv {
   BERTH_ETCD_ENDPOINTS: string;
   BERTH_LAB_ETCD_FROM_NODES: string;
   BERTH_LAB_REGISTRY: string;
+  /** The registry that needs credentials (TLS by the lab CA, htpasswd), serving the same images. */
+  BERTH_LAB_AUTH_REGISTRY: string;
+  /** A Docker config.json logged in to it: what `--registry-auth-file` takes. */
+  BERTH_LAB_AUTH_REGISTRY_CONFIG: string;
+  /** The lab CA (PEM) its certificate is signed by: NODE_EXTRA_CA_CERTS for a berth that talks to it. */
+  BERTH_LAB_AUTH_REGISTRY_CA: string;
   BERTH_LAB_NGINX_URL: string;
   BERTH_NGINX_CONF: string;
   BERTH_NGINX_MAIN_CONF: string;
@@ -28,6 +34,9 @@ export const LAB_ENV_KEYS: (keyof LabEnv)[] = [
   'BERTH_ETCD_ENDPOINTS',
   'BERTH_LAB_ETCD_FROM_NODES',
   'BERTH_LAB_REGISTRY',
+  'BERTH_LAB_AUTH_REGISTRY',
+  'BERTH_LAB_AUTH_REGISTRY_CONFIG',
+  'BERTH_LAB_AUTH_REGISTRY_CA',
   'BERTH_LAB_NGINX_URL',
   'BERTH_NGINX_CONF',
   'BERTH_NGINX_MAIN_CONF',
@@ -49,6 +58,9 @@ export function labEnv(plan: LabPlan): LabEnv {
     BERTH_ETCD_ENDPOINTS: plan.etcd.clientUrl,
     BERTH_LAB_ETCD_FROM_NODES: plan.etcd.nodesUrl,
     BERTH_LAB_REGISTRY: plan.registry.addr,
+    BERTH_LAB_AUTH_REGISTRY: plan.authRegistry.addr,
+    BERTH_LAB_AUTH_REGISTRY_CONFIG: plan.authRegistry.authFile,
+    BERTH_LAB_AUTH_REGISTRY_CA: plan.authRegistry.caCert,
     BERTH_LAB_NGINX_URL: `http://${plan.nginx.listen}`,
     BERTH_NGINX_CONF: plan.nginx.upstreamsConf,
     BERTH_NGINX_MAIN_CONF: plan.nginx.mainConf,

@@ -1,9 +1,11 @@
-/** A tiny bounded HTTP GET for readiness checks. */
+/** A tiny bounded HTTP(S) GET for readiness checks; `ca` is the CA an https server's certificate is checked against. */
 import http from 'node:http';
+import https from 'node:https';
 
-export function httpGet(url: string, timeoutMs = 5_000, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+export function httpGet(url: string, timeoutMs = 5_000, headers: Record<string, string> = {}, ca?: Buffer): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs, headers }, (res) => {
+    const get = url.startsWith('https:') ? (u: string, o: https.RequestOptions, cb: (res: http.IncomingMessage) => void) => https.get(u, { ...o, ca }, cb) : http.get;
+    const req = get(url, { timeout: timeoutMs, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));

@@ -11,6 +11,7 @@ import { ensurePackages, isRoot } from './packages.js';
 import { ensureBridge, ensureNodeNet, ensureRule, forwardRule, linkExists, netnsExists, removeLink, removeNetns, removeRule, ruleExists } from './net.js';
 import { ensureEtcd, etcdHealthy } from './etcd.js';
 import { ensureRegistry, registryUp } from './registry.js';
+import { authRegistryUp, ensureAuthRegistry } from './auth-registry.js';
 import { dockerFor, dockerdKey, ensureDockerd, stopDockerd } from './dockerd.js';
 import { ensureSwarm, swarmNodes } from './swarm.js';
 import { ensureImages } from './images.js';
@@ -101,6 +102,7 @@ export async function labUp(opts: UpOptions = {}): Promise<UpReport> {
 
     if (await ensureEtcd(plan, state, save)) changes.push('etcd');
     if (await ensureRegistry(plan, state, save)) changes.push('registry');
+    if (await ensureAuthRegistry(plan, state, save)) changes.push('registry with auth');
 
     await Promise.all(
       plan.nodes.map(async (node) => {
@@ -149,8 +151,8 @@ export async function labDown(opts: LabOptions = {}): Promise<DownReport> {
       delete state.processes[key];
       save();
     };
-    log('stopping nginx, registry, etcd');
-    for (const key of ['nginx', 'registry', 'etcd']) await stopRecorded(key);
+    log('stopping nginx, registries, etcd');
+    for (const key of ['nginx', 'authRegistry', 'registry', 'etcd']) await stopRecorded(key);
     log('stopping dockerd nodes');
     const dockerds = Object.keys(state.processes).filter((k) => k.startsWith('dockerd-'));
     await Promise.all(dockerds.map(stopRecorded));
@@ -190,6 +192,10 @@ export async function labDown(opts: LabOptions = {}): Promise<DownReport> {
       save();
     }
     for (const f of state.files) fs.rmSync(f, { force: true });
+    for (const d of [...state.dirs].reverse()) {
+      // Only when empty: something else may have put files there since.
+      if (fs.existsSync(d) && fs.readdirSync(d).length === 0) fs.rmdirSync(d);
+    }
     await removeStateDir(plan.stateDir);
     removed.push(`state dir ${plan.stateDir}`);
     return { removed, stateDir: plan.stateDir };
@@ -212,6 +218,7 @@ export async function labStatus(opts: LabOptions = {}): Promise<{ up: boolean; r
   for (const rule of state.iptables) rows.push({ part: 'iptables FORWARD', running: await ruleExists(rule), detail: rule.slice(1, 5).join(' ') });
   rows.push({ part: 'etcd', running: recordAlive(state.processes.etcd) && (await etcdHealthy(plan)), detail: `${pidOf('etcd')} ${plan.etcd.clientUrl}` });
   rows.push({ part: 'registry', running: recordAlive(state.processes.registry) && (await registryUp(plan)), detail: `${pidOf('registry')} ${plan.registry.addr}` });
+  rows.push({ part: 'registry with auth', running: recordAlive(state.processes.authRegistry) && (await authRegistryUp(plan)), detail: `${pidOf('authRegistry')} ${plan.authRegistry.addr}` });
   rows.push({ part: 'nginx', running: recordAlive(state.processes.nginx) && (await nginxAnswers(plan)), detail: `${pidOf('nginx')} ${plan.nginx.listen}` });
   let swarm: Awaited<ReturnType<typeof swarmNodes>> = [];
   try {

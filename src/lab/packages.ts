@@ -20,6 +20,9 @@ export const REQUIREMENTS: Requirement[] = [
   { pkg: 'busybox-static', bins: ['busybox'] },
   { pkg: 'iproute2', bins: ['ip'] },
   { pkg: 'iptables', bins: ['iptables'] },
+  // The registry with auth: its lab CA and certificate, its bcrypt htpasswd.
+  { pkg: 'openssl', bins: ['openssl'] },
+  { pkg: 'apache2-utils', bins: ['htpasswd'] },
   // promtool checks deploy/prometheus/; the monitoring test runs Prometheus against berth.
   { pkg: 'prometheus', bins: ['prometheus', 'promtool'] },
 ];

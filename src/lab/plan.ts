@@ -11,6 +11,11 @@ export const SUBNET_PREFIX = '10.77.0';
 export const PREFIX_LEN = 24;
 export const HOST_IP = `${SUBNET_PREFIX}.1`;
 export const REGISTRY_ADDR = `${HOST_IP}:5000`;
+/** The same images behind TLS and htpasswd: the registry a node pulls from only with credentials. */
+export const AUTH_REGISTRY_ADDR = `${HOST_IP}:5443`;
+export const AUTH_REGISTRY_USER = 'berth-lab';
+/** Where every dockerd (20.10, not rootless) looks for a registry's CA: one directory per host:port. */
+export const DOCKER_CERTS_DIR = '/etc/docker/certs.d';
 export const ETCD_CLIENT_URL = 'http://127.0.0.1:2379';
 /** The same etcd on the bridge address: what containers on the lab's nodes reach (BERTH_LAB_ETCD_FROM_NODES). */
 export const ETCD_NODES_URL = `http://${HOST_IP}:2379`;
@@ -53,6 +58,23 @@ export interface LabPlan {
   nodes: NodePlan[];
   etcd: { dataDir: string; log: string; clientUrl: string; nodesUrl: string; peerUrl: string };
   registry: { addr: string; config: string; storage: string; log: string };
+  authRegistry: {
+    addr: string;
+    /** Its config, TLS files, htpasswd and the Docker config.json that logs in to it. */
+    dir: string;
+    config: string;
+    log: string;
+    caCert: string;
+    caKey: string;
+    cert: string;
+    key: string;
+    htpasswd: string;
+    user: string;
+    /** A Docker config.json with the lab user's credentials (`auths`), for `--registry-auth-file`. */
+    authFile: string;
+    /** The CA's copy the nodes' dockerd read (certs.d/<host:port>/ca.crt). */
+    dockerCa: string;
+  };
   nginx: {
     prefix: string;
     mainConf: string;
@@ -114,6 +136,7 @@ export function planLab(opts: PlanOptions = {}): LabPlan {
     });
   }
   const ng = path.join(stateDir, 'nginx');
+  const ar = path.join(stateDir, 'auth-registry');
   return {
     stateDir,
     stateFile: path.join(stateDir, 'state.json'),
@@ -135,6 +158,20 @@ export function planLab(opts: PlanOptions = {}): LabPlan {
       config: path.join(stateDir, 'registry', 'config.yml'),
       storage: path.join(stateDir, 'registry', 'data'),
       log: path.join(stateDir, 'registry', 'registry.log'),
+    },
+    authRegistry: {
+      addr: AUTH_REGISTRY_ADDR,
+      dir: ar,
+      config: path.join(ar, 'config.yml'),
+      log: path.join(ar, 'registry.log'),
+      caCert: path.join(ar, 'ca.crt'),
+      caKey: path.join(ar, 'ca.key'),
+      cert: path.join(ar, 'server.crt'),
+      key: path.join(ar, 'server.key'),
+      htpasswd: path.join(ar, 'htpasswd'),
+      user: AUTH_REGISTRY_USER,
+      authFile: path.join(ar, 'docker-config.json'),
+      dockerCa: path.join(DOCKER_CERTS_DIR, AUTH_REGISTRY_ADDR, 'ca.crt'),
     },
     nginx: {
       prefix: ng + '/',

@@ -31,6 +31,8 @@ export const LabState = z.object({
   iptables: z.array(z.array(z.string())),
   /** Files the lab created outside its state dir (e.g. a temporary policy-rc.d). */
   files: z.array(z.string()).default([]),
+  /** Directories the lab created outside its state dir (a certs.d entry), removed on down when empty. */
+  dirs: z.array(z.string()).default([]),
 });
 export type LabState = z.infer<typeof LabState>;
 
@@ -46,6 +48,7 @@ export function emptyState(stateDir: string, nodes: number, managers: number, no
     links: [],
     iptables: [],
     files: [],
+    dirs: [],
   };
 }
 

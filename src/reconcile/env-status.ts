@@ -192,6 +192,8 @@ export function environmentStatus(o: EnvironmentObservation): EnvironmentStatus 
     stale.length > 0 ? { status: 'True', reason: 'TrackingLookupFailed', message: `${stale.map((u) => `${u.service}: ${u.message}`).join('; ')}; running the digest resolved before` } : undefined,
     o.now,
   );
+  // A pass that gets here found every secret and config its services name.
+  conditions = conditions.filter((c) => c.type !== 'SwarmObjectMissing');
   const phase: Phase =
     missing > 0 || abandoned.length > 0 || rolledBack.length > 0 || conflicts.length > 0
       ? 'Degraded'

@@ -31,6 +31,9 @@ import { decideOrphan, ORPHAN_HOLDS, ORPHANED, orphanedCondition, withoutOrphane
 import { ownedSnapshot, type Ownership } from './ownership.js';
 import type { GcReleases, ImageResolver, ImageTagger, JobRequestStore, PromotionStore, ProxyAckReader, ReleaseRequestReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
 import { forgetJobMetrics, reconcileJobs } from './jobs/reconcile-jobs.js';
+import { missingObjectsMessage, SwarmObjectCheck, type MissingObject } from './swarm-objects.js';
+import type { SwarmObjectLookup } from '../swarm/api.js';
+import { SwarmObjectMissingError } from '../swarm/object-ids.js';
 import { RouteConflictError } from '../store/routes-contract.js';
 import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
@@ -78,6 +81,8 @@ export interface EnvironmentReconcilerDeps {
   tagger?: ImageTagger;
   /** spec.promotion: the upstream is looked at again this often (its releases raise no event here). */
   promotionPollMs?: number;
+  /** Finds the Swarm secrets and configs services name; without one, they are not checked before planning. */
+  swarmObjects?: SwarmObjectLookup;
 }
 
 /** A service whose route upstream another owner holds: nothing of that route is touched. */
@@ -93,8 +98,9 @@ export interface RouteConflict {
  * and after a crash at any point: everything it does is derived from what it reads.
  */
 export class EnvironmentReconciler {
-  private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images' | 'tagger' | 'pushedDigest'>> &
+  private readonly d: Required<Omit<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images' | 'tagger' | 'pushedDigest' | 'swarmObjects'>> &
     Pick<EnvironmentReconcilerDeps, 'metrics' | 'proxyWaitMs' | 'images' | 'tagger' | 'pushedDigest'>;
+  private readonly objects: SwarmObjectCheck | undefined;
   /** Last pre-promotion probe per `<env>/<service>`: the only state kept between reconciles. */
   private readonly probes = new Map<string, ProbeResult>();
   /** berth_environments{phase}, as this reconciler last decided each environment's phase. */
@@ -111,6 +117,7 @@ export class EnvironmentReconciler {
   constructor(deps: EnvironmentReconcilerDeps) {
     this.phases = deps.metrics && new PhaseCount(deps.metrics.environments);
     this.held = deps.metrics && new KeyedCount(deps.metrics.deletionsHeld, 'reason', ORPHAN_HOLDS);
+    this.objects = deps.swarmObjects && new SwarmObjectCheck(deps.swarmObjects);
     const now = deps.now ?? (() => new Date());
     this.d = {
       now,
@@ -133,6 +140,16 @@ export class EnvironmentReconciler {
   }
 
   async reconcile(name: string): Promise<ReconcileResult> {
+    try {
+      return await this.reconcilePass(name);
+    } catch (err) {
+      // A secret or config gone between the check and the write: the next pass checks again.
+      if (err instanceof SwarmObjectMissingError) this.objects?.forget(name);
+      throw err;
+    }
+  }
+
+  private async reconcilePass(name: string): Promise<ReconcileResult> {
     const log = this.d.log.child({ key: `env/${name}` });
     let env: Environment | undefined;
     try {
@@ -185,6 +202,8 @@ export class EnvironmentReconciler {
     const pinned = await resolveImages(env, previous, this.d.images, this.d.now(), log, this.d.pushedDigest);
     if (pinned.blocking.length > 0) return this.reportUnresolved(env, previous, pinned, log);
     env = pinned.env;
+    const missing = await this.objects?.missing(env);
+    if (missing?.length) return this.reportMissingObjects(env, previous, missing, log);
 
     let snapshot = await this.snapshot(name, own);
     const rolledBackBefore = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
@@ -293,6 +312,19 @@ export class EnvironmentReconciler {
     this.phases?.set(name, status.phase);
     if (previous?.phase !== status.phase) log.warn({ phase: status.phase, err: message }, 'image not resolved: nothing changed');
     return { requeueAfterMs: this.d.registryRetryMs };
+  }
+
+  /** A secret or config a service names does not exist: as reportUnresolved, nothing changes. */
+  private async reportMissingObjects(env: Environment, previous: EnvironmentStatus | undefined, missing: MissingObject[], log: Logger): Promise<ReconcileResult> {
+    const name = env.metadata.name;
+    const message = missingObjectsMessage(missing);
+    const now = this.d.now();
+    const blocked = blockedStatus(previous, 'Degraded', 'SwarmObjectMissing', message, previous?.observedGeneration ?? 0, now);
+    const status = { ...blocked, conditions: setCondition(blocked.conditions, { type: 'SwarmObjectMissing', status: 'True', reason: 'NotFound', message }, now) };
+    if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
+    this.phases?.set(name, status.phase);
+    if (previous?.phase !== status.phase) log.warn({ phase: status.phase, err: message }, 'secret or config missing: nothing changed');
+    return { requeueAfterMs: this.d.blockedRequeueMs };
   }
 
   /**
@@ -418,6 +450,7 @@ export class EnvironmentReconciler {
 
   /** Explicit deletion (`berth delete`, ttl): remove what the environment owned, then its keys. */
   private async finalize(name: string, own: Ownership, log: Logger): Promise<ReconcileResult> {
+    this.objects?.forget(name);
     const snapshot = await this.snapshot(name, own);
     const routes = (await this.d.routes.listRoutes()).filter((r) => r.owner?.env === name);
     await this.remove(name, planEnvironmentRemoval(name, snapshot, own), routes, await this.d.status.getEnvironmentStatus(name), log);

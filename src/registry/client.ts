@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import pRetry from 'p-retry';
 import { basicAuthorization, parseChallenge, tokenFromAnswer, tokenRequest } from './auth.js';
-import type { CredentialLookup } from './credentials.js';
+import { CredentialHelperError } from './credential-helper.js';
+import type { CredentialLookup, RegistryCredential } from './credentials.js';
 import { errorKindForStatus, RegistryError } from './errors.js';
 import { apiHost, parseImageReference, tagOf, type ImageReference } from './reference.js';
 
@@ -105,8 +106,8 @@ export class RegistryClient {
 
   private async authorize(operation: string, image: ImageReference, actions: string, header: string | null): Promise<string | undefined> {
     const challenge = parseChallenge(header);
-    const credential = this.o.credentials?.(image.registry);
     if (!challenge) return undefined;
+    const credential = await this.credentialFor(operation, image.registry);
     if (challenge.scheme === 'basic') return basicAuthorization(credential);
     const { url, init } = tokenRequest(challenge, `repository:${image.repository}:${actions}`, credential);
     const res = await this.send(operation, url, init);
@@ -114,6 +115,16 @@ export class RegistryClient {
     const token = tokenFromAnswer(await res.json().catch(() => undefined));
     if (!token) throw new RegistryError(operation, 'rejected', `token server ${url} answered without a token`);
     return `Bearer ${token}`;
+  }
+
+  /** A credential helper that fails is a refusal to say who berth is: unauthorized, not worth a retry. */
+  private async credentialFor(operation: string, registry: string): Promise<RegistryCredential | undefined> {
+    try {
+      return await this.o.credentials?.(registry);
+    } catch (err) {
+      if (err instanceof CredentialHelperError) throw new RegistryError(operation, 'unauthorized', err.message, { cause: err });
+      throw err;
+    }
   }
 
   private async send(operation: string, url: string, init: RequestInit): Promise<Response> {

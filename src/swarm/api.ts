@@ -39,3 +39,14 @@ export interface SwarmApi {
    */
   watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void>;
 }
+
+export type SwarmObjectKind = 'secret' | 'config';
+
+/**
+ * Swarm secrets and configs by name: a service spec names them, Swarm wants their ids (the
+ * docker CLI looks them up the same way). Reads only; their values are never asked for.
+ */
+export interface SwarmObjectLookup {
+  /** The ids of those of `names` that exist, by name. */
+  findObjectIds(kind: SwarmObjectKind, names: string[]): Promise<Map<string, string>>;
+}

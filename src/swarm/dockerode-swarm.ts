@@ -1,10 +1,11 @@
 import Docker from 'dockerode';
 import { AdapterError } from '../api/errors.js';
-import type { SwarmApi, SwarmEvent } from './api.js';
+import type { SwarmApi, SwarmEvent, SwarmObjectKind, SwarmObjectLookup } from './api.js';
 import { LABEL_ENV } from './labels.js';
 import type { ObservedNode, ObservedService, ObservedTask } from './model.js';
 import type { CredentialLookup } from '../registry/credentials.js';
 import { authFor } from './registry-auth.js';
+import { withObjectIds } from './object-ids.js';
 import { statusCodeOf, withRetry } from './retry.js';
 import type { DockerServiceSpec } from './service-spec.js';
 import { toObservedNode, toObservedService, toObservedTask } from './translate.js';
@@ -37,7 +38,7 @@ function withAuth(fn: (...args: never[]) => unknown): (auth: object | undefined,
 }
 
 /** SwarmApi over the Docker Engine API of a Swarm manager. */
-export class DockerodeSwarm implements SwarmApi {
+export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
   private readonly docker: Docker;
   private readonly opts: DockerodeSwarmOptions;
 
@@ -113,21 +114,32 @@ export class DockerodeSwarm implements SwarmApi {
   }
 
   /** Credentials for the spec's image, so the nodes can pull it from a private registry. */
-  private authOf(spec: DockerServiceSpec): object | undefined {
+  private async authOf(spec: DockerServiceSpec): Promise<object | undefined> {
     const image = (spec.TaskTemplate as { ContainerSpec?: { Image?: string } } | undefined)?.ContainerSpec?.Image;
     return image && this.opts.registryCredentials ? authFor(this.opts.registryCredentials, image) : undefined;
   }
 
+  async findObjectIds(kind: SwarmObjectKind, names: string[]): Promise<Map<string, string>> {
+    // `name` matches prefixes (and is the filter both kinds accept): keep the exact names only.
+    const filters = { name: names };
+    const found = (await (kind === 'secret'
+      ? this.call('listSecrets', (abortSignal) => this.docker.listSecrets({ filters, abortSignal } as object))
+      : this.call('listConfigs', (abortSignal) => this.docker.listConfigs({ filters, abortSignal } as object)))) as Array<{ ID: string; Spec?: { Name?: string } }>;
+    return new Map(found.filter((o) => o.Spec?.Name && names.includes(o.Spec.Name)).map((o) => [o.Spec!.Name!, o.ID]));
+  }
+
   async createService(spec: DockerServiceSpec): Promise<string> {
-    const auth = this.authOf(spec);
-    const created = await this.call('createService', (abortSignal) => withAuth(this.docker.createService.bind(this.docker))(auth, { ...spec, abortSignal }));
+    const auth = await this.authOf(spec);
+    const body = await withObjectIds('createService', spec, this);
+    const created = await this.call('createService', (abortSignal) => withAuth(this.docker.createService.bind(this.docker))(auth, { ...body, abortSignal }));
     return (created as unknown as { id: string }).id;
   }
 
   async updateService(id: string, version: number, spec: DockerServiceSpec): Promise<void> {
-    const auth = this.authOf(spec);
+    const auth = await this.authOf(spec);
+    const body = await withObjectIds('updateService', spec, this);
     const service = this.docker.getService(id);
-    await this.call('updateService', (abortSignal) => withAuth(service.update.bind(service))(auth, { _query: { version }, _body: spec, abortSignal }));
+    await this.call('updateService', (abortSignal) => withAuth(service.update.bind(service))(auth, { _query: { version }, _body: body, abortSignal }));
   }
 
   async scaleService(id: string, version: number, replicas: number): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * The X-Registry-Auth Swarm gets with a service create or update, so that it hands the
  * credentials to the nodes that pull the image. The credentials are the ones berth resolves
- * digests with (registry/credentials.ts: Docker's config.json); credential helpers are not run.
+ * digests with (registry/credentials.ts: Docker's config.json and its credential helpers).
  */
 import type { CredentialLookup } from '../registry/credentials.js';
 import { parseImageReference } from '../registry/reference.js';
@@ -14,9 +14,9 @@ export interface RegistryAuth {
 }
 
 /** The credentials for `image`'s registry, if the config has them. */
-export function authFor(credentials: CredentialLookup, image: string): RegistryAuth | undefined {
+export async function authFor(credentials: CredentialLookup, image: string): Promise<RegistryAuth | undefined> {
   const registry = parseImageReference(image).registry;
-  const c = credentials(registry);
+  const c = await credentials(registry);
   if (!c) return undefined;
   return 'identityToken' in c ? { identitytoken: c.identityToken, serveraddress: registry } : { username: c.username, password: c.password, serveraddress: registry };
 }

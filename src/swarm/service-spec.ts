@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type Dockerode from 'dockerode';
-import { parseDuration, type Color, type Healthcheck, type ServiceSpec } from '../api/index.js';
+import { configPath, parseDuration, secretPath, type Color, type Healthcheck, type ServiceSpec } from '../api/index.js';
 import {
   LABEL_COLOR,
   LABEL_ENV,
@@ -59,6 +59,9 @@ function buildUnlabelled(env: string, service: string, spec: ServiceSpec, color?
       : {}),
     Labels: { [LABEL_ENV]: env, [LABEL_SERVICE]: service },
     ...(spec.healthcheck ? { HealthCheck: dockerHealthCheck(spec.healthcheck) } : {}),
+    // By name only: the hash covers which objects are mounted where; the Docker adapter adds their ids.
+    ...(spec.secrets?.length ? { Secrets: spec.secrets.map((r) => ({ SecretName: r.source, File: fileTarget(secretPath(r)) })) } : {}),
+    ...(spec.configs?.length ? { Configs: spec.configs.map((r) => ({ ConfigName: r.source, File: fileTarget(configPath(r)) })) } : {}),
   };
   const placement: Dockerode.Placement = {
     Constraints: [envConstraint(env), ...(spec.placement.constraints ?? [])],
@@ -103,6 +106,11 @@ function buildUnlabelled(env: string, service: string, spec: ServiceSpec, color?
       })),
     },
   };
+}
+
+/** Read-only for everyone, owned by root: what the docker CLI sets when the spec says no more. */
+function fileTarget(path: string): { Name: string; UID: string; GID: string; Mode: number } {
+  return { Name: path, UID: '0', GID: '0', Mode: 0o444 };
 }
 
 /** A spec's healthcheck as Docker's HealthConfig (durations in nanoseconds). */

@@ -92,6 +92,8 @@ export class BlueGreenLab {
   /** `/metrics` URL of each started berth process, by command (`controller`, `proxy`). */
   readonly metricsUrls: Record<string, string> = {};
   private stopping = false;
+  /** Added to the environment of the `berth controller` child (at start and at restartController). */
+  controllerEnv: NodeJS.ProcessEnv = {};
 
   constructor(
     readonly env: string,
@@ -222,7 +224,16 @@ export class BlueGreenLab {
     await this.store.apply(this.groupSpec());
     const pidFile = process.env.BERTH_NGINX_PID_FILE;
     await this.startChild('proxy', pidFile ? ['--nginx-pid-file', pidFile] : []);
-    await this.startChild('controller', ['--resync', '10s']);
+    await this.startChild('controller', ['--resync', '10s'], this.controllerEnv);
+  }
+
+  /** Stops the `berth controller` child and starts it again with `controllerEnv`. */
+  async restartController(): Promise<void> {
+    const old = this.children.pop()!;
+    this.stopping = true;
+    await stopChild(old);
+    this.stopping = false;
+    await this.startChild('controller', ['--resync', '10s'], this.controllerEnv);
   }
 
   /** Deletes the environment through the controller, then stops the processes and cleans up. */
@@ -239,11 +250,11 @@ export class BlueGreenLab {
     }
   }
 
-  private async startChild(cmd: string, extra: string[]): Promise<void> {
+  private async startChild(cmd: string, extra: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
     const out = openSync(this.log, 'a');
     const addr = `127.0.0.1:${await freePort()}`;
     this.metricsUrls[cmd] = `http://${addr}/metrics`;
-    const child = spawn(process.execPath, ['bin/berth.js', cmd, '--metrics-addr', addr, ...extra], { env: process.env, stdio: ['ignore', out, out] });
+    const child = spawn(process.execPath, ['bin/berth.js', cmd, '--metrics-addr', addr, ...extra], { env: { ...process.env, ...env }, stdio: ['ignore', out, out] });
     child.once('exit', (code, sig) => {
       if (!this.stopping) console.log(`berth ${cmd} exited early (code ${code}, signal ${sig}); log: ${this.log}`);
     });

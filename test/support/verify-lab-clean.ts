@@ -25,6 +25,7 @@ if (state.bridge && (await linkExists(state.bridge))) left.push(`bridge ${state.
 for (const r of state.iptables) if (await ruleExists(r)) left.push(`iptables ${r.join(' ')}`);
 for (const m of mountsUnder(fs.readFileSync('/proc/self/mountinfo', 'utf8'), state.stateDir)) left.push(`mount ${m}`);
 for (const pid of labDaemonsReferencing(state.stateDir)) left.push(`daemon process ${pid} references ${state.stateDir}`);
+for (const f of [...state.files, ...state.dirs]) if (fs.existsSync(f)) left.push(`${f} (made by the lab outside its state dir)`);
 if (fs.existsSync(state.stateDir)) left.push(`state dir ${state.stateDir}`);
 if (left.length > 0) {
   console.error(`lab down left ${left.length} things behind:\n  ${left.join('\n  ')}`);

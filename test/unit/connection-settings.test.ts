@@ -28,12 +28,12 @@ test('etcd client options read the files; the password file loses its trailing n
   assert.deepEqual(opts.auth, { username: 'u', password: 's3cret' });
 });
 
-test('registry credentials: the image\'s registry host picks the config.json entry for Swarm', () => {
+test('registry credentials: the image\'s registry host picks the config.json entry for Swarm', async () => {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   const credentials = credentialsFromConfig({ auths: { '10.77.0.1:5443': { auth: b64('ci:pa:ss') }, 'https://index.docker.io/v1/': { auth: b64('hub:pw') }, 'tok.example': { identitytoken: 'T' } } });
-  assert.deepEqual(authFor(credentials, '10.77.0.1:5443/web:v1'), { username: 'ci', password: 'pa:ss', serveraddress: '10.77.0.1:5443' });
-  assert.deepEqual(authFor(credentials, '10.77.0.1:5443/web:v1@sha256:' + 'a'.repeat(64)), { username: 'ci', password: 'pa:ss', serveraddress: '10.77.0.1:5443' });
-  assert.deepEqual(authFor(credentials, 'nginx'), { username: 'hub', password: 'pw', serveraddress: 'docker.io' });
-  assert.deepEqual(authFor(credentials, 'tok.example/x:1'), { identitytoken: 'T', serveraddress: 'tok.example' });
-  assert.equal(authFor(credentials, 'other.example:5000/x'), undefined);
+  assert.deepEqual(await authFor(credentials, '10.77.0.1:5443/web:v1'), { username: 'ci', password: 'pa:ss', serveraddress: '10.77.0.1:5443' });
+  assert.deepEqual(await authFor(credentials, '10.77.0.1:5443/web:v1@sha256:' + 'a'.repeat(64)), { username: 'ci', password: 'pa:ss', serveraddress: '10.77.0.1:5443' });
+  assert.deepEqual(await authFor(credentials, 'nginx'), { username: 'hub', password: 'pw', serveraddress: 'docker.io' });
+  assert.deepEqual(await authFor(credentials, 'tok.example/x:1'), { identitytoken: 'T', serveraddress: 'tok.example' });
+  assert.equal(await authFor(credentials, 'other.example:5000/x'), undefined);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planLab, validateCounts, zoneFor, nodeIp, stateDirFromEnv, DEFAULT_STATE_DIR } from '../../src/lab/plan.js';
+import { authRegistryConfig, dockerConfigJson } from '../../src/lab/auth-registry.js';
 import { labEnv, formatEnv, LAB_ENV_KEYS } from '../../src/lab/env.js';
 import { etcdArgv } from '../../src/lab/etcd.js';
 
@@ -66,4 +67,21 @@ test('lab etcd also listens on the bridge address, which the lab env names for c
   const argv = etcdArgv(p);
   assert.equal(argv[argv.indexOf('--listen-client-urls') + 1], 'http://127.0.0.1:2379,http://10.77.0.1:2379');
   assert.equal(labEnv(p).BERTH_LAB_ETCD_FROM_NODES, 'http://10.77.0.1:2379');
+});
+
+test('the registry with auth serves the lab storage read-only over TLS with htpasswd; the lab env names it, its login and its CA', () => {
+  const p = planLab({ stateDir: '/s' });
+  const config = authRegistryConfig(p);
+  assert.match(config, /rootdirectory: \/s\/registry\/data$/m);
+  assert.match(config, /readonly:\n {6}enabled: true/);
+  assert.match(config, /addr: 10\.77\.0\.1:5443\n {2}tls:\n {4}certificate: \/s\/auth-registry\/server\.crt\n {4}key: \/s\/auth-registry\/server\.key/);
+  assert.match(config, /htpasswd:\n {4}realm: berth-lab\n {4}path: \/s\/auth-registry\/htpasswd/);
+  assert.equal(p.authRegistry.dockerCa, '/etc/docker/certs.d/10.77.0.1:5443/ca.crt');
+  const env = labEnv(p);
+  assert.equal(env.BERTH_LAB_AUTH_REGISTRY, '10.77.0.1:5443');
+  assert.equal(env.BERTH_LAB_AUTH_REGISTRY_CONFIG, '/s/auth-registry/docker-config.json');
+  assert.equal(env.BERTH_LAB_AUTH_REGISTRY_CA, '/s/auth-registry/ca.crt');
+  assert.equal(env.BERTH_INSECURE_REGISTRIES, '10.77.0.1:5000', 'the registry with auth is not spoken to over http');
+  const login = JSON.parse(dockerConfigJson('10.77.0.1:5443', 'u', 'p w')) as { auths: Record<string, { auth: string }> };
+  assert.equal(Buffer.from(login.auths['10.77.0.1:5443']!.auth, 'base64').toString(), 'u:p w');
 });

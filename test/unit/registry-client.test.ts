@@ -21,7 +21,7 @@ test('image references: registry host, Docker Hub library, tag, digest', () => {
   assert.equal(pinnedReference(`web:v1@sha256:${'b'.repeat(64)}`, D1), `web:v1@${D1}`);
 });
 
-test('credentials from a Docker config.json: auth, username/password, identity token; missing file is anonymous', () => {
+test('credentials from a Docker config.json: auth, username/password, identity token; missing file is anonymous', async () => {
   const lookup = credentialsFromConfig({
     auths: {
       'https://index.docker.io/v1/': { auth: Buffer.from('hub:secret').toString('base64') },
@@ -29,11 +29,11 @@ test('credentials from a Docker config.json: auth, username/password, identity t
       'http://tok.io': { identitytoken: 'refresh' },
     },
   });
-  assert.deepEqual(lookup('docker.io'), { username: 'hub', password: 'secret' });
-  assert.deepEqual(lookup('reg.io:5000'), { username: 'u', password: 'p' });
-  assert.deepEqual(lookup('tok.io'), { identityToken: 'refresh' });
-  assert.equal(lookup('other.io'), undefined);
-  assert.equal(loadDockerCredentials(path.join(os.tmpdir(), 'berth-no-such-config.json'))('reg.io'), undefined);
+  assert.deepEqual(await lookup('docker.io'), { username: 'hub', password: 'secret' });
+  assert.deepEqual(await lookup('reg.io:5000'), { username: 'u', password: 'p' });
+  assert.deepEqual(await lookup('tok.io'), { identityToken: 'refresh' });
+  assert.equal(await lookup('other.io'), undefined);
+  assert.equal(await loadDockerCredentials(path.join(os.tmpdir(), 'berth-no-such-config.json'))('reg.io'), undefined);
   const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cfg-')), 'config.json');
   fs.writeFileSync(bad, 'not json');
   assert.throws(() => loadDockerCredentials(bad));
@@ -108,7 +108,7 @@ test('tagging a digest copies its manifest under the new tag, media type kept', 
   const reg = await startFakeRegistry({ auth: 'bearer', user: 'u', password: 'p' });
   try {
     const digest = reg.push('web', 'v2', '{"schemaVersion":2,"mediaType":"oci"}', 'application/vnd.oci.image.manifest.v1+json');
-    const client = new RegistryClient({ credentials: () => ({ username: 'u', password: 'p' }) });
+    const client = new RegistryClient({ credentials: async () => ({ username: 'u', password: 'p' }) });
     await client.tagDigest(`${reg.host}/web`, digest, 'tested');
     assert.equal(reg.digestOf('web', 'tested'), digest);
     assert.ok(reg.requests.some((r) => r.url.includes('scope=repository%3Aweb%3Apull%2Cpush')));
