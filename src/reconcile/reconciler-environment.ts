@@ -8,7 +8,7 @@ import { LABEL_SERVICE, swarmServiceName } from '../swarm/labels.js';
 import { readSnapshot } from '../swarm/snapshot.js';
 import { InstallationSwarm } from '../swarm/installation-swarm.js';
 import { probeEndpoints, reconcileBlueGreenService, type BlueGreenOutcome, type ProbeFn, type ProbeResult } from './bluegreen/index.js';
-import { resolveImages, type PinnedEnvironment } from './releases/resolve.js';
+import { resolveImages } from './releases/resolve.js';
 import type { PushedDigest } from './releases/pinning.js';
 import { activeSpecRollback, mayHaveRollback, withRollback } from './releases/rollback.js';
 import { httpVerify, runPromotion, type VerifyFn } from './releases/promote.js';
@@ -31,7 +31,7 @@ import { decideOrphan, ORPHAN_HOLDS, ORPHANED, orphanedCondition, withoutOrphane
 import { ownedSnapshot, type Ownership } from './ownership.js';
 import type { GcReleases, ImageResolver, ImageTagger, JobRequestStore, PromotionStore, ProxyAckReader, ReleaseRequestReader, ResourceDeleter, ResourceReader, Route, RouteOwner, RouteWriter, StatusWriter } from './ports.js';
 import { forgetJobMetrics, reconcileJobs } from './jobs/reconcile-jobs.js';
-import { missingObjectsMessage, SwarmObjectCheck, type MissingObject } from './swarm-objects.js';
+import { missingObjectsMessage, SwarmObjectCheck } from './swarm-objects.js';
 import type { SwarmObjectLookup } from '../swarm/api.js';
 import { SwarmObjectMissingError } from '../swarm/object-ids.js';
 import { RouteConflictError } from '../store/routes-contract.js';
@@ -90,6 +90,17 @@ export interface RouteConflict {
   service: string;
   upstream: string;
   owner: string;
+}
+
+/** Why an environment's spec cannot be acted on (reportBlocked). */
+interface Blocked {
+  /** The Ready condition's reason. */
+  reason: string;
+  message: string;
+  /** The observedGeneration to report; by default the one already reported. */
+  generation?: number;
+  /** A condition of its own besides Ready (e.g. ImageUnresolved). */
+  condition?: { type: string; reason: string };
 }
 
 /**
@@ -176,10 +187,7 @@ export class EnvironmentReconciler {
     previous = await this.keyIsBack(name, previous, log);
     if (!group) {
       const message = `environmentgroup "${env.spec.group}" not found`;
-      const status = blockedStatus(previous, 'Degraded', 'GroupNotFound', message, env.metadata.generation ?? 0, this.d.now());
-      if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
-      this.phases?.set(name, status.phase);
-      log.warn(message);
+      await this.reportBlocked(name, previous, { reason: 'GroupNotFound', message, generation: env.metadata.generation ?? 0 }, log);
       return { requeueAfterMs: this.d.blockedRequeueMs };
     }
 
@@ -200,10 +208,18 @@ export class EnvironmentReconciler {
     if (pin) env = withRollback(env, pin);
     // Tags become digests next: everything below acts on the pinned spec.
     const pinned = await resolveImages(env, previous, this.d.images, this.d.now(), log, this.d.pushedDigest);
-    if (pinned.blocking.length > 0) return this.reportUnresolved(env, previous, pinned, log);
+    if (pinned.blocking.length > 0) {
+      const message = pinned.blocking.map((b) => `${b.service}: ${b.message}`).join('; ');
+      await this.reportBlocked(name, previous, { reason: 'ImageUnresolved', message, condition: { type: 'ImageUnresolved', reason: 'RegistryLookupFailed' } }, log);
+      return { requeueAfterMs: this.d.registryRetryMs };
+    }
     env = pinned.env;
     const missing = await this.objects?.missing(env);
-    if (missing?.length) return this.reportMissingObjects(env, previous, missing, log);
+    if (missing?.length) {
+      const message = missingObjectsMessage(missing);
+      await this.reportBlocked(name, previous, { reason: 'SwarmObjectMissing', message, condition: { type: 'SwarmObjectMissing', reason: 'NotFound' } }, log);
+      return { requeueAfterMs: this.d.blockedRequeueMs };
+    }
 
     let snapshot = await this.snapshot(name, own);
     const rolledBackBefore = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
@@ -298,33 +314,22 @@ export class EnvironmentReconciler {
   }
 
   /**
-   * A tag that could not be resolved (registry unreachable, unknown tag) and no digest known for
-   * its spec: nothing of the environment changes, not even what could be resolved, and the status
-   * says why (ImageUnresolved). observedGeneration stays: berth has not acted on this spec.
+   * The spec cannot be acted on yet: its group, an image's digest (registry unreachable, unknown
+   * tag) or a secret or config it names is missing. Nothing of the environment changes, not even
+   * what could be done; the status says why (phase Degraded, Ready false with `reason`, and the
+   * condition named in `condition`), written and logged when it changed. observedGeneration stays
+   * where it was unless `generation` says otherwise: berth has not acted on this spec.
    */
-  private async reportUnresolved(env: Environment, previous: EnvironmentStatus | undefined, pinned: PinnedEnvironment, log: Logger): Promise<ReconcileResult> {
-    const name = env.metadata.name;
-    const message = pinned.blocking.map((b) => `${b.service}: ${b.message}`).join('; ');
+  private async reportBlocked(name: string, previous: EnvironmentStatus | undefined, why: Blocked, log: Logger): Promise<void> {
     const now = this.d.now();
-    const blocked = blockedStatus(previous, 'Degraded', 'ImageUnresolved', message, previous?.observedGeneration ?? 0, now);
-    const status = { ...blocked, conditions: setCondition(blocked.conditions, { type: 'ImageUnresolved', status: 'True', reason: 'RegistryLookupFailed', message }, now) };
-    if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
+    const blocked = blockedStatus(previous, 'Degraded', why.reason, why.message, why.generation ?? previous?.observedGeneration ?? 0, now);
+    const status = why.condition
+      ? { ...blocked, conditions: setCondition(blocked.conditions, { type: why.condition.type, status: 'True', reason: why.condition.reason, message: why.message }, now) }
+      : blocked;
     this.phases?.set(name, status.phase);
-    if (previous?.phase !== status.phase) log.warn({ phase: status.phase, err: message }, 'image not resolved: nothing changed');
-    return { requeueAfterMs: this.d.registryRetryMs };
-  }
-
-  /** A secret or config a service names does not exist: as reportUnresolved, nothing changes. */
-  private async reportMissingObjects(env: Environment, previous: EnvironmentStatus | undefined, missing: MissingObject[], log: Logger): Promise<ReconcileResult> {
-    const name = env.metadata.name;
-    const message = missingObjectsMessage(missing);
-    const now = this.d.now();
-    const blocked = blockedStatus(previous, 'Degraded', 'SwarmObjectMissing', message, previous?.observedGeneration ?? 0, now);
-    const status = { ...blocked, conditions: setCondition(blocked.conditions, { type: 'SwarmObjectMissing', status: 'True', reason: 'NotFound', message }, now) };
-    if (!sameStatus(previous, status)) await this.d.status.putEnvironmentStatus(name, status);
-    this.phases?.set(name, status.phase);
-    if (previous?.phase !== status.phase) log.warn({ phase: status.phase, err: message }, 'secret or config missing: nothing changed');
-    return { requeueAfterMs: this.d.blockedRequeueMs };
+    if (sameStatus(previous, status)) return;
+    await this.d.status.putEnvironmentStatus(name, status);
+    log.warn({ phase: status.phase, reason: why.reason, err: why.message }, 'blocked: nothing changed');
   }
 
   /**
