@@ -14,7 +14,7 @@ import type { Environment, EnvironmentGroup } from '../../src/api/index.js';
 import { createClient } from '../../src/store/client.js';
 import { ResourceStore } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
-import { requireLab } from '../support/lab.js';
+import { labPid, requireLab } from '../support/lab.js';
 import { releaseClaims } from '../support/claims.js';
 import { recordingUntil, sleep } from '../support/poll.js';
 
@@ -120,13 +120,6 @@ async function runs(tag: 'v1' | 'v2'): Promise<boolean> {
 }
 
 /** The pid of a lab process (etcd, dockerd-1, ...) from the lab's state file. */
-function labPid(key: string): number {
-  const state = JSON.parse(readFileSync(`${lab.stateDir}/state.json`, 'utf8')) as { processes: Record<string, { pid: number }> };
-  const rec = state.processes[key];
-  if (!rec) throw new Error(`no ${key} in the lab state`);
-  return rec.pid;
-}
-
 async function cleanSlate(): Promise<void> {
   await store.delete('Environment', ENV).catch(() => undefined);
   for (const s of (await docker.listServices()) as Array<{ ID: string; Spec: { Name: string } }>) {
@@ -222,7 +215,7 @@ test('(1) two controllers, the leader paused past its lease: the standby takes o
 test('(2) etcd paused 30 s: both controllers survive, exactly one leads afterwards, a change made after it resumes converges', async () => {
   const [a, b] = controllers;
   assert.ok(a && b);
-  const pid = labPid('etcd');
+  const pid = labPid(lab, 'etcd');
   process.kill(pid, 'SIGSTOP');
   const pausedAt = Date.now();
   try {
@@ -251,7 +244,7 @@ async function oneLeadsAndConverges(label: string, a: Controller, b: Controller,
 test('(2b) etcd killed (-9) and started again 15 s later: both controllers survive, exactly one leads afterwards, a change converges', async () => {
   const [a, b] = controllers;
   assert.ok(a && b);
-  process.kill(labPid('etcd'), 'SIGKILL');
+  process.kill(labPid(lab, 'etcd'), 'SIGKILL');
   const killedAt = Date.now();
   try {
     await until('2b: the leader stepped down with etcd gone', async () => !(await leads(a)) && !(await leads(b)), 30_000);
@@ -273,7 +266,7 @@ test('(3) the manager\'s dockerd paused 40 s: calls time out and are counted, /h
   await until('3: Ready v2', () => runs('v2'), 60_000);
   assert.equal((await healthz(c)).status, 200);
 
-  const pid = labPid('dockerd-1');
+  const pid = labPid(lab, 'dockerd-1');
   process.kill(pid, 'SIGSTOP');
   const pausedAt = Date.now();
   try {

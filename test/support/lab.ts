@@ -3,6 +3,7 @@
  * A missing variable is a failure, not a skip: integration tests only run against a real lab
  * (test/run-all.sh brings it up and evals `berth lab env`).
  */
+import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { LAB_ENV_KEYS, type LabEnv } from '../../src/lab/env.js';
 import { startNode as labStartNode, stopNode as labStopNode } from '../../src/lab/index.js';
@@ -74,4 +75,12 @@ export function requireLab(env: NodeJS.ProcessEnv = process.env): TestLab {
       await labStartNode(i, { stateDir: e.BERTH_LAB_DIR });
     },
   };
+}
+
+/** The pid of one of the lab's own processes (etcd, registry, dockerd-1, …), from its state file. */
+export function labPid(lab: Pick<TestLab, 'stateDir'>, key: string): number {
+  const state = JSON.parse(readFileSync(`${lab.stateDir}/state.json`, 'utf8')) as { processes: Record<string, { pid: number }> };
+  const rec = state.processes[key];
+  if (!rec) throw new Error(`no ${key} in the lab state`);
+  return rec.pid;
 }
