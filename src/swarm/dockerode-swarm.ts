@@ -7,6 +7,7 @@ import type { CredentialLookup } from '../registry/credentials.js';
 import { authFor } from './registry-auth.js';
 import { statusCodeOf, withRetry } from './retry.js';
 import type { DockerServiceSpec } from './service-spec.js';
+import { readJsonArray } from './json-array-stream.js';
 import { toObservedNode, toObservedService, toObservedTask } from './translate.js';
 import { abortableSleep, childSignal } from '../util/abortable-sleep.js';
 import { Backoff } from '../util/backoff.js';
@@ -74,8 +75,7 @@ export class DockerodeSwarm implements SwarmApi {
   }
 
   async listNodes(): Promise<ObservedNode[]> {
-    const nodes = await this.call('listNodes', (abortSignal) => this.docker.listNodes({ abortSignal }));
-    return nodes.map(toObservedNode);
+    return this.call('listNodes', (abortSignal) => this.list('/nodes?', {}, abortSignal, toObservedNode));
   }
 
   async inspectNode(id: string): Promise<ObservedNode | undefined> {
@@ -98,8 +98,7 @@ export class DockerodeSwarm implements SwarmApi {
 
   async listServices(env?: string): Promise<ObservedService[]> {
     const label = env ? `${LABEL_ENV}=${env}` : LABEL_ENV;
-    const services = await this.call('listServices', (abortSignal) => this.docker.listServices({ filters: { label: [label] }, abortSignal } as Docker.ServiceListOptions));
-    return services.map(toObservedService);
+    return this.call('listServices', (abortSignal) => this.list('/services?', { filters: { label: [label] } }, abortSignal, toObservedService));
   }
 
   async inspectService(id: string): Promise<ObservedService | undefined> {
@@ -149,13 +148,25 @@ export class DockerodeSwarm implements SwarmApi {
 
   async listTasks(serviceIds: string[]): Promise<ObservedTask[]> {
     if (serviceIds.length === 0) return [];
-    const tasks = await this.call('listTasks', (abortSignal) => this.docker.listTasks({ filters: { service: serviceIds }, abortSignal } as object));
-    return tasks.map(toObservedTask);
+    return this.call('listTasks', (abortSignal) => this.list('/tasks?', { filters: { service: serviceIds } }, abortSignal, toObservedTask));
   }
 
   async listRunningTasks(): Promise<ObservedTask[]> {
-    const tasks = await this.call('listTasks', () => this.docker.listTasks({ filters: { 'desired-state': ['running'] } }));
-    return tasks.map(toObservedTask);
+    return this.call('listTasks', (abortSignal) => this.list('/tasks?', { filters: { 'desired-state': ['running'] } }, abortSignal, toObservedTask));
+  }
+
+  /**
+   * A list call whose body is read as a stream, one element at a time into `project` (see
+   * json-array-stream.ts): the lists of a large Swarm are tens of megabytes of JSON.
+   */
+  private list<T>(path: string, options: object, abortSignal: AbortSignal, project: (item: Record<string, unknown>) => T): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      const dial = { path, method: 'GET', options: { ...options }, abortSignal, isStream: true, statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error', 503: 'node is not part of a swarm' } };
+      this.docker.modem.dial(dial, (err, stream) => {
+        if (err) return reject(err);
+        readJsonArray(stream as NodeJS.ReadableStream, (item) => project(item as Record<string, unknown>)).then(resolve, reject);
+      });
+    });
   }
 
   async watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {
