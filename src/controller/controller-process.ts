@@ -24,7 +24,10 @@ export interface ControllerProcessOptions {
   metrics: BerthMetrics;
   log: Logger;
   metricsAddr: string;
+  /** `--resync`: how often the running tasks are listed again. */
   resyncMs: number;
+  /** `--relist`: how often the whole Swarm is listed again (and after every events reconnect). */
+  relistMs: number;
   fullResyncMs: number;
   workers: number;
   reconcileTimeoutMs?: number;
@@ -67,7 +70,8 @@ export class ControllerProcess {
     const store = new StorePorts(fenced, o.log);
     const cache = new SwarmCache(new FencedSwarm(o.swarm, this.manager.leadership), {
       log: o.log,
-      relistEveryMs: o.resyncMs,
+      taskResyncEveryMs: o.resyncMs,
+      relistEveryMs: o.relistMs,
       onEventReceived: (type, kept) => o.metrics.dockerEvents.inc({ type, kept: String(kept) }),
     });
     o.metrics.observeSwarmCache(() => cache.size());
