@@ -10,6 +10,7 @@ import type { ResourceWatch, WatchOptions } from '../store/watch.js';
 import type { SwarmCache } from '../swarm/cache.js';
 import { allKeys } from './list-keys.js';
 import { berthReconciler } from './reconciler.js';
+import { ResourceInformer } from './resource-informer.js';
 import { etcdSource } from './source-etcd.js';
 import { swarmCacheSource } from './source-swarm.js';
 import { jobRequestSource, type JobRequestWatch } from './source-job-requests.js';
@@ -52,10 +53,12 @@ export interface BerthControllerDeps {
  */
 export function berthController(d: BerthControllerDeps): Controller {
   const now = () => new Date(d.clock.now());
+  // Environments and groups are read from what the etcd watch delivered, not from etcd.
+  const resources = new ResourceInformer(d.store);
   const envs = new EnvironmentReconciler({
     swarm: d.swarm,
     installation: d.installation,
-    resources: d.store,
+    resources,
     status: d.store,
     routes: d.routes,
     promotions: d.store,
@@ -70,12 +73,12 @@ export function berthController(d: BerthControllerDeps): Controller {
     ...(d.images ? { images: d.images, tagger: d.images } : {}),
     releases: d.store,
   });
-  const groups = new GroupReconciler({ swarm: d.swarm, resources: d.store, status: d.store, log: d.log, now });
+  const groups = new GroupReconciler({ swarm: d.swarm, resources, status: d.store, log: d.log, now });
   const listKeys = () => allKeys(d.store, d.store, d.swarm, d.installation);
   return new Controller({
     name: 'berth',
     sources: [
-      etcdSource({ watch: d.watch, log: d.log, onRestart: () => d.metrics.etcdWatchRestarts.inc() }),
+      etcdSource({ watch: d.watch, log: d.log, onRestart: () => d.metrics.etcdWatchRestarts.inc(), informer: resources }),
       swarmCacheSource({ cache: d.swarm, listKeys, log: d.log }),
       ...(d.jobRequests ? [jobRequestSource(d.jobRequests.watch)] : []),
       periodicSource({ name: 'full-resync', intervalMs: d.fullResyncMs, spreadMs: d.fullResyncMs / 10, clock: d.clock, list: listKeys, log: d.log }),
