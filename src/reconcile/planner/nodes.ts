@@ -133,7 +133,7 @@ export function planNodeClaims(
   const claimed: ObservedNode[] = [];
   const zoneCount = new Map<string, number>();
   for (const n of kept) zoneCount.set(n.labels[zoneLabel] ?? '', (zoneCount.get(n.labels[zoneLabel] ?? '') ?? 0) + 1);
-  const candidates = [...free];
+  const candidates = room > 0 ? [...free] : [];
   const preference = new Map(candidates.map((n) => [n.id, rendezvous(env, n)]));
   const zoneOf = (n: ObservedNode) => n.labels[zoneLabel] ?? '';
   const better = (a: ObservedNode, b: ObservedNode) =>
