@@ -7,7 +7,7 @@ const BACKSLASH = 0x5c;
 
 /**
  * Splits a JSON array of objects, as it arrives in chunks, into its elements, and hands each one
- * to `onItem` parsed on its own. A Swarm list is tens of megabytes of JSON (a task carries its
+ * to `onElement` as its bytes, to be parsed on its own (or not at all: see dockerode-swarm's tasks). A Swarm list is tens of megabytes of JSON (a task carries its
  * service's whole spec) of which berth keeps a few fields per object: parsing the whole body at
  * once holds all of it, body and object graph, at the same time, long enough to be promoted to
  * the old generation and collected there. One element at a time, each parsed object is projected
@@ -23,7 +23,7 @@ export class JsonArraySplitter {
   private started = false;
   private ended = false;
 
-  constructor(private readonly onItem: (item: unknown) => void) {}
+  constructor(private readonly onElement: (bytes: Buffer) => void) {}
 
   push(chunk: Buffer): void {
     // Where the element in progress starts in this chunk: at 0 when it began in an earlier one.
@@ -95,15 +95,20 @@ export class JsonArraySplitter {
   private emit(tail: Buffer): void {
     const bytes = this.pending.length > 0 ? Buffer.concat([...this.pending, tail]) : tail;
     this.pending = [];
-    this.onItem(JSON.parse(bytes.toString('utf8')));
+    this.onElement(bytes);
   }
 }
 
-/** Reads a stream holding one JSON array of objects; `project` maps each element as it is parsed. */
-export function readJsonArray<T>(stream: NodeJS.ReadableStream, project: (item: unknown) => T): Promise<T[]> {
+/** One element's bytes, parsed. */
+export function parseElement(bytes: Buffer): unknown {
+  return JSON.parse(bytes.toString('utf8'));
+}
+
+/** Reads a stream holding one JSON array of objects; `decode` turns each element's bytes into what is kept. */
+export function readJsonArray<T>(stream: NodeJS.ReadableStream, decode: (bytes: Buffer) => T): Promise<T[]> {
   return new Promise((resolve, reject) => {
     const out: T[] = [];
-    const splitter = new JsonArraySplitter((item) => out.push(project(item)));
+    const splitter = new JsonArraySplitter((bytes) => out.push(decode(bytes)));
     let failed = false;
     const fail = (err: unknown) => {
       if (failed) return;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { JsonArraySplitter, readJsonArray } from '../../src/swarm/json-array-stream.js';
+import { JsonArraySplitter, parseElement, readJsonArray } from '../../src/swarm/json-array-stream.js';
 
 const items = [
   { ID: 'a', Spec: { Labels: { 'berth.env': 'x' }, Env: ['A={"b":[1,2]}', 'Q="\\"}]"'] } },
@@ -20,14 +20,14 @@ function chunks(size: number): Buffer[] {
 
 test('json array splitter: each element parsed on its own, whatever the chunk boundaries', async () => {
   for (const size of [1, 2, 3, 7, 64, body.length]) {
-    const got = await readJsonArray(Readable.from(chunks(size)), (x) => x);
+    const got = await readJsonArray(Readable.from(chunks(size)), parseElement);
     assert.deepEqual(got, items, `chunks of ${size} bytes`);
   }
 });
 
 test('json array splitter: an empty array, and elements handed out as soon as they are complete', () => {
   const seen: unknown[] = [];
-  const s = new JsonArraySplitter((x) => seen.push(x));
+  const s = new JsonArraySplitter((x) => seen.push(parseElement(x)));
   s.push(Buffer.from('[{"a":1},'));
   assert.deepEqual(seen, [{ a: 1 }]);
   s.push(Buffer.from('{"b":"}"}]'));
@@ -39,8 +39,8 @@ test('json array splitter: an empty array, and elements handed out as soon as th
 });
 
 test('json array splitter: a truncated body or one that is not an array of objects is refused', async () => {
-  await assert.rejects(readJsonArray(Readable.from([body.subarray(0, body.length - 3)]), (x) => x), /truncated/);
-  await assert.rejects(readJsonArray(Readable.from([Buffer.from('{"message":"no"}')]), (x) => x), /one array/);
-  await assert.rejects(readJsonArray(Readable.from([Buffer.from('["a"]')]), (x) => x), /objects/);
-  await assert.rejects(readJsonArray(Readable.from([Buffer.from('[{"a":1}}]')]), (x) => x));
+  await assert.rejects(readJsonArray(Readable.from([body.subarray(0, body.length - 3)]), parseElement), /truncated/);
+  await assert.rejects(readJsonArray(Readable.from([Buffer.from('{"message":"no"}')]), parseElement), /one array/);
+  await assert.rejects(readJsonArray(Readable.from([Buffer.from('["a"]')]), parseElement), /objects/);
+  await assert.rejects(readJsonArray(Readable.from([Buffer.from('[{"a":1}}]')]), parseElement));
 });
