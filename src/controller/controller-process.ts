@@ -15,6 +15,7 @@ import type { SwarmApi } from '../swarm/api.js';
 import { SwarmCache } from '../swarm/cache.js';
 import { FencedSwarm } from '../swarm/fenced-swarm.js';
 import { berthController } from './berth-controller.js';
+import { heapTrimmer } from './heap-trim.js';
 import { etcdJobRequestWatch } from './source-job-requests.js';
 
 export interface ControllerProcessOptions {
@@ -48,8 +49,9 @@ export interface ControllerProcessOptions {
 
 /**
  * `berth controller`: a metrics server that always runs, and a manager that campaigns for
- * leadership over etcd and, while leader, runs berth's controller and the phase gauge. Every
- * write the controller makes is fenced by the manager's current leadership: etcd writes
+ * leadership over etcd and, while leader, runs berth's controller, the phase gauge and the heap
+ * trim after bursts of work. Every write the controller makes is fenced by the manager's
+ * current leadership: etcd writes
  * compare the leader key (a fenced client), Docker mutations need the lease held (FencedSwarm
  * under the cache, so no write path can skip it).
  */
@@ -75,28 +77,28 @@ export class ControllerProcess {
       onEventReceived: (type, kept) => o.metrics.dockerEvents.inc({ type, kept: String(kept) }),
     });
     o.metrics.observeSwarmCache(() => cache.size());
-    this.manager.add(
-      berthController({
-        swarm: cache,
-        store,
-        routes: new RouteStore(fenced, o.routesPrefix),
-        proxies: new ProxyAckStore(o.etcd, o.log),
-        ...(o.proxyWaitMs !== undefined ? { proxyWaitMs: o.proxyWaitMs } : {}),
-        ...(o.images ? { images: o.images } : {}),
-        watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
-        jobRequests: { store, watch: etcdJobRequestWatch(o.etcd, o.log) },
-        clock: realClock,
-        metrics: o.metrics,
-        log: o.log,
-        resyncMs: o.resyncMs,
-        fullResyncMs: o.fullResyncMs,
-        workers: o.workers,
-        reconcileTimeoutMs: o.reconcileTimeoutMs,
-        stallTimeoutMs: o.stallTimeoutMs,
-        installation: o.installation,
-        orphanGraceMs: o.orphanGraceMs,
-      }),
-    );
+    const controller = berthController({
+      swarm: cache,
+      store,
+      routes: new RouteStore(fenced, o.routesPrefix),
+      proxies: new ProxyAckStore(o.etcd, o.log),
+      ...(o.proxyWaitMs !== undefined ? { proxyWaitMs: o.proxyWaitMs } : {}),
+      ...(o.images ? { images: o.images } : {}),
+      watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
+      jobRequests: { store, watch: etcdJobRequestWatch(o.etcd, o.log) },
+      clock: realClock,
+      metrics: o.metrics,
+      log: o.log,
+      resyncMs: o.resyncMs,
+      fullResyncMs: o.fullResyncMs,
+      workers: o.workers,
+      reconcileTimeoutMs: o.reconcileTimeoutMs,
+      stallTimeoutMs: o.stallTimeoutMs,
+      installation: o.installation,
+      orphanGraceMs: o.orphanGraceMs,
+    });
+    this.manager.add(controller);
+    this.manager.add(heapTrimmer({ busySince: () => controller.busySince(), clock: realClock, log: o.log }));
   }
 
   /** Resolves once elected; rejects ("stopped before elected") when stopped while standing by. */
