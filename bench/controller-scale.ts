@@ -11,7 +11,7 @@
  *
  * Run (etcd installed; no lab needed):
  *   npm run build && npx tsx bench/controller-scale.ts [--envs 1000] [--nodes 3000] [--idle 300]
- *     [--reactions 50] [--latency-ms 2] [--workers 16] [--resync 30s] [--out bench/results]
+ *     [--reactions 50] [--latency-ms 2] [--workers 16] [--resync 30s] [--relist 10m] [--out bench/results]
  * Results: bench/results/controller-scale-<envs>.{json,md}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,6 +35,7 @@ const REACTIONS = Number(arg('reactions', '50'));
 const LATENCY_MS = arg('latency-ms', '2');
 const WORKERS = arg('workers', '16');
 const RESYNC = arg('resync', '30s');
+const RELIST = arg('relist', '10m');
 const OUT = arg('out', 'bench/results');
 /** Shifts the private etcd's and the controller's ports, so that two runs can go side by side. */
 const PORT_OFFSET = Number(arg('port-offset', '0'));
@@ -99,7 +100,8 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 };
 
-async function reactions(etcd: TestEtcd, docker: Docker, count: number): Promise<number[]> {
+/** Per reaction: put → first Docker mutation, and how long the put itself took (etcd's commit, fsync included: the floor under the first). */
+async function reactions(etcd: TestEtcd, docker: Docker, count: number): Promise<{ reactMs: number[]; putMs: number[] }> {
   const client = etcd.client(PREFIX);
   const events = (await docker.getEvents({ filters: { type: ['service'], event: ['update'] } } as Docker.GetEventsOptions)) as NodeJS.ReadableStream;
   const updates: { name: string; at: number }[] = [];
@@ -114,6 +116,7 @@ async function reactions(etcd: TestEtcd, docker: Docker, count: number): Promise
     }
   });
   const out: number[] = [];
+  const puts: number[] = [];
   try {
     for (let i = 0; i < count; i++) {
       const env = `env-${1 + ((i * 7) % ENVS)}`;
@@ -124,6 +127,7 @@ async function reactions(etcd: TestEtcd, docker: Docker, count: number): Promise
       const target = `${env}_s1`;
       const t0 = performance.now();
       await client.etcd.put(key).value(JSON.stringify(stored));
+      puts.push(performance.now() - t0);
       for (let w = 0; w < 2_000 && !updates.some((u) => u.name === target && u.at >= t0); w++) await sleep(1);
       const hit = updates.find((u) => u.name === target && u.at >= t0);
       if (!hit) throw new Error(`no Docker update of ${target} within 2 s`);
@@ -134,7 +138,7 @@ async function reactions(etcd: TestEtcd, docker: Docker, count: number): Promise
     (events as unknown as { destroy(): void }).destroy();
     client.close();
   }
-  return out;
+  return { reactMs: out, putMs: puts };
 }
 
 async function main() {
@@ -154,7 +158,7 @@ async function main() {
         await sleep(100);
       }
     }
-    const controller = berthChild(['controller', '--no-resolve-digests', '--metrics-addr', `127.0.0.1:${METRICS_PORT}`, '--workers', WORKERS, '--resync', RESYNC], env, join(work, 'controller.log'));
+    const controller = berthChild(['controller', '--no-resolve-digests', '--metrics-addr', `127.0.0.1:${METRICS_PORT}`, '--workers', WORKERS, '--resync', RESYNC, '--relist', RELIST], env, join(work, 'controller.log'));
     children.push(controller);
     for (let i = 0; i < 200; i++) {
       try {
@@ -203,8 +207,8 @@ async function main() {
     const idleCallsPerMin = ((idleEnd.calls - idleStart.calls) / idleSeconds) * 60;
     console.log(`idle ${idleSeconds.toFixed(0)} s: CPU ${idleCpuPct.toFixed(2)} %, RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, ${idleCallsPerMin.toFixed(1)} Docker calls/min, ${idleReconciles} reconciles`);
 
-    const react = REACTIONS > 0 ? await reactions(etcd, docker, REACTIONS) : [];
-    if (react.length) console.log(`reaction: p50 ${pct(react, 50).toFixed(1)} ms, p99 ${pct(react, 99).toFixed(1)} ms`);
+    const { reactMs: react, putMs: put } = REACTIONS > 0 ? await reactions(etcd, docker, REACTIONS) : { reactMs: [], putMs: [] };
+    if (react.length) console.log(`reaction: p50 ${pct(react, 50).toFixed(1)} ms, p99 ${pct(react, 99).toFixed(1)} ms (the put itself: p50 ${pct(put, 50).toFixed(1)}, p99 ${pct(put, 99).toFixed(1)} ms)`);
 
     const result = {
       date: new Date().toISOString(),
@@ -215,9 +219,12 @@ async function main() {
       simLatencyMs: Number(LATENCY_MS),
       workers: Number(WORKERS),
       resync: RESYNC,
+      relist: RELIST,
       cold: { readyMs: Math.round(coldMs), applyMs: Math.round(applyMs), dockerCalls: coldCalls, dockerCallsByOperation: coldCallsByOperation, reconciles: coldReconciles, retries: coldRetries },
       idle: { seconds: Math.round(idleSeconds), cpuPct: Number(idleCpuPct.toFixed(2)), peakRssMiB: Math.round(peakRss / 2 ** 20), dockerCallsPerMin: Number(idleCallsPerMin.toFixed(2)), reconciles: idleReconciles },
-      reaction: react.length ? { samples: react.length, p50Ms: Number(pct(react, 50).toFixed(1)), p99Ms: Number(pct(react, 99).toFixed(1)) } : undefined,
+      reaction: react.length
+        ? { samples: react.length, p50Ms: Number(pct(react, 50).toFixed(1)), p99Ms: Number(pct(react, 99).toFixed(1)), putP50Ms: Number(pct(put, 50).toFixed(1)), putP99Ms: Number(pct(put, 99).toFixed(1)) }
+        : undefined,
     };
     mkdirSync(OUT, { recursive: true });
     writeFileSync(join(OUT, `controller-scale-${ENVS}.json`), JSON.stringify(result, null, 2) + '\n');

@@ -17,6 +17,7 @@ interface ControllerFlags extends RegistryFlags, StoreFlags {
   metricsAddr: string;
   routesPrefix?: string;
   resync: string;
+  relist: string;
   fullResync: string;
   workers: string;
   reconcileTimeout: string;
@@ -35,7 +36,8 @@ export function registerControllerCommand(program: Command): void {
       .command('controller')
       .description('Run the reconciler: make the Swarm match the Environments in etcd (long-running)')
       .option('--metrics-addr <addr>', 'listen address for /metrics, /healthz, /readyz', '127.0.0.1:9464')
-      .option('--resync <duration>', 'how often the Swarm is listed again; environments whose Swarm objects changed are reconciled', '30s')
+      .option('--resync <duration>', 'how often the running tasks are listed again (a task on a worker raises no event); environments whose tasks changed are reconciled', '30s')
+      .option('--relist <duration>', 'how often the whole Swarm (nodes, services, tasks) is listed again besides after every events reconnect (±10 %)', '10m')
       .option('--full-resync <duration>', 'how often every environment and group is reconciled, changed or not', '10m')
       .option('--workers <n>', 'concurrent reconciles', '2')
       .option('--reconcile-timeout <duration>', 'deadline of one reconcile; one that runs longer is retried with backoff', '2m')
@@ -52,6 +54,7 @@ export function registerControllerCommand(program: Command): void {
 async function runController(flags: ControllerFlags): Promise<number> {
   const resyncMs = durationFlag('--resync', flags.resync);
   const fullResyncMs = durationFlag('--full-resync', flags.fullResync);
+  const relistMs = durationFlag('--relist', flags.relist);
   const reconcileTimeoutMs = durationFlag('--reconcile-timeout', flags.reconcileTimeout);
   const dockerTimeoutMs = durationFlag('--docker-timeout', flags.dockerTimeout);
   const stallTimeoutMs = durationFlag('--stall-timeout', flags.stallTimeout);
@@ -97,6 +100,7 @@ async function runController(flags: ControllerFlags): Promise<number> {
     log,
     metricsAddr: flags.metricsAddr,
     resyncMs,
+    relistMs,
     fullResyncMs,
     workers,
     reconcileTimeoutMs,

@@ -19,6 +19,7 @@ import { etcdJobRequestWatch, etcdReleaseRequestWatch } from './source-job-reque
 import { etcdRegistryPushWatch } from './source-registry-pushes.js';
 import { NOTIFY_PATH, registryNotificationHandler } from '../registry/notify-endpoint.js';
 import { writeRegistryPushes } from '../store/registry-pushes.js';
+import { heapTrimmer } from './heap-trim.js';
 
 export interface ControllerProcessOptions {
   etcd: EtcdClient;
@@ -27,7 +28,10 @@ export interface ControllerProcessOptions {
   metrics: BerthMetrics;
   log: Logger;
   metricsAddr: string;
+  /** `--resync`: how often the running tasks are listed again. */
   resyncMs: number;
+  /** `--relist`: how often the whole Swarm is listed again (and after every events reconnect). */
+  relistMs: number;
   fullResyncMs: number;
   workers: number;
   reconcileTimeoutMs?: number;
@@ -55,8 +59,9 @@ export interface ControllerProcessOptions {
 
 /**
  * `berth controller`: a metrics server that always runs, and a manager that campaigns for
- * leadership over etcd and, while leader, runs berth's controller and the phase gauge. Every
- * write the controller makes is fenced by the manager's current leadership: etcd writes
+ * leadership over etcd and, while leader, runs berth's controller, the phase gauge and the heap
+ * trim after bursts of work. Every write the controller makes is fenced by the manager's
+ * current leadership: etcd writes
  * compare the leader key (a fenced client), Docker mutations need the lease held (FencedSwarm
  * under the cache, so no write path can skip it).
  */
@@ -77,35 +82,36 @@ export class ControllerProcess {
     const store = new StorePorts(fenced, o.log);
     const cache = new SwarmCache(new FencedSwarm(o.swarm, this.manager.leadership), {
       log: o.log,
-      relistEveryMs: o.resyncMs,
+      taskResyncEveryMs: o.resyncMs,
+      relistEveryMs: o.relistMs,
       onEventReceived: (type, kept) => o.metrics.dockerEvents.inc({ type, kept: String(kept) }),
     });
     o.metrics.observeSwarmCache(() => cache.size());
-    this.manager.add(
-      berthController({
-        swarm: cache,
-        store,
-        routes: new RouteStore(fenced, o.routesPrefix),
-        proxies: new ProxyAckStore(o.etcd, o.log),
-        ...(o.proxyWaitMs !== undefined ? { proxyWaitMs: o.proxyWaitMs } : {}),
-        ...(o.images ? { images: o.images } : {}),
-        ...(o.swarmObjects ? { swarmObjects: o.swarmObjects } : {}),
-        watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
-        jobRequests: { store, watch: etcdJobRequestWatch(o.etcd, o.log) },
-        releaseRequests: etcdReleaseRequestWatch(o.etcd, o.log),
-        ...(o.registryNotifications ? { registryPushes: etcdRegistryPushWatch(o.etcd, o.log) } : {}),
-        clock: realClock,
-        metrics: o.metrics,
-        log: o.log,
-        resyncMs: o.resyncMs,
-        fullResyncMs: o.fullResyncMs,
-        workers: o.workers,
-        reconcileTimeoutMs: o.reconcileTimeoutMs,
-        stallTimeoutMs: o.stallTimeoutMs,
-        installation: o.installation,
-        orphanGraceMs: o.orphanGraceMs,
-      }),
-    );
+    const controller = berthController({
+      swarm: cache,
+      store,
+      routes: new RouteStore(fenced, o.routesPrefix),
+      proxies: new ProxyAckStore(o.etcd, o.log),
+      ...(o.proxyWaitMs !== undefined ? { proxyWaitMs: o.proxyWaitMs } : {}),
+      ...(o.images ? { images: o.images } : {}),
+      ...(o.swarmObjects ? { swarmObjects: o.swarmObjects } : {}),
+      watch: (opts) => watchResources(o.etcd, 'all', undefined, opts),
+      jobRequests: { store, watch: etcdJobRequestWatch(o.etcd, o.log) },
+      releaseRequests: etcdReleaseRequestWatch(o.etcd, o.log),
+      ...(o.registryNotifications ? { registryPushes: etcdRegistryPushWatch(o.etcd, o.log) } : {}),
+      clock: realClock,
+      metrics: o.metrics,
+      log: o.log,
+      resyncMs: o.resyncMs,
+      fullResyncMs: o.fullResyncMs,
+      workers: o.workers,
+      reconcileTimeoutMs: o.reconcileTimeoutMs,
+      stallTimeoutMs: o.stallTimeoutMs,
+      installation: o.installation,
+      orphanGraceMs: o.orphanGraceMs,
+    });
+    this.manager.add(controller);
+    this.manager.add(heapTrimmer({ busySince: () => controller.busySince(), clock: realClock, log: o.log }));
   }
 
   /** Resolves once elected; rejects ("stopped before elected") when stopped while standing by. */

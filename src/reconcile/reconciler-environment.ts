@@ -251,7 +251,9 @@ export class EnvironmentReconciler {
       : // No status yet: the first pass writes one; jobs start from it, a moment later.
         { jobs: {}, requeueAfterMs: Object.keys(env.spec.jobs).length > 0 ? this.d.jobPollMs : undefined };
 
-    const nodesById = new Map(snapshot.nodes.map((n) => [n.id, n]));
+    // Only the nodes its tasks run on: the snapshot holds every node of the Swarm (thousands).
+    const taskNodes = new Set(snapshot.tasks.map((t) => t.nodeId));
+    const nodesById = new Map(snapshot.nodes.filter((n) => taskNodes.has(n.id)).map((n) => [n.id, n]));
     const rolledBack = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
     const services: Record<string, ServiceStatus> = {};
     const routes: Route[] = [];
@@ -280,7 +282,8 @@ export class EnvironmentReconciler {
     this.observeConflicts(name, conflicts, log);
     const lagging = [...blueGreen].flatMap(([svc, o]) => (o.lagging ? [`${svc}: ${o.lagging.join(', ')}`] : []));
 
-    const heldNodes = snapshot.nodes.filter((n) => plan.nodes.held.some((h) => h.id === n.id));
+    const heldIds = new Set(plan.nodes.held.map((h) => h.id));
+    const heldNodes = snapshot.nodes.filter((n) => heldIds.has(n.id));
     const cutover = [...blueGreen.values()].map((o) => ({ state: o.state, message: o.message }));
     const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, jobs: jobs.jobs, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, images: pinned.images, jobImages: pinned.jobImages, staleImages: pinned.stale, promotion, pinnedRollback: pin, now: this.d.now() });
     if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);

@@ -47,6 +47,11 @@ export class Controller implements Runnable {
     return this.current.queue;
   }
 
+  /** Since when the running term's queue has had work; undefined while idle or not running. */
+  busySince(): number | undefined {
+    return this.current?.queue.busySince;
+  }
+
   /** Every source has delivered its first full view. */
   ready(): boolean {
     const synced = this.current?.synced;

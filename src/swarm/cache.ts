@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { SwarmApi, SwarmEvent } from './api.js';
-import { LABEL_ENV, isJobRun } from './labels.js';
+import { LABEL_ENV, LABEL_INSTALLATION, isJobRun } from './labels.js';
 import { ENDED_TASK_STATES, type ObservedNode, type ObservedService, type ObservedTask } from './model.js';
 import type { DockerServiceSpec } from './service-spec.js';
 import { isRelevantEvent } from './event-filter.js';
@@ -31,10 +31,19 @@ export interface SwarmCacheOptions {
   /** Service ids per task list call: a Docker `filters` query string has to stay short. */
   taskListBatch?: number;
   /**
-   * The Swarm is listed again this often (and after every events reconnect), announcing what
-   * changed that no event told: task state changes on workers, missed events. 0: never.
+   * The running tasks are listed again this often (one call), announcing the environments whose
+   * tasks changed: a task on a worker changing state raises no event on the manager, so only a
+   * list tells. 0: never.
+   */
+  taskResyncEveryMs?: number;
+  /**
+   * The whole Swarm (nodes, services, tasks) is listed again this often, besides after every
+   * events reconnect: a safety net for an event lost without a gap, as client-go's informers
+   * relist. Nodes and services raise events on the manager, so this can be rare. 0: never.
    */
   relistEveryMs?: number;
+  /** Each period is drawn from ±10 % of its value, so that installations do not list in step (injected for tests). */
+  random?: () => number;
   /** Waits between attempts of the first list, and between relists (injected for tests). */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Every event received, kept or not (berth_docker_events_total). */
@@ -48,9 +57,10 @@ interface TaskEntry {
 
 /**
  * An informer over the Swarm, in the shape of client-go's shared informer: one full list, then
- * Docker's event stream keeps it current, and a relist after every gap (events reconnect) or on
- * demand (the periodic resync). The controller reads the Swarm through it, so a converged Swarm
- * costs no API call beyond the event stream and the resync.
+ * Docker's event stream keeps it current, and a full relist after every gap (events reconnect)
+ * and on a long safety period (`relistEveryMs`). The controller reads the Swarm through it, so a
+ * converged Swarm costs no API call beyond the event stream, the periodic list of the running
+ * tasks (`taskResyncEveryMs`, one call) and the rare relist.
  *
  * Events only mark objects dirty; the next read refreshes each dirty object with one inspect. So
  * a burst of events for one service costs one call, and the listeners, which only enqueue keys,
@@ -60,7 +70,8 @@ interface TaskEntry {
  * Tasks are the exception Swarm forces: a worker's task changing state raises no event on the
  * manager. A service's tasks are therefore listed again when an event or a mutation touched the
  * service, and, while the service has not settled, whenever the list is older than
- * `unsettledTaskMaxAgeMs`. A settled service's tasks are read from the cache.
+ * `unsettledTaskMaxAgeMs`. A settled service's tasks are read from the cache, and the periodic
+ * list of all running tasks tells which of them changed on a worker.
  */
 export class SwarmCache implements SwarmApi {
   private nodes = new Map<string, ObservedNode>();
@@ -85,6 +96,8 @@ export class SwarmCache implements SwarmApi {
   private synced: Promise<void>;
   private markSynced!: () => void;
   private hasSynced = false;
+  /** Lists run one at a time: each compares the cache before and after it. */
+  private listing: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly swarm: SwarmApi,
@@ -109,25 +122,36 @@ export class SwarmCache implements SwarmApi {
     const retry = new Backoff(500, 30_000);
     while (!signal.aborted && !this.hasSynced) {
       try {
-        await this.relist();
+        // Not serialized: no other list runs before the first is in.
+        await this.listAll();
       } catch (err) {
         this.o.log.warn({ err: (err as Error).message }, 'listing the Swarm failed; retrying');
         await (this.o.sleep ?? abortableSleep)(retry.next(), signal);
       }
     }
     if (signal.aborted) return;
-    await Promise.all([this.relistPeriodically(signal), this.followEvents(signal)]);
+    await Promise.all([
+      this.periodically(this.o.taskResyncEveryMs ?? 0, () => this.relistTasks(), 'periodic list of the tasks failed', signal),
+      this.periodically(this.o.relistEveryMs ?? 0, () => this.relist(), 'periodic relist of the Swarm failed', signal),
+      this.followEvents(signal),
+    ]);
   }
 
-  private async relistPeriodically(signal: AbortSignal): Promise<void> {
-    const every = this.o.relistEveryMs ?? 0;
+  private async periodically(every: number, list: () => Promise<void>, failed: string, signal: AbortSignal): Promise<void> {
     if (every <= 0) return;
     const sleep = this.o.sleep ?? abortableSleep;
+    const random = this.o.random ?? Math.random;
     for (;;) {
-      await sleep(every, signal);
+      await sleep(Math.round(every * (0.9 + 0.2 * random())), signal);
       if (signal.aborted) return;
-      await this.relist().catch((err: unknown) => this.o.log.warn({ err: (err as Error).message }, 'periodic relist of the Swarm failed'));
+      await list().catch((err: unknown) => this.o.log.warn({ err: (err as Error).message }, failed));
     }
+  }
+
+  private serialized(list: () => Promise<void>): Promise<void> {
+    const next = this.listing.then(list, list);
+    this.listing = next.catch(() => undefined);
+    return next;
   }
 
   private async followEvents(signal: AbortSignal): Promise<void> {
@@ -167,7 +191,30 @@ export class SwarmCache implements SwarmApi {
    * vanished since the last list is announced to the listeners as a removal, as an informer's
    * relist delivers deletes it missed.
    */
-  async relist(): Promise<void> {
+  relist(): Promise<void> {
+    return this.serialized(() => this.listAll());
+  }
+
+  /**
+   * Lists the running tasks again (what no event tells) and announces the environments whose
+   * tasks changed. Nodes and services stand as the cache holds them: their events keep them.
+   */
+  relistTasks(): Promise<void> {
+    return this.serialized(async () => {
+      const startedDirty = new Set(this.dirtyTasks);
+      const since = this.seq;
+      const tasks = await this.swarm.listRunningTasks();
+      const before = this.tasks;
+      this.tasks = merge(this.tasks, this.tasksByService([...this.services.values()], tasks, this.now()), (id) => this.newer('tasks', id, since));
+      this.forgetTouched(since, 'tasks/');
+      for (const id of startedDirty) this.dirtyTasks.delete(id);
+      const envs = new Set<string>();
+      for (const [id, s] of this.services) if (tasksChanged(before.get(id), this.tasks.get(id))) envs.add(s.labels[LABEL_ENV]!);
+      for (const env of envs) this.notify({ type: 'service', action: 'update', env });
+    });
+  }
+
+  private async listAll(): Promise<void> {
     const startedDirty = {
       nodes: new Set(this.dirtyNodes),
       services: new Set(this.dirtyServices),
@@ -181,22 +228,13 @@ export class SwarmCache implements SwarmApi {
     const before = { nodes: this.nodes, services: this.services, tasks: this.tasks };
     // An object read again or written while the list was on its way is newer than the list:
     // it keeps what the cache holds for it (present or removed), and was announced already.
-    const newer = (kind: string, id: string) => (this.touched.get(`${kind}/${id}`) ?? 0) > since;
+    const newer = (kind: string, id: string) => this.newer(kind, id, since);
     this.nodes = merge(this.nodes, new Map(nodes.map((n) => [n.id, deepFreeze(n)])), (id) => newer('node', id));
     this.services = merge(this.services, new Map(services.map((s) => [s.id, deepFreeze(s)])), (id) => newer('service', id));
     this.servicesByEnv = new Map();
     for (const s of this.services.values()) this.indexService(s);
-    const listedTasks = groupTasks(services, tasks, listedAt);
-    // A job run's task is meant to complete, not to run: the relist's task list leaves it out.
-    // What the cache holds for it stands (it is listed again while unsettled), else it is listed on its next read.
-    for (const s of services) {
-      if (!isJobRun(s)) continue;
-      const held = this.tasks.get(s.id);
-      if (held) listedTasks.set(s.id, held);
-      else listedTasks.delete(s.id);
-    }
-    this.tasks = merge(this.tasks, listedTasks, (id) => newer('tasks', id));
-    for (const key of [...this.touched.keys()]) if ((this.touched.get(key) ?? 0) <= since) this.touched.delete(key);
+    this.tasks = merge(this.tasks, this.tasksByService(services, tasks, listedAt), (id) => newer('tasks', id));
+    this.forgetTouched(since, '');
     // Marks set while the list was on its way may be newer than what it returned: keep them.
     for (const id of startedDirty.nodes) this.dirtyNodes.delete(id);
     for (const id of startedDirty.services) this.dirtyServices.delete(id);
@@ -225,7 +263,7 @@ export class SwarmCache implements SwarmApi {
       const env = (b ?? a)!.labels[LABEL_ENV];
       if (!env) continue;
       if (!a || !b) out.push({ type: 'service', action: b ? 'create' : 'remove', env });
-      else if (a.version !== b.version || taskSignature(before.tasks.get(id)) !== taskSignature(this.tasks.get(id))) envs.add(env);
+      else if (a.version !== b.version || tasksChanged(before.tasks.get(id), this.tasks.get(id))) envs.add(env);
     }
     for (const env of envs) out.push({ type: 'service', action: 'update', env });
     for (const id of new Set([...before.nodes.keys(), ...this.nodes.keys()])) {
@@ -240,6 +278,32 @@ export class SwarmCache implements SwarmApi {
 
   private touch(kind: 'node' | 'service' | 'tasks', id: string): void {
     this.touched.set(`${kind}/${id}`, ++this.seq);
+  }
+
+  /** Whether the object was read again or written after the list that began at `since` was asked for. */
+  private newer(kind: string, id: string, since: number): boolean {
+    return (this.touched.get(`${kind}/${id}`) ?? 0) > since;
+  }
+
+  /** Forgets the touches (of keys starting with `prefix`) a list begun at `since` has overtaken. */
+  private forgetTouched(since: number, prefix: string): void {
+    for (const [key, seq] of this.touched) if (seq <= since && key.startsWith(prefix)) this.touched.delete(key);
+  }
+
+  /**
+   * The listed running tasks by service. A job run's task is meant to complete, not to run: the
+   * list leaves it out. What the cache holds for it stands (it is listed again while unsettled),
+   * else it is listed on its next read.
+   */
+  private tasksByService(services: ObservedService[], tasks: ObservedTask[], listedAt: number): Map<string, TaskEntry> {
+    const listed = groupTasks(services, tasks, listedAt);
+    for (const s of services) {
+      if (!isJobRun(s)) continue;
+      const held = this.tasks.get(s.id);
+      if (held) listed.set(s.id, held);
+      else listed.delete(s.id);
+    }
+    return listed;
   }
 
   private onEvent(e: SwarmEvent): void {
@@ -268,7 +332,7 @@ export class SwarmCache implements SwarmApi {
 
   /**
    * A node event is announced once the node is read again, with what changed: when only berth's
-   * own claim label moved, it concerns the environment that lost the node and the one that took
+   * own claim labels moved (environment, installation), it concerns the environment that lost the node and the one that took
    * it; anything else (state, availability, the labels ops set) may concern every environment
    * (env undefined). Claims are most of the node events, and fanning each out to every
    * environment would make a cold start of N environments cost N² reconciles.
@@ -502,7 +566,11 @@ function groupTasks(services: { id: string }[], tasks: ObservedTask[], listedAt:
   return out;
 }
 
-/** What of a service's running tasks a relist compares: which tasks, where, in which state. */
+/** Whether a service's running tasks differ between two lists: which tasks, where, in which state. */
+function tasksChanged(a: TaskEntry | undefined, b: TaskEntry | undefined): boolean {
+  return a !== b && taskSignature(a) !== taskSignature(b);
+}
+
 function taskSignature(entry: TaskEntry | undefined): string {
   return (entry?.tasks ?? [])
     .filter((t) => t.desiredState === 'running')
@@ -519,13 +587,12 @@ function merge<V>(current: Map<string, V>, listed: Map<string, V>, keep: (id: st
   return out;
 }
 
-/** Two reads of a node that differ at most in berth's claim label (and the version it raised). */
+/** Two reads of a node that differ at most in berth's claim labels (and the version they raised). */
 function sameExceptClaim(a: ObservedNode, b: ObservedNode): boolean {
-  const strip = (n: ObservedNode) => {
-    const { [LABEL_ENV]: _claim, ...labels } = n.labels;
-    return JSON.stringify({ ...n, version: 0, labels: Object.entries(labels).sort() });
-  };
-  return strip(a) === strip(b);
+  if (a.hostname !== b.hostname || a.addr !== b.addr || a.role !== b.role || a.state !== b.state || a.availability !== b.availability) return false;
+  const keys = (n: ObservedNode) => Object.keys(n.labels).filter((k) => k !== LABEL_ENV && k !== LABEL_INSTALLATION);
+  const ka = keys(a);
+  return ka.length === keys(b).length && ka.every((k) => a.labels[k] === b.labels[k]);
 }
 
 /** `<env>_<service>[_<color>]`; environment names have no `_`. */

@@ -8,6 +8,7 @@ import { authFor } from './registry-auth.js';
 import { withObjectIds } from './object-ids.js';
 import { statusCodeOf, withRetry } from './retry.js';
 import type { DockerServiceSpec } from './service-spec.js';
+import { parseElement, readJsonArray } from './json-array-stream.js';
 import { toObservedNode, toObservedService, toObservedTask } from './translate.js';
 import { abortableSleep, childSignal } from '../util/abortable-sleep.js';
 import { Backoff } from '../util/backoff.js';
@@ -37,10 +38,25 @@ function withAuth(fn: (...args: never[]) => unknown): (auth: object | undefined,
   return fn as never;
 }
 
+interface SeenTask {
+  version: number;
+  task: ObservedTask;
+}
+
+/** `{"ID":"…","Version":{"Index":N}`: how Docker opens a task object. */
+const TASK_HEAD = /^\{\s*"ID"\s*:\s*"([^"\\]+)"\s*,\s*"Version"\s*:\s*\{\s*"Index"\s*:\s*(\d+)\s*\}/;
+
+/** A list element parsed, then projected. */
+function parsed<T>(project: (item: Record<string, unknown>) => T): (bytes: Buffer) => T {
+  return (bytes) => project(parseElement(bytes) as Record<string, unknown>);
+}
+
 /** SwarmApi over the Docker Engine API of a Swarm manager. */
 export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
   private readonly docker: Docker;
   private readonly opts: DockerodeSwarmOptions;
+  /** The tasks of the last list of running tasks (and those listed by service since), by id. */
+  private tasksSeen = new Map<string, SeenTask>();
 
   constructor(opts: DockerodeSwarmOptions = {}) {
     // docker-modem reads DOCKER_HOST itself, including `unix:///path/docker.sock`.
@@ -75,8 +91,7 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
   }
 
   async listNodes(): Promise<ObservedNode[]> {
-    const nodes = await this.call('listNodes', (abortSignal) => this.docker.listNodes({ abortSignal }));
-    return nodes.map(toObservedNode);
+    return this.call('listNodes', (abortSignal) => this.list('/nodes?', {}, abortSignal, parsed(toObservedNode)));
   }
 
   async inspectNode(id: string): Promise<ObservedNode | undefined> {
@@ -99,8 +114,7 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
 
   async listServices(env?: string): Promise<ObservedService[]> {
     const label = env ? `${LABEL_ENV}=${env}` : LABEL_ENV;
-    const services = await this.call('listServices', (abortSignal) => this.docker.listServices({ filters: { label: [label] }, abortSignal } as Docker.ServiceListOptions));
-    return services.map(toObservedService);
+    return this.call('listServices', (abortSignal) => this.list('/services?', { filters: { label: [label] } }, abortSignal, parsed(toObservedService)));
   }
 
   async inspectService(id: string): Promise<ObservedService | undefined> {
@@ -161,13 +175,45 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
 
   async listTasks(serviceIds: string[]): Promise<ObservedTask[]> {
     if (serviceIds.length === 0) return [];
-    const tasks = await this.call('listTasks', (abortSignal) => this.docker.listTasks({ filters: { service: serviceIds }, abortSignal } as object));
-    return tasks.map(toObservedTask);
+    return this.call('listTasks', (abortSignal) => this.list('/tasks?', { filters: { service: serviceIds } }, abortSignal, (bytes) => this.decodeTask(bytes, this.tasksSeen)));
   }
 
   async listRunningTasks(): Promise<ObservedTask[]> {
-    const tasks = await this.call('listTasks', () => this.docker.listTasks({ filters: { 'desired-state': ['running'] } }));
-    return tasks.map(toObservedTask);
+    return this.call('listTasks', async (abortSignal) => {
+      const seen = new Map<string, SeenTask>();
+      const tasks = await this.list('/tasks?', { filters: { 'desired-state': ['running'] } }, abortSignal, (bytes) => this.decodeTask(bytes, seen));
+      // What this list did not hold is gone or no longer meant to run: forgotten.
+      this.tasksSeen = seen;
+      return tasks;
+    });
+  }
+
+  /**
+   * A task read before at the same version is what was read then (Swarm raises a task's version
+   * on every change): it is not parsed again. Its id and version open the object (Docker's field
+   * order), so they are read from its first bytes; a task with no such head is parsed.
+   */
+  private decodeTask(bytes: Buffer, into: Map<string, SeenTask>): ObservedTask {
+    const head = TASK_HEAD.exec(bytes.subarray(0, 200).toString('latin1'));
+    const version = head ? Number(head[2]) : undefined;
+    const known = head ? this.tasksSeen.get(head[1]!) : undefined;
+    const task = known && known.version === version ? known.task : toObservedTask(parseElement(bytes) as Record<string, unknown>);
+    if (version !== undefined) into.set(task.id, { version, task });
+    return task;
+  }
+
+  /**
+   * A list call whose body is read as a stream, one element at a time into `project` (see
+   * json-array-stream.ts): the lists of a large Swarm are tens of megabytes of JSON.
+   */
+  private list<T>(path: string, options: object, abortSignal: AbortSignal, decode: (bytes: Buffer) => T): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      const dial = { path, method: 'GET', options: { ...options }, abortSignal, isStream: true, statusCodes: { 200: true, 400: 'bad parameter', 500: 'server error', 503: 'node is not part of a swarm' } };
+      this.docker.modem.dial(dial, (err, stream) => {
+        if (err) return reject(err);
+        readJsonArray(stream as NodeJS.ReadableStream, decode).then(resolve, reject);
+      });
+    });
   }
 
   async watchEvents(onEvent: (e: SwarmEvent) => void, signal: AbortSignal, onReconnect?: () => void): Promise<void> {

@@ -120,3 +120,18 @@ test('the events stream delivers service create, update and remove, and berth\'s
   assert.equal(starts.length, 2);
   assert.ok(starts.every((e) => e.env === 'qa-1'), 'container events carry the container labels berth sets');
 });
+
+test('the running tasks listed again: a task at the same version is not parsed again, one that changed state is read anew', async () => {
+  const swarm = new DockerodeSwarm({ docker });
+  const id = await swarm.createService({ ...serviceSpec('qa-1_lister', 2), EndpointSpec: { Mode: 'vip', Ports: [] } } as never);
+  const mine = async () => (await swarm.listRunningTasks()).filter((t) => t.serviceId === id);
+  const starting = await mine();
+  assert.equal(starting.length, 2);
+  assert.ok(starting.every((t) => t.state !== 'running'), 'listed before they started');
+  await until('both running', async () => (await mine()).every((t) => t.state === 'running'));
+  const first = await mine();
+  const again = await mine();
+  assert.deepEqual(first.map((t) => t.state), ['running', 'running'], 'a changed task is read anew');
+  assert.ok(again.every((t, i) => t === first[i]), 'unchanged tasks: the same objects, not parsed again');
+  await swarm.removeService(id);
+});

@@ -5,7 +5,7 @@ import { etcdSource } from '../../src/controller/source-etcd.js';
 import { swarmCacheSource } from '../../src/controller/source-swarm.js';
 import { SwarmCache } from '../../src/swarm/cache.js';
 import { periodicSource, type Source } from '../../src/runtime/source.js';
-import { LABEL_ENV } from '../../src/swarm/labels.js';
+import { LABEL_ENV, LABEL_INSTALLATION } from '../../src/swarm/labels.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { RecordingQueue, settle, silentLog } from '../support/fake-runtime.js';
 import { FakeStore } from '../support/fake-store.js';
@@ -65,7 +65,7 @@ test('Docker events: a node change other than a claim enqueues every key, includ
   await r.stop();
 });
 
-test('Docker events: a node whose claim moved enqueues only the environment that lost it and the one that took it', async () => {
+test('Docker events: a node whose claim moved (with its installation label) enqueues only the environment that lost it and the one that took it', async () => {
   const { swarm, source } = swarmWorld();
   const r = running(source);
   await settle();
@@ -75,6 +75,13 @@ test('Docker events: a node whose claim moved enqueues only the environment that
   swarm.emitEvent({ type: 'node', action: 'update', id: 'node1', attributes: {} });
   await settle();
   assert.deepEqual(r.queue.take(), ['env/qa-2', 'env/qa-3']);
+  // A claim also stamps the installation (every claim of a cold start: fanning each out to every key was N²).
+  const free = swarm.nodes.find((n) => n.id === 'node2')!;
+  free.labels = { ...free.labels, [LABEL_ENV]: 'qa-4', [LABEL_INSTALLATION]: 'inst-a' };
+  free.version++;
+  swarm.emitEvent({ type: 'node', action: 'update', id: 'node2', attributes: {} });
+  await settle();
+  assert.deepEqual(r.queue.take(), ['env/qa-4']);
   await r.stop();
 });
 

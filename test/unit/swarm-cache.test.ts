@@ -176,35 +176,54 @@ test('a relist does not undo what was read or written while its list was on its 
   await stop();
 });
 
-test('the periodic relist announces only what changed without an event: a task that died on a worker, for its environment alone', async () => {
+/** A cache whose periodic lists each wait for the test to let them go. */
+async function periodic(opts: { taskResyncEveryMs?: number; relistEveryMs?: number }) {
   const swarm = new FakeSwarm([fakeNode(1, { labels: { [LABEL_ENV]: 'qa-1' } }), fakeNode(2, { labels: { [LABEL_ENV]: 'qa-2' } })]);
   await swarm.createService(serviceSpec('qa-1', 'api', 1, 'web:v1'));
   await swarm.createService(serviceSpec('qa-2', 'api', 1, 'web:v2'));
-  // Each relist waits for the test to let it go.
-  const ticks: Array<() => void> = [];
-  const sleep = (_ms: number, signal: AbortSignal) => new Promise<void>((r) => {
-    ticks.push(r);
+  const ticks: Array<{ ms: number; go: () => void }> = [];
+  const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((r) => {
+    ticks.push({ ms, go: r });
     signal.addEventListener('abort', () => r(), { once: true });
   });
-  const cache = new SwarmCache(swarm, { log, relistEveryMs: 30_000, sleep });
+  const cache = new SwarmCache(swarm, { log, ...opts, sleep, random: () => 1 });
   const changes: SwarmChange[] = [];
   cache.subscribe((c) => changes.push(c));
   const stop = new AbortController();
   const running = cache.run(stop.signal);
   await cache.waitForSync();
-  const relist = async () => {
+  /** Lets the next periodic list go and waits until it made `calls` calls and waits again; returns what it waited. */
+  const tick = async (calls: number) => {
     await waitFor(() => ticks.length > 0);
-    const calls = swarm.calls.length;
-    ticks.shift()!();
-    await waitFor(() => swarm.calls.length >= calls + 3 && ticks.length > 0);
+    const before = swarm.calls.length;
+    const { ms, go } = ticks.shift()!;
+    go();
+    await waitFor(() => swarm.calls.length >= before + calls && ticks.length > 0);
+    return ms;
   };
-  await relist();
+  return { swarm, cache, changes, tick, stop: async () => (stop.abort(), await running) };
+}
+
+test('the periodic task list (one call) announces only what changed without an event: a task that died on a worker, for its environment alone', async () => {
+  const { swarm, changes, tick, stop } = await periodic({ taskResyncEveryMs: 30_000 });
+  swarm.calls = [];
+  assert.equal(await tick(1), 33_000, 'the period, drawn from ±10 %');
   assert.deepEqual(changes, [], 'nothing changed: nothing announced');
   swarm.unhealthyImages.add('web:v1'); // qa-1's task is restarting on its worker: no event reaches the manager
-  await relist();
+  await tick(1);
   assert.deepEqual(changes, [{ type: 'service', action: 'update', env: 'qa-1' }]);
-  stop.abort();
-    await running;
+  assert.deepEqual(swarm.calls, ['listTasks', 'listTasks'], 'only the tasks are listed: nodes and services raise events');
+  await stop();
+});
+
+test('the rare full relist lists nodes, services and tasks, and announces a service that vanished without an event as removed', async () => {
+  const { swarm, changes, tick, stop } = await periodic({ relistEveryMs: 600_000 });
+  swarm.services = swarm.services.filter((s) => s.name !== 'qa-2_api'); // removed, its event lost
+  swarm.calls = [];
+  assert.equal(await tick(3), 660_000);
+  assert.deepEqual([...swarm.calls].sort(), ['listNodes', 'listServices', 'listTasks']);
+  assert.deepEqual(changes, [{ type: 'service', action: 'remove', env: 'qa-2' }]);
+  await stop();
 });
 
 test('a second run (a new term of leadership) lists again before serving reads: what changed in between is seen', async () => {

@@ -86,22 +86,7 @@ export function planNodeClaims(
 ): NodeClaimPlan {
   const load = taskLoad(snapshot);
   const loadOf = (n: ObservedNode) => load.get(n.id) ?? 0;
-  // One pass over the Swarm's nodes (thousands, on every reconcile): the pool, what this
-  // environment holds, what others hold, what is free.
-  const pool: ObservedNode[] = [];
-  const heldNow: ObservedNode[] = [];
-  const free: ObservedNode[] = [];
-  let heldByOthers = 0;
-  for (const n of snapshot.nodes) {
-    const mine = isOwned(n.labels, env, o);
-    if (mine) heldNow.push(n);
-    if (!inPool(n, group)) continue;
-    pool.push(n);
-    if (n.labels[LABEL_ENV] === undefined) {
-      if (isSchedulable(n)) free.push(n);
-    } else if (!mine && isSchedulable(n)) heldByOthers++;
-  }
-  heldNow.sort(byHostname);
+  const heldNow = snapshot.nodes.filter((n) => n.labels[LABEL_ENV] === env && isOwned(n.labels, env, o)).sort(byHostname);
   const actions: Action[] = [];
   const release = (n: ObservedNode, reason: string) =>
     actions.push({ kind: 'releaseNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: withoutClaim(n.labels), reason });
@@ -127,13 +112,27 @@ export function planNodeClaims(
     }
   }
 
-  const capacity = Math.max(0, pool.length - group.spec.spare - heldByOthers);
+  // An environment that holds what it wants (every reconcile of a converged one) claims nothing:
+  // the pool, thousands of nodes, is not looked through.
+  if (kept.length >= desired) return { held: kept, actions, desired, missing: 0 };
+  // One pass over the Swarm's nodes: how large the pool is, what others hold, what is free.
+  let poolSize = 0;
+  let heldByOthers = 0;
+  const free: ObservedNode[] = [];
+  for (const n of snapshot.nodes) {
+    if (!inPool(n, group)) continue;
+    poolSize++;
+    if (n.labels[LABEL_ENV] === undefined) {
+      if (isSchedulable(n)) free.push(n);
+    } else if (!isOwned(n.labels, env, o) && isSchedulable(n)) heldByOthers++;
+  }
+  const capacity = Math.max(0, poolSize - group.spec.spare - heldByOthers);
   const room = Math.max(0, Math.min(desired - kept.length, capacity - kept.length, free.length));
 
   const claimed: ObservedNode[] = [];
   const zoneCount = new Map<string, number>();
   for (const n of kept) zoneCount.set(n.labels[zoneLabel] ?? '', (zoneCount.get(n.labels[zoneLabel] ?? '') ?? 0) + 1);
-  const candidates = [...free];
+  const candidates = room > 0 ? [...free] : [];
   const preference = new Map(candidates.map((n) => [n.id, rendezvous(env, n)]));
   const zoneOf = (n: ObservedNode) => n.labels[zoneLabel] ?? '';
   const better = (a: ObservedNode, b: ObservedNode) =>
