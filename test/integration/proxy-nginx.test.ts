@@ -91,18 +91,23 @@ test('a route write from another owner is refused: the owner key is checked in t
   assert.equal((await rig.routes.getRoutes(['qa-1-api']))[0]?.owner?.env, 'qa-1', 'a delete by another owner removed nothing');
 });
 
-test('a burst of 50 key changes becomes at most 2 reloads', async () => {
+test('a burst of 50 key changes becomes a reload per coalesce window it spans (2 when it takes less than one)', async () => {
   await sleep(500);
   const before = reloads();
+  const start = Date.now();
   for (let i = 0; i < 50; i++) {
     const servers = i % 2 === 0 ? [v2.addr] : [v1.addr, v2.addr];
     await rig.routes.setRoute({ upstream: `burst-${i % 5}`, servers, owner: { env: 'qa-1', service: `s${i % 5}` } });
   }
   await rig.routes.setRoute({ upstream: 'qa-1-api', servers: [v2.addr], owner });
+  const burstMs = Date.now() - start;
   await until('burst applied', answers('qa-1-api', 'v2'));
   await sleep(800);
   const n = reloads() - before;
-  assert.ok(n >= 1 && n <= 2, `${n} reloads for 51 changes`);
+  // Leading edge: the first change applies at once, the rest of each 300 ms window in one more
+  // reload. On a busy machine the 51 writes themselves may take longer than one window.
+  const allowed = 2 + Math.floor(burstMs / 300);
+  assert.ok(n >= 1 && n <= allowed, `${n} reloads for 51 changes written in ${burstMs} ms (at most ${allowed})`);
   // The last write to burst-4 (i = 49) holds both backends.
   const bodies = new Set<string>();
   for (let i = 0; i < 6; i++) bodies.add((await get(port, 'burst-4')).body);
