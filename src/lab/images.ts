@@ -3,9 +3,7 @@
  * `docker import` semantics (dockerode importImage) on the first node, pushed to the lab registry.
  *
  *   web:v1, web:v2  CMD httpd -f -p 8080 -h /www; GET / answers exactly "v1" / "v2", GET /healthz "ok";
- *                   default HEALTHCHECK: wget http://127.0.0.1:8080/healthz every 1 s. The CMD runs
- *                   under a shell that exits on SIGTERM, as a server should: httpd as PID 1 ignores
- *                   it, and every task Swarm stopped would wait out the 10 s stop grace period.
+ *                   default HEALTHCHECK: wget http://127.0.0.1:8080/healthz every 1 s.
  *   web:broken      never healthy: its CMD runs httpd on port 8081 (nothing listens on 8080), and its
  *                   /www has neither index.html nor healthz, so even a command forcing port 8080
  *                   answers 404 to / and /healthz. The task keeps running (it does not crash-loop).
@@ -31,7 +29,7 @@ export function imageRef(plan: Pick<LabPlan, 'registry'>, variant: WebVariant): 
 export function importChanges(variant: WebVariant): string[] {
   const port = variant === 'broken' ? 8081 : 8080;
   return [
-    `CMD ["/bin/sh", "-c", "trap 'exit 0' TERM; /bin/httpd -f -p ${port} -h /www & wait"]`,
+    `CMD ["/bin/httpd", "-f", "-p", "${port}", "-h", "/www"]`,
     'ENV PATH=/bin',
     'EXPOSE 8080',
     `HEALTHCHECK --interval=1s --timeout=2s --retries=3 CMD ${HEALTH_CMD}`,

@@ -69,9 +69,8 @@ test('images: v1/v2 serve their version and /healthz on 8080; broken serves neit
   assert.ok(rootfsFiles('v2')['www/healthz']);
   assert.equal(rootfsFiles('broken')['www/index.html'], undefined);
   assert.equal(rootfsFiles('broken')['www/healthz'], undefined);
-  const cmd = importChanges('v1').find((c) => c.startsWith('CMD '))!;
-  assert.deepEqual(JSON.parse(cmd.slice(4)), ['/bin/sh', '-c', "trap 'exit 0' TERM; /bin/httpd -f -p 8080 -h /www & wait"]);
-  assert.ok(importChanges('broken').some((c) => c.startsWith('CMD ') && c.includes('-p 8081 ')));
+  assert.ok(importChanges('v1').includes('CMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]'));
+  assert.ok(importChanges('broken').some((c) => c.includes('"8081"')));
   assert.ok(importChanges('v1').some((c) => c.startsWith('HEALTHCHECK ') && c.includes('/healthz')));
 });
 
