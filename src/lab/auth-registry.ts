@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { LabPlan } from './plan.js';
 import { runOk, spawnDaemon } from './exec.js';
 import { httpGet } from './http.js';
+import { storageConfigHead } from './registry.js';
 import { recordAlive, tail } from './procs.js';
 import { addOnce, type LabState } from './state.js';
 import { waitFor } from './wait.js';
@@ -20,12 +21,7 @@ type Plan = Pick<LabPlan, 'registry' | 'authRegistry'>;
 export function authRegistryConfig(plan: Plan): string {
   const a = plan.authRegistry;
   return [
-    'version: 0.1',
-    'log:',
-    '  level: info',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${plan.registry.storage}`,
+    ...storageConfigHead(plan),
     // The plain registry owns the storage and writes it; this one only reads.
     '  maintenance:',
     '    uploadpurging:',

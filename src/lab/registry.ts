@@ -8,14 +8,14 @@ import { recordAlive, tail } from './procs.js';
 import type { LabState } from './state.js';
 import { waitFor } from './wait.js';
 
+/** The start of a registry config over the lab's storage: both lab registries serve the same one. */
+export function storageConfigHead(plan: Pick<LabPlan, 'registry'>): string[] {
+  return ['version: 0.1', 'log:', '  level: info', 'storage:', '  filesystem:', `    rootdirectory: ${plan.registry.storage}`];
+}
+
 export function registryConfig(plan: Pick<LabPlan, 'registry'>): string {
   return [
-    'version: 0.1',
-    'log:',
-    '  level: info',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${plan.registry.storage}`,
+    ...storageConfigHead(plan),
     '  delete:',
     '    enabled: true',
     'http:',

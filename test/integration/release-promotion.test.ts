@@ -17,6 +17,7 @@ import { after, before, test } from 'node:test';
 import type { Environment, EnvironmentStatus } from '../../src/api/index.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { BlueGreenLab, sleep } from '../support/bluegreen-lab.js';
+import { isAlive } from '../../src/lab/procs.js';
 import { labPid } from '../support/lab.js';
 
 const prod = new BlueGreenLab('relp-prod', 'relp-g', 1);
@@ -28,14 +29,6 @@ const REPO = `${lab.registry}/web`;
 const TAG = `relp-${process.pid}`;
 const load = prod.load();
 const notes: string[] = [];
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 before(async () => {
   await qa.store.delete('Environment', qa.env);
@@ -147,7 +140,7 @@ test('the registry stopped: qa given a new tag gets ImageUnresolved, prod and qa
   const pid = labPid(lab, 'registry');
   process.kill(pid, 'SIGTERM');
   try {
-    await qa.until('the lab registry stopped', async () => !alive(pid), 15_000, 100);
+    await qa.until('the lab registry stopped', async () => !isAlive(pid), 15_000, 100);
     await qa.store.apply(spec(qa, `${REPO}:${TAG}-next`));
     const st = await qa.until('qa ImageUnresolved', async () => {
       const s = await qa.status();
