@@ -22,12 +22,13 @@ fs.writeFileSync(groupFile, 'apiVersion: berth.dev/v1alpha1\nkind: EnvironmentGr
 const file = (name: string) => path.join(dir, name);
 
 /** berth with only PATH, the Docker host and the given variables: nothing of the lab's etcd settings leaks in. */
-const berth = (args: string[], env: NodeJS.ProcessEnv) =>
-  run(process.execPath, [path.join(ROOT, 'bin/berth.js'), ...args], { env: { PATH: process.env.PATH, DOCKER_HOST: process.env.DOCKER_HOST, BERTH_PREFIX: '/secure-test', ...env } });
+/** What every berth this file starts gets, besides its connection settings: nothing of the caller's BERTH_* leaks in. */
+const withBase = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, DOCKER_HOST: process.env.DOCKER_HOST, BERTH_PREFIX: '/secure-test', ...env });
+const berth = (args: string[], env: NodeJS.ProcessEnv) => run(process.execPath, [path.join(ROOT, 'bin/berth.js'), ...args], { env: withBase(env) });
 
 /** Starts `berth controller` with `env`, waits until it is elected (its election key exists), stops it. */
 async function controllerElected(env: NodeJS.ProcessEnv, metricsPort: number): Promise<void> {
-  const fullEnv = { PATH: process.env.PATH, DOCKER_HOST: process.env.DOCKER_HOST, BERTH_PREFIX: '/secure-test', ...env };
+  const fullEnv = withBase(env);
   const log = file(`controller-${metricsPort}.log`);
   const out = fs.openSync(log, 'a');
   const child = spawn(process.execPath, [path.join(ROOT, 'bin/berth.js'), 'controller', '--metrics-addr', `127.0.0.1:${metricsPort}`], { env: fullEnv, stdio: ['ignore', out, out] });
@@ -50,6 +51,15 @@ async function controllerElected(env: NodeJS.ProcessEnv, metricsPort: number): P
 
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/** `berth apply` of the group, then `berth get` of it, with these connection settings: both must work. */
+async function applyAndGet(env: NodeJS.ProcessEnv): Promise<void> {
+  const applied = await berth(['apply', '-f', groupFile], env);
+  assert.equal(applied.code, 0, applied.stderr);
+  const got = await berth(['get', 'groups', 'secure-pool', '-o', 'json'], env);
+  assert.equal(got.code, 0, got.stderr);
+  assert.match(got.stdout, /"secure-pool"/);
+}
+
 describe('etcd with client-certificate TLS', () => {
   let etcd: TestEtcd;
   const creds = () => ({ BERTH_ETCD_ENDPOINTS: '127.0.0.1:23796', BERTH_ETCD_CA: file('ca.pem'), BERTH_ETCD_CERT: file('client.pem'), BERTH_ETCD_KEY: file('client.key') });
@@ -68,11 +78,7 @@ describe('etcd with client-certificate TLS', () => {
   after(async () => etcd?.destroy());
 
   test('apply and get over TLS with a client certificate (a bare endpoint becomes https)', async () => {
-    const applied = await berth(['apply', '-f', groupFile], creds());
-    assert.equal(applied.code, 0, applied.stderr);
-    const got = await berth(['get', 'groups', 'secure-pool', '-o', 'json'], creds());
-    assert.equal(got.code, 0, got.stderr);
-    assert.match(got.stdout, /"secure-pool"/);
+    await applyAndGet(creds());
   });
 
   test('without the client certificate the TLS etcd refuses', async () => {
@@ -99,11 +105,7 @@ describe('etcd with authentication', () => {
   after(async () => etcd.destroy());
 
   test('apply and get log in with a username and a password file', async () => {
-    const applied = await berth(['apply', '-f', groupFile], creds());
-    assert.equal(applied.code, 0, applied.stderr);
-    const got = await berth(['get', 'groups', 'secure-pool', '-o', 'json'], creds());
-    assert.equal(got.code, 0, got.stderr);
-    assert.match(got.stdout, /"secure-pool"/);
+    await applyAndGet(creds());
   });
 
   test('without credentials the same etcd refuses, and berth says so', async () => {
