@@ -15,6 +15,7 @@ import { parseResource, type Environment, type EnvironmentGroup } from '../src/a
 import { planEnvironment } from '../src/reconcile/planner/index.js';
 import { LABEL_ENV, LABEL_INSTALLATION } from '../src/swarm/labels.js';
 import type { ObservedNode, ObservedService, ObservedTask, SwarmSnapshot } from '../src/swarm/model.js';
+import { NodeTable } from '../src/swarm/node-index.js';
 
 /** The installation the simulated world belongs to: a converged world is already labelled for it. */
 const OWN = { installation: 'bench', adoptUnlabelled: true };
@@ -81,7 +82,7 @@ function convergedWorld(s: Scenario, envs: Environment[]): SwarmSnapshot {
       }
     }
   });
-  return { nodes, services, tasks };
+  return { nodes: NodeTable.of(nodes), services, tasks };
 }
 
 function median(xs: number[]): number {
@@ -104,7 +105,7 @@ function run(s: Scenario, rounds: number) {
     if (actions !== 0) throw new Error(`converged world planned ${actions} actions; the simulator or the planner is wrong`);
   }
   // Cold start: the same specs against a Swarm with no claims and no services.
-  const empty: SwarmSnapshot = { nodes: snapshot.nodes.map((n) => ({ ...n, labels: { pool: 'sim', zone: n.labels.zone! } })), services: [], tasks: [] };
+  const empty: SwarmSnapshot = { nodes: NodeTable.of([...snapshot.nodes.values()].map((n) => ({ ...n, labels: { pool: 'sim', zone: n.labels.zone! } }))), services: [], tasks: [] };
   const t0 = performance.now();
   let coldActions = 0;
   for (const env of envs) coldActions += planEnvironment(env, group, empty, OWN).actions.length;

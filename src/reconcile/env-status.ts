@@ -14,12 +14,13 @@ import {
   type RollbackRequest,
 } from '../api/index.js';
 import type { ObservedNode, ObservedService, ObservedTask } from '../swarm/model.js';
+import type { NodeLookup } from '../swarm/node-index.js';
 import type { NodeClaimPlan } from './planner/nodes.js';
 import type { PromotionOutcome } from './releases/promote.js';
 import { nextRelease } from './releases/release.js';
 
 /** `host:port` of each running task's published route port: what nginx should send traffic to. */
-export function serviceEndpoints(spec: ServiceSpec, tasks: ObservedTask[], nodes: Map<string, ObservedNode>): string[] {
+export function serviceEndpoints(spec: ServiceSpec, tasks: ObservedTask[], nodes: NodeLookup): string[] {
   const target = routePort(spec);
   if (target === undefined) return [];
   const out = new Set<string>();
@@ -36,7 +37,7 @@ export function runningReplicas(tasks: ObservedTask[]): number {
   return tasks.filter((t) => t.state === 'running' && t.desiredState === 'running').length;
 }
 
-export function serviceStatus(spec: ServiceSpec, service: ObservedService | undefined, tasks: ObservedTask[], nodes: Map<string, ObservedNode>): ServiceStatus {
+export function serviceStatus(spec: ServiceSpec, service: ObservedService | undefined, tasks: ObservedTask[], nodes: NodeLookup): ServiceStatus {
   return {
     desiredReplicas: spec.replicas,
     runningReplicas: service ? runningReplicas(tasks) : 0,

@@ -251,9 +251,6 @@ export class EnvironmentReconciler {
       : // No status yet: the first pass writes one; jobs start from it, a moment later.
         { jobs: {}, requeueAfterMs: Object.keys(env.spec.jobs).length > 0 ? this.d.jobPollMs : undefined };
 
-    // Only the nodes its tasks run on: the snapshot holds every node of the Swarm (thousands).
-    const taskNodes = new Set(snapshot.tasks.map((t) => t.nodeId));
-    const nodesById = new Map(snapshot.nodes.filter((n) => taskNodes.has(n.id)).map((n) => [n.id, n]));
     const rolledBack = rolledBackUpdates(env, ownedServices(name, snapshot.services), previous);
     const services: Record<string, ServiceStatus> = {};
     const routes: Route[] = [];
@@ -262,7 +259,7 @@ export class EnvironmentReconciler {
       const swarmName = bg?.reportedServiceName ?? swarmServiceName(name, svc);
       const observed = snapshot.services.find((s) => s.name === swarmName);
       const tasks = observed ? snapshot.tasks.filter((t) => t.serviceId === observed.id) : [];
-      let status = serviceStatus(spec, observed, tasks, nodesById);
+      let status = serviceStatus(spec, observed, tasks, snapshot.nodes);
       if (bg) {
         status = withBlueGreen(status, bg);
         if (bg.route) status.route = { upstream: bg.route.upstream, servers: bg.route.servers, ...(bg.route.color ? { color: bg.route.color } : {}) };
@@ -272,7 +269,7 @@ export class EnvironmentReconciler {
         status.route = { upstream: route.upstream, servers: route.servers };
       }
       if (rolledBack[svc]) status.rolledBack = rolledBack[svc];
-      if (observed) status.tasksPerNode = tasksPerNode(tasks, nodesById);
+      if (observed) status.tasksPerNode = tasksPerNode(tasks, snapshot.nodes);
       const rebalance = rebalances.get(svc)?.record;
       if (rebalance) status.rebalance = rebalance;
       services[svc] = status;
@@ -282,8 +279,7 @@ export class EnvironmentReconciler {
     this.observeConflicts(name, conflicts, log);
     const lagging = [...blueGreen].flatMap(([svc, o]) => (o.lagging ? [`${svc}: ${o.lagging.join(', ')}`] : []));
 
-    const heldIds = new Set(plan.nodes.held.map((h) => h.id));
-    const heldNodes = snapshot.nodes.filter((n) => heldIds.has(n.id));
+    const heldNodes = plan.nodes.held.flatMap((h) => snapshot.nodes.get(h.id) ?? []);
     const cutover = [...blueGreen.values()].map((o) => ({ state: o.state, message: o.message }));
     const status = environmentStatus({ env, previous: persisted, nodes: plan.nodes, heldNodes, services, jobs: jobs.jobs, changed, cutover, routeConflicts: conflicts, laggingProxies: lagging, images: pinned.images, jobImages: pinned.jobImages, staleImages: pinned.stale, promotion, pinnedRollback: pin, now: this.d.now() });
     if (!sameStatus(persisted, status)) await this.d.status.putEnvironmentStatus(name, status);

@@ -1,4 +1,4 @@
-import { Etcd3, isRecoverableError, type ComparatorBuilder, type DeleteBuilder, type IOptions, type PutBuilder } from 'etcd3';
+import { Etcd3, isRecoverableError, type ComparatorBuilder, type DeleteBuilder, type IKeyValue, type IOptions, type PutBuilder } from 'etcd3';
 import pRetry, { AbortError } from 'p-retry';
 import { AdapterError, NotLeaderError } from '../api/errors.js';
 import { etcdClientOptions, etcdSecurityFrom, type EtcdSecurity, type EtcdSecurityFlags } from './etcd-security.js';
@@ -173,6 +173,18 @@ export class EtcdClient {
     }
   }
 
+  /**
+   * The keys under each of `prefixes`, read at one revision in one round trip (a transaction
+   * of ranges): a reconcile reads its few routes at once, not one call each.
+   */
+  async rangePrefixes(operation: string, prefixes: string[]): Promise<IKeyValue[][]> {
+    if (prefixes.length === 0) return [];
+    const res = await this.call(operation, () =>
+      this.etcd.kv.txn({ success: prefixes.map((p) => ({ request_range: { key: Buffer.from(p), range_end: prefixEnd(Buffer.from(p)) } })) }),
+    );
+    return res.responses.map((r) => r.response_range?.kvs ?? []);
+  }
+
   /** The names of the keys directly under `prefix` (which ends with '/'); deeper keys are left out. */
   async names(prefix: string): Promise<string[]> {
     const keys = await this.call(`list ${prefix}`, () => this.etcd.getAll().prefix(prefix).keys());
@@ -191,6 +203,18 @@ export class EtcdClient {
   close(): void {
     this.etcd.close();
   }
+}
+
+/** The end of the range of keys starting with `prefix`: its last byte below 0xff raised by one. */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i] = end[i]! + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
 }
 
 export function createClient(config: StoreConfig): EtcdClient {

@@ -1,3 +1,4 @@
+import type { IKeyValue } from 'etcd3';
 import { z } from 'zod';
 import { resourceName, routeServer, serviceName, upstreamName } from '../api/primitives.js';
 import { colorSchema } from '../api/status.js';
@@ -142,9 +143,18 @@ export interface RouteWatchOptions {
 
 export type RouteWatch = Pick<ListWatch, 'close'>;
 
+const toRouteKv = (kv: IKeyValue): RouteKv => [kv.key.toString(), kv.value.toString(), kv.mod_revision];
+
 /** RouteWriter over etcd; also lists and watches the full route table (for `berth proxy`). */
 export class RouteStore implements RouteWriter {
   readonly prefix: string;
+  /**
+   * The keys of each route as `getRoutes` last read them, taken by the `setRoute` that usually
+   * follows that read (a reconcile reads its routes, then writes those that changed): its first
+   * attempt needs no read of its own. The write's transaction compares every key it changes and
+   * the owner key, so a read that went stale fails it, and the retry reads afresh.
+   */
+  private readonly lastRead = new Map<string, RouteKv[]>();
 
   constructor(
     private readonly client: EtcdClient,
@@ -169,10 +179,13 @@ export class RouteStore implements RouteWriter {
     desired.set(keys.owner, owner);
     if (cutover) desired.set(keys.cutover, encodeCutover(cutover));
 
+    let read = this.lastRead.get(keys.base);
+    this.lastRead.delete(keys.base);
     for (let attempt = 0; ; attempt++) {
-      const res = await this.client.call(`get ${keys.base}`, () => this.client.etcd.getAll().prefix(keys.base).exec());
+      read ??= await this.range(keys.base);
       const current = new Map<string, { value: string; mod: string }>();
-      for (const kv of res.kvs) current.set(kv.key.toString(), { value: kv.value.toString(), mod: kv.mod_revision });
+      for (const [key, value, mod] of read) current.set(key, { value, mod: mod ?? '0' });
+      read = undefined;
       const currentOwner = current.get(keys.owner)?.value;
       if (currentOwner !== undefined && currentOwner !== owner) throw new RouteConflictError(upstream, currentOwner);
       // Only berth's own keys: servers/*, color, owner (the cutover record stays until the next one).
@@ -210,6 +223,7 @@ export class RouteStore implements RouteWriter {
 
   async deleteRoute(upstream: string, owner?: RouteOwner): Promise<void> {
     const keys = routeKeys(this.prefix, upstream);
+    this.lastRead.delete(keys.base);
     if (!owner) {
       await this.client.delete(`delete ${keys.base}`, this.client.etcd.delete().prefix(keys.base));
       return;
@@ -225,14 +239,16 @@ export class RouteStore implements RouteWriter {
   }
 
   async getRoutes(upstreams: string[]): Promise<Route[]> {
-    const lists = await Promise.all([...new Set(upstreams)].map((u) => this.range(routeKeys(this.prefix, u).base)));
+    const bases = [...new Set(upstreams)].map((u) => routeKeys(this.prefix, u).base);
+    const lists = (await this.client.rangePrefixes(`get ${bases.join(',')}`, bases)).map((kvs) => kvs.map(toRouteKv));
+    bases.forEach((base, i) => this.lastRead.set(base, lists[i]!));
     return decodeRoutes(this.prefix, lists.flat(), this.onInvalid);
   }
 
   /** The keys under `prefix` with their mod revisions: a cutover record takes its revision from its key. */
   private async range(prefix: string): Promise<RouteKv[]> {
     const res = await this.client.call(`get ${prefix}`, () => this.client.etcd.getAll().prefix(prefix).exec());
-    return res.kvs.map((kv): RouteKv => [kv.key.toString(), kv.value.toString(), kv.mod_revision]);
+    return res.kvs.map(toRouteKv);
   }
 
   /**

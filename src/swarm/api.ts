@@ -1,4 +1,5 @@
 import type { ObservedNode, ObservedService, ObservedTask } from './model.js';
+import type { NodeIndex } from './node-index.js';
 import type { DockerServiceSpec } from './service-spec.js';
 
 /** A Swarm change worth reconciling for; `labels` are the actor's attributes (service labels etc.). */
@@ -16,6 +17,8 @@ export interface SwarmEvent {
  */
 export interface SwarmApi {
   listNodes(): Promise<ObservedNode[]>;
+  /** The same nodes, by id and by claim. */
+  nodeIndex(): Promise<NodeIndex>;
   /** undefined when the node is gone. */
   inspectNode(id: string): Promise<ObservedNode | undefined>;
   /** Replaces the node's labels; `version` guards against a concurrent update (409 → conflict). */

@@ -4,6 +4,7 @@ import { LABEL_ENV, LABEL_INSTALLATION, isJobRun } from './labels.js';
 import { ENDED_TASK_STATES, type ObservedNode, type ObservedService, type ObservedTask } from './model.js';
 import type { DockerServiceSpec } from './service-spec.js';
 import { isRelevantEvent } from './event-filter.js';
+import { NodeTable, type NodeIndex } from './node-index.js';
 import { abortableSleep } from '../util/abortable-sleep.js';
 import { Backoff } from '../util/backoff.js';
 
@@ -74,7 +75,7 @@ interface TaskEntry {
  * list of all running tasks tells which of them changed on a worker.
  */
 export class SwarmCache implements SwarmApi {
-  private nodes = new Map<string, ObservedNode>();
+  private nodes = new NodeTable();
   private services = new Map<string, ObservedService>();
   private tasks = new Map<string, TaskEntry>();
   private readonly dirtyNodes = new Set<string>();
@@ -229,7 +230,8 @@ export class SwarmCache implements SwarmApi {
     // An object read again or written while the list was on its way is newer than the list:
     // it keeps what the cache holds for it (present or removed), and was announced already.
     const newer = (kind: string, id: string) => this.newer(kind, id, since);
-    this.nodes = merge(this.nodes, new Map(nodes.map((n) => [n.id, deepFreeze(n)])), (id) => newer('node', id));
+    const held = new Map([...this.nodes.values()].map((n) => [n.id, n]));
+    this.nodes = NodeTable.of(merge(held, new Map(nodes.map((n) => [n.id, deepFreeze(n)])), (id) => newer('node', id)).values());
     this.services = merge(this.services, new Map(services.map((s) => [s.id, deepFreeze(s)])), (id) => newer('service', id));
     this.servicesByEnv = new Map();
     for (const s of this.services.values()) this.indexService(s);
@@ -254,7 +256,7 @@ export class SwarmCache implements SwarmApi {
    * worker raises no event on the manager), a node that changed. These, not every key, are
    * what a relist enqueues, as an informer's resync delivers only what changed.
    */
-  private changesSince(before: { nodes: Map<string, ObservedNode>; services: Map<string, ObservedService>; tasks: Map<string, TaskEntry> }): SwarmChange[] {
+  private changesSince(before: { nodes: NodeIndex; services: Map<string, ObservedService>; tasks: Map<string, TaskEntry> }): SwarmChange[] {
     const out: SwarmChange[] = [];
     const envs = new Set<string>();
     for (const id of new Set([...before.services.keys(), ...this.services.keys()])) {
@@ -266,7 +268,7 @@ export class SwarmCache implements SwarmApi {
       else if (a.version !== b.version || tasksChanged(before.tasks.get(id), this.tasks.get(id))) envs.add(env);
     }
     for (const env of envs) out.push({ type: 'service', action: 'update', env });
-    for (const id of new Set([...before.nodes.keys(), ...this.nodes.keys()])) {
+    for (const id of new Set([...idsOf(before.nodes), ...idsOf(this.nodes)])) {
       const a = before.nodes.get(id);
       const b = this.nodes.get(id);
       if (a && b && sameExceptClaim(a, b)) {
@@ -371,6 +373,13 @@ export class SwarmCache implements SwarmApi {
     await this.synced;
     await this.refreshDirty(this.dirtyNodes, 'node', (id) => this.refreshNode(id));
     return [...this.nodes.values()];
+  }
+
+  /** The cache's own index, kept current as events arrive: a view, not a copy. */
+  async nodeIndex(): Promise<NodeIndex> {
+    await this.synced;
+    await this.refreshDirty(this.dirtyNodes, 'node', (id) => this.refreshNode(id));
+    return this.nodes;
   }
 
   async listServices(env?: string): Promise<ObservedService[]> {
@@ -513,7 +522,7 @@ export class SwarmCache implements SwarmApi {
 
   private async refreshNode(id: string): Promise<void> {
     const node = await this.swarm.inspectNode(id);
-    if (node) this.nodes.set(id, deepFreeze(node));
+    if (node) this.nodes.set(deepFreeze(node));
     else this.nodes.delete(id);
     this.touch('node', id);
   }
@@ -593,6 +602,10 @@ function sameExceptClaim(a: ObservedNode, b: ObservedNode): boolean {
   const keys = (n: ObservedNode) => Object.keys(n.labels).filter((k) => k !== LABEL_ENV && k !== LABEL_INSTALLATION);
   const ka = keys(a);
   return ka.length === keys(b).length && ka.every((k) => a.labels[k] === b.labels[k]);
+}
+
+function* idsOf(nodes: NodeIndex): Iterable<string> {
+  for (const n of nodes.values()) yield n.id;
 }
 
 /** `<env>_<service>[_<color>]`; environment names have no `_`. */

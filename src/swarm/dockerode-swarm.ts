@@ -2,6 +2,7 @@ import Docker from 'dockerode';
 import { AdapterError } from '../api/errors.js';
 import type { SwarmApi, SwarmEvent, SwarmObjectKind, SwarmObjectLookup } from './api.js';
 import { LABEL_ENV } from './labels.js';
+import { NodeTable, type NodeIndex } from './node-index.js';
 import type { ObservedNode, ObservedService, ObservedTask } from './model.js';
 import type { CredentialLookup } from '../registry/credentials.js';
 import { authFor } from './registry-auth.js';
@@ -88,6 +89,10 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  async nodeIndex(): Promise<NodeIndex> {
+    return NodeTable.of(await this.listNodes());
   }
 
   async listNodes(): Promise<ObservedNode[]> {

@@ -20,8 +20,8 @@ export class InstallationSwarm extends SwarmReads {
 
   /** A claim carries the installation label; a release removes both labels. */
   async updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void> {
-    // listNodes: the controller's cache answers from memory (inspectNode would ask Docker).
-    const node = (await this.inner.listNodes()).find((n) => n.id === id);
+    // nodeIndex: the controller's cache answers from memory (inspectNode would ask Docker).
+    const node = (await this.inner.nodeIndex()).get(id);
     if (node && node.labels[LABEL_ENV] !== undefined) this.refuseForeign('updateNode', `node ${node.hostname}`, node.labels);
     const next = { ...labels };
     if (next[LABEL_ENV] !== undefined) next[LABEL_INSTALLATION] = this.installation;
@@ -53,8 +53,8 @@ export class InstallationSwarm extends SwarmReads {
   }
 
   private async guardService(operation: string, id: string): Promise<void> {
-    // listServices: answered from memory by the controller's cache, like every read of a reconcile.
-    const s = (await this.inner.listServices()).find((x) => x.id === id);
+    // Answered from memory by the controller's cache, like every read of a reconcile.
+    const s = await this.inner.inspectService(id);
     if (s) this.refuseForeign(operation, `service ${s.name}`, s.labels);
   }
 

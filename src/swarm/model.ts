@@ -1,3 +1,5 @@
+import type { NodeIndex } from './node-index.js';
+
 /**
  * What berth observes of a Swarm, reduced to the fields its planning needs. The swarm adapter
  * builds these from Docker API objects; the planner and tests only ever see these shapes.
@@ -91,7 +93,8 @@ export interface ObservedTask {
 }
 
 export interface SwarmSnapshot {
-  nodes: ObservedNode[];
+  /** Every node of the Swarm (a pool to claim from), indexed: a reconcile reads its own by claim or id. */
+  nodes: NodeIndex;
   services: ObservedService[];
   tasks: ObservedTask[];
 }

@@ -8,7 +8,7 @@ import type { SwarmSnapshot } from './model.js';
  * once the cache is current.
  */
 export async function readSnapshot(swarm: SwarmApi, env: string): Promise<SwarmSnapshot> {
-  const [nodes, services] = await Promise.all([swarm.listNodes(), swarm.listServices(env)]);
+  const [nodes, services] = await Promise.all([swarm.nodeIndex(), swarm.listServices(env)]);
   const tasks = await swarm.listTasks(services.map((s) => s.id));
   return { nodes, services, tasks };
 }

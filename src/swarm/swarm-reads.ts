@@ -1,4 +1,5 @@
 import type { SwarmApi, SwarmEvent } from './api.js';
+import type { NodeIndex } from './node-index.js';
 import type { ObservedNode, ObservedService, ObservedTask } from './model.js';
 import type { DockerServiceSpec } from './service-spec.js';
 
@@ -17,6 +18,10 @@ export abstract class SwarmReads implements SwarmApi {
 
   listNodes(): Promise<ObservedNode[]> {
     return this.inner.listNodes();
+  }
+
+  nodeIndex(): Promise<NodeIndex> {
+    return this.inner.nodeIndex();
   }
 
   inspectNode(id: string): Promise<ObservedNode | undefined> {

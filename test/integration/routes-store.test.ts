@@ -109,3 +109,24 @@ test('watchRoutes relists when the revision it must resume from was compacted; a
     await proxy.cut();
   }
 });
+
+test('getRoutes reads several routes in one round trip; the write after it uses that read, and one that went stale is read again', async () => {
+  const store = new RouteStore(client, prefix);
+  const other = { env: 'qa-2', service: 'web' };
+  await store.setRoute({ upstream: 'qa-2-web', servers: ['10.0.1.1:1'], owner: other });
+  await store.setRoute({ upstream: 'qa-2-db', servers: ['10.0.1.2:1'], owner: { env: 'qa-2', service: 'db' } });
+  const read = await store.getRoutes(['qa-2-web', 'qa-2-db', 'qa-2-none']);
+  assert.deepEqual(read.map((r) => [r.upstream, r.servers]), [['qa-2-db', ['10.0.1.2:1']], ['qa-2-web', ['10.0.1.1:1']]]);
+  // Between that read and the write, someone else changes a server key the write replaces: the
+  // write's first transaction fails its compare, the retry reads again, and the result is exact.
+  await client.etcd.delete().key(`${prefix}/qa-2-web/servers/10.0.1.1-1`);
+  await client.etcd.put(`${prefix}/qa-2-web/servers/10.0.1.9-1`).value('10.0.1.9:1');
+  await store.setRoute({ upstream: 'qa-2-web', servers: ['10.0.1.3:1'], owner: other });
+  assert.deepEqual((await store.getRoutes(['qa-2-web']))[0]?.servers, ['10.0.1.3:1']);
+  // An owner taken meanwhile is still a conflict, not overwritten.
+  await store.getRoutes(['qa-2-db']);
+  await client.etcd.put(`${prefix}/qa-2-db/owner`).value('qa-3/db');
+  await assert.rejects(store.setRoute({ upstream: 'qa-2-db', servers: ['10.0.1.4:1'], owner: { env: 'qa-2', service: 'db' } }), /qa-3\/db/);
+  await store.deleteRoute('qa-2-web');
+  await store.deleteRoute('qa-2-db');
+});

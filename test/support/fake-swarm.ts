@@ -2,6 +2,7 @@ import { AdapterError } from '../../src/api/errors.js';
 import type { SwarmApi, SwarmEvent } from '../../src/swarm/api.js';
 import { LABEL_ENV } from '../../src/swarm/labels.js';
 import type { ObservedNode, ObservedService, ObservedTask, SwarmSnapshot } from '../../src/swarm/model.js';
+import { NodeTable, type NodeIndex } from '../../src/swarm/node-index.js';
 import type { DockerServiceSpec } from '../../src/swarm/service-spec.js';
 import { containerTemplate } from '../../src/swarm/translate.js';
 
@@ -56,12 +57,16 @@ export class FakeSwarm implements SwarmApi {
   }
 
   snapshot(): SwarmSnapshot {
-    return { nodes: structuredClone(this.nodes), services: this.services.map(({ spec: _s, ...rest }) => structuredClone(rest)), tasks: this.tasks() };
+    return { nodes: NodeTable.of(structuredClone(this.nodes)), services: this.services.map(({ spec: _s, ...rest }) => structuredClone(rest)), tasks: this.tasks() };
   }
 
   async listNodes(): Promise<ObservedNode[]> {
     this.op('listNodes');
     return structuredClone(this.nodes);
+  }
+
+  async nodeIndex(): Promise<NodeIndex> {
+    return NodeTable.of(await this.listNodes());
   }
 
   async inspectNode(id: string): Promise<ObservedNode | undefined> {

@@ -37,7 +37,7 @@ async function converge(swarm: FakeSwarm, e: Environment, g = group()) {
   return plan;
 }
 
-const held = (s: SwarmSnapshot, name: string) => s.nodes.filter((n) => n.labels[LABEL_ENV] === name).map((n) => n.hostname).sort();
+const held = (s: SwarmSnapshot, name: string) => s.nodes.claimedBy(name).map((n) => n.hostname).sort();
 const kinds = (actions: Action[]) => actions.map((a) => a.kind);
 
 test('claims 2 of 3 pool nodes, in different zones, and creates the services', async () => {
@@ -198,7 +198,7 @@ test('a deleted environment removes its services and node labels, and nothing of
   assert.deepEqual(held(s, 'qa'), []);
   assert.deepEqual(s.services.map((x) => x.name), ['other_web']);
   assert.equal(held(s, 'other').length, 1);
-  assert.equal(s.nodes.every((n) => n.labels.pool === 'lab'), true, 'other labels kept');
+  assert.equal([...s.nodes.values()].every((n) => n.labels.pool === 'lab'), true, 'other labels kept');
 });
 
 test('a spec change updates only the touched service', async () => {

@@ -6,6 +6,7 @@ import { environmentStatus } from '../../src/reconcile/env-status.js';
 import { decideRebalance, rebalanceTarget, unevenness, withRebalanceReplicas, type RebalanceDecision, type RebalanceTarget } from '../../src/reconcile/planner/index.js';
 import { LABEL_ENV } from '../../src/swarm/labels.js';
 import type { ObservedNode, ObservedService, ObservedTask, TaskState } from '../../src/swarm/model.js';
+import { NodeTable } from '../../src/swarm/node-index.js';
 import { buildServiceSpec } from '../../src/swarm/service-spec.js';
 import { fakeNode } from '../support/fake-swarm.js';
 
@@ -259,7 +260,7 @@ test('the target: a blue-green service spreads its live colour only when no cuto
     const built = buildServiceSpec('qa', 'web', sp, c);
     return { id: `id-${c}`, name: built.Name!, version: 1, labels: built.Labels!, replicas, image: sp.image, template: sp.image, createdAt: '', updatedAt: '' };
   };
-  const snapshot = (green: number) => ({ nodes: heldNodes(3), services: [colour('blue', 6), colour('green', green)], tasks: [] });
+  const snapshot = (green: number) => ({ nodes: NodeTable.of(heldNodes(3)), services: [colour('blue', 6), colour('green', green)], tasks: [] });
   const live: ServiceStatus = { desiredReplicas: 6, runningReplicas: 6, image: sp.image, endpoints: [], activeColor: 'blue' };
   assert.equal(rebalanceTarget('qa', 'web', sp, snapshot(0), live, undefined)?.service.name, 'qa_web_blue');
   assert.equal(rebalanceTarget('qa', 'web', sp, snapshot(6), live, undefined), undefined, 'the old colour still drains');
@@ -270,7 +271,7 @@ test('the target: a blue-green service spreads its live colour only when no cuto
   const rolling = spec(6);
   const built = buildServiceSpec('qa', 'web', rolling);
   const svc: ObservedService = { id: 'r', name: 'qa_web', version: 1, labels: built.Labels!, replicas: 6, image: rolling.image, template: rolling.image, createdAt: '', updatedAt: '' };
-  const snap = { nodes: heldNodes(3), services: [svc], tasks: [] };
+  const snap = { nodes: NodeTable.of(heldNodes(3)), services: [svc], tasks: [] };
   assert.equal(rebalanceTarget('qa', 'web', rolling, snap, undefined, undefined)?.service.id, 'r');
   assert.equal(rebalanceTarget('qa', 'web', rolling, snap, undefined, { specHash: 'x', image: 'y', message: '', since: '' }), undefined);
 });

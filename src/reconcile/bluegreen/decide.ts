@@ -1,6 +1,7 @@
 import { parseDuration, routeUpstream, type ServiceSpec } from '../../api/index.js';
 import type { BlueGreenState, Color, CutoverRecord, PendingAttempt, PendingState, PromotionRequest } from '../../api/status.js';
 import type { ObservedNode, ObservedService, ObservedTask } from '../../swarm/model.js';
+import type { NodeLookup } from '../../swarm/node-index.js';
 import { buildServiceSpec, runsVersion, type DockerServiceSpec } from '../../swarm/service-spec.js';
 import { runningReplicas, serviceEndpoints } from '../env-status.js';
 import type { ProxyAck, RouteCutover } from '../ports.js';
@@ -45,7 +46,7 @@ export interface BlueGreenInput {
   uncoloured?: ObservedService[] | undefined;
   /** Tasks of the colours (others are ignored). */
   tasks: ObservedTask[];
-  nodes: Map<string, ObservedNode>;
+  nodes: NodeLookup;
   /** The route as stored, undefined when there is none. */
   route?: { color?: Color | undefined; servers: string[]; cutover?: RouteCutover | undefined } | undefined;
   /** The `berth proxy` registrations (none with confd: the drain is then time-based). */

@@ -81,7 +81,6 @@ export async function reconcileBlueGreenService(input: BlueGreenServiceInput, de
   };
   const colors = { blue: colorService('blue'), green: colorService('green') };
   const uncoloured = input.owned.filter((o) => o !== colors.blue && o !== colors.green);
-  const nodes = new Map(snapshot.nodes.map((n) => [n.id, n]));
   let route = input.route;
   let pending = input.previous?.pending;
   let cutovers = input.previous?.cutovers;
@@ -139,7 +138,7 @@ export async function reconcileBlueGreenService(input: BlueGreenServiceInput, de
       ...colors,
       uncoloured,
       tasks: snapshot.tasks,
-      nodes,
+      nodes: snapshot.nodes,
       route,
       proxies,
       proxyWaitMs: deps.proxyWaitMs,

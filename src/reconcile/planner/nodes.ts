@@ -15,7 +15,16 @@ export interface NodeClaimPlan {
 
 /** A node belongs to a group's pool when it carries every label of the nodeSelector. */
 export function inPool(node: ObservedNode, group: EnvironmentGroup): boolean {
-  return Object.entries(group.spec.nodeSelector).every(([k, v]) => node.labels[k] === v);
+  return poolOf(group)(node);
+}
+
+/** `inPool` for one group, for a walk over many nodes: the selector is read once. */
+function poolOf(group: EnvironmentGroup): (node: ObservedNode) => boolean {
+  const selector = Object.entries(group.spec.nodeSelector);
+  return (node) => {
+    for (const [k, v] of selector) if (node.labels[k] !== v) return false;
+    return true;
+  };
 }
 
 /** Only Ready + Active nodes are claimed or kept: a Down or drained node runs nothing. */
@@ -86,14 +95,15 @@ export function planNodeClaims(
 ): NodeClaimPlan {
   const load = taskLoad(snapshot);
   const loadOf = (n: ObservedNode) => load.get(n.id) ?? 0;
-  const heldNow = snapshot.nodes.filter((n) => n.labels[LABEL_ENV] === env && isOwned(n.labels, env, o)).sort(byHostname);
+  const heldNow = snapshot.nodes.claimedBy(env).filter((n) => isOwned(n.labels, env, o)).sort(byHostname);
+  const pool = poolOf(group);
   const actions: Action[] = [];
   const release = (n: ObservedNode, reason: string) =>
     actions.push({ kind: 'releaseNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: withoutClaim(n.labels), reason });
 
   let kept: ObservedNode[] = [];
   for (const n of heldNow) {
-    if (!inPool(n, group)) release(n, 'not in the group pool');
+    if (!pool(n)) release(n, 'not in the group pool');
     else if (!isSchedulable(n)) release(n, `node is ${n.state}/${n.availability}`);
     else kept.push(n);
   }
@@ -119,8 +129,8 @@ export function planNodeClaims(
   let poolSize = 0;
   let heldByOthers = 0;
   const free: ObservedNode[] = [];
-  for (const n of snapshot.nodes) {
-    if (!inPool(n, group)) continue;
+  for (const n of snapshot.nodes.values()) {
+    if (!pool(n)) continue;
     poolSize++;
     if (n.labels[LABEL_ENV] === undefined) {
       if (isSchedulable(n)) free.push(n);
@@ -157,6 +167,7 @@ export function planNodeClaims(
 /** Every node `env` still holds: an environment being deleted releases them all. */
 export function planReleaseAll(env: string, snapshot: SwarmSnapshot, o: Ownership): Action[] {
   return snapshot.nodes
+    .claimedBy(env)
     .filter((n) => isOwned(n.labels, env, o))
     .map((n) => ({
       kind: 'releaseNode' as const,

@@ -1,6 +1,7 @@
 import { parseDuration, type Environment, type RebalanceRecord, type RolledBack, type ServiceSpec, type ServiceStatus } from '../../api/index.js';
 import { swarmServiceName } from '../../swarm/labels.js';
 import type { ObservedNode, ObservedService, ObservedTask, ServiceUpdateState, SwarmSnapshot } from '../../swarm/model.js';
+import type { NodeLookup } from '../../swarm/node-index.js';
 import { buildServiceSpec, runsVersion } from '../../swarm/service-spec.js';
 import { ownedServices, rollingCandidates } from './services.js';
 
@@ -94,7 +95,7 @@ export function unevenness(counts: number[]): number {
 }
 
 /** Running tasks per node hostname (the status's tasksPerNode). */
-export function tasksPerNode(tasks: ObservedTask[], nodes: Map<string, ObservedNode>): Record<string, number> {
+export function tasksPerNode(tasks: ObservedTask[], nodes: NodeLookup): Record<string, number> {
   const out: Record<string, number> = {};
   for (const t of tasks) {
     const host = nodes.get(t.nodeId)?.hostname;
