@@ -44,21 +44,43 @@ export function taskLoad(snapshot: SwarmSnapshot): Map<string, number> {
 
 const byHostname = (a: ObservedNode, b: ObservedNode) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0);
 
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** murmur3's finalizer: every bit of the input moves about half the bits of the output. */
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Nodes are frozen and replaced when they change: a node's hostname is hashed once. */
+const hostnameHashes = new WeakMap<ObservedNode, number>();
+
 /**
  * Among equally good free nodes, each environment prefers its own order (rendezvous hashing of
  * environment and node): environments reconciled side by side then seldom reach for the same
  * node, where a shared order would send them all to the first one and make all but one fail
  * their claim and retry. Deterministic, so a replan chooses the same.
  */
-function rendezvous(env: string, node: ObservedNode): number {
-  let h = 0x811c9dc5;
-  const key = `${env}/${node.hostname}`;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
+function rendezvous(envHash: number, node: ObservedNode): number {
+  let host = hostnameHashes.get(node);
+  if (host === undefined) hostnameHashes.set(node, (host = mix(fnv1a(node.hostname))));
+  return mix(envHash ^ host);
 }
+
+/** A free node a claim may take, with what orders it among the others of its zone. */
+interface Candidate {
+  node: ObservedNode;
+  load: number;
+  rank: number;
+}
+
+/** Fewer tasks first, then the environment's own preference, then hostname (deterministic). */
+const byLoadThenRank = (a: Candidate, b: Candidate) => a.load - b.load || a.rank - b.rank || byHostname(a.node, b.node);
 
 function withoutClaim(labels: Record<string, string>): Record<string, string> {
   const next = { ...labels };
@@ -125,38 +147,50 @@ export function planNodeClaims(
   // An environment that holds what it wants (every reconcile of a converged one) claims nothing:
   // the pool, thousands of nodes, is not looked through.
   if (kept.length >= desired) return { held: kept, actions, desired, missing: 0 };
-  // One pass over the Swarm's nodes: how large the pool is, what others hold, what is free.
+  // One pass over the Swarm's nodes: how large the pool is, what others hold, and the best few
+  // free nodes of each zone (no more can be claimed than are wanted, whatever their zone).
+  const wanted = desired - kept.length;
+  const envHash = fnv1a(env);
+  const bestOfZone = new Map<string, Candidate[]>();
   let poolSize = 0;
   let heldByOthers = 0;
-  const free: ObservedNode[] = [];
+  let free = 0;
   for (const n of snapshot.nodes.values()) {
     if (!pool(n)) continue;
     poolSize++;
-    if (n.labels[LABEL_ENV] === undefined) {
-      if (isSchedulable(n)) free.push(n);
-    } else if (!isOwned(n.labels, env, o) && isSchedulable(n)) heldByOthers++;
+    if (n.labels[LABEL_ENV] !== undefined) {
+      if (!isOwned(n.labels, env, o) && isSchedulable(n)) heldByOthers++;
+      continue;
+    }
+    if (!isSchedulable(n)) continue;
+    free++;
+    const zone = n.labels[zoneLabel] ?? '';
+    let best = bestOfZone.get(zone);
+    if (!best) bestOfZone.set(zone, (best = []));
+    const c: Candidate = { node: n, load: loadOf(n), rank: rendezvous(envHash, n) };
+    if (best.length === wanted && byLoadThenRank(c, best[wanted - 1]!) >= 0) continue;
+    const at = best.findIndex((b) => byLoadThenRank(c, b) < 0);
+    best.splice(at < 0 ? best.length : at, 0, c);
+    if (best.length > wanted) best.pop();
   }
   const capacity = Math.max(0, poolSize - group.spec.spare - heldByOthers);
-  const room = Math.max(0, Math.min(desired - kept.length, capacity - kept.length, free.length));
+  const room = Math.max(0, Math.min(wanted, capacity - kept.length, free));
 
+  // Each pick: the zone holding the fewest of the environment's nodes, then the best node in it.
   const claimed: ObservedNode[] = [];
   const zoneCount = new Map<string, number>();
   for (const n of kept) zoneCount.set(n.labels[zoneLabel] ?? '', (zoneCount.get(n.labels[zoneLabel] ?? '') ?? 0) + 1);
-  const candidates = room > 0 ? [...free] : [];
-  const preference = new Map(candidates.map((n) => [n.id, rendezvous(env, n)]));
-  const zoneOf = (n: ObservedNode) => n.labels[zoneLabel] ?? '';
-  const better = (a: ObservedNode, b: ObservedNode) =>
-    (zoneCount.get(zoneOf(a)) ?? 0) - (zoneCount.get(zoneOf(b)) ?? 0) ||
-    loadOf(a) - loadOf(b) ||
-    preference.get(a.id)! - preference.get(b.id)! ||
-    byHostname(a, b);
   for (let i = 0; i < room; i++) {
-    // The best candidate by one scan (the zone counts change after each pick; a pool holds thousands).
-    let best = 0;
-    for (let c = 1; c < candidates.length; c++) if (better(candidates[c]!, candidates[best]!) < 0) best = c;
-    const n = candidates.splice(best, 1)[0]!;
+    let pick: { zone: string; head: Candidate } | undefined;
+    for (const [zone, best] of bestOfZone) {
+      const head = best[0];
+      if (!head) continue;
+      const order = pick ? (zoneCount.get(zone) ?? 0) - (zoneCount.get(pick.zone) ?? 0) || byLoadThenRank(head, pick.head) : -1;
+      if (order < 0) pick = { zone, head };
+    }
+    const n = bestOfZone.get(pick!.zone)!.shift()!.node;
     claimed.push(n);
-    zoneCount.set(zoneOf(n), (zoneCount.get(zoneOf(n)) ?? 0) + 1);
+    zoneCount.set(pick!.zone, (zoneCount.get(pick!.zone) ?? 0) + 1);
     actions.push({ kind: 'claimNode', env, nodeId: n.id, hostname: n.hostname, version: n.version, labels: withClaim(n.labels, env, o) });
   }
 
