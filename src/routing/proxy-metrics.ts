@@ -17,7 +17,8 @@ export interface ProxyMetrics {
 }
 
 export function createProxyMetrics(registry = new Registry()): ProxyMetrics {
-  collectDefaultMetrics({ register: registry, prefix: 'berth_proxy_' });
+  // Sampled every 100 ms, not prom-client's default 10 (a timer 100 times a second, at rest).
+  collectDefaultMetrics({ register: registry, prefix: 'berth_proxy_', eventLoopMonitoringPrecision: 100 });
   const registers = [registry];
   return {
     registry,
