@@ -23,6 +23,13 @@ import { clearJobRequest, clearJobRequests, readJobRequests } from '../store/job
 export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter, PromotionStore, GcReleases, JobRequestStore, ReleaseRequestReader {
   private readonly resources: ResourceStore;
   private readonly statuses: StatusStore;
+  /**
+   * The environment statuses as this leader last read or wrote them in its current term. Only the
+   * leader writes statuses (its writes are fenced), so within a term what it wrote is what etcd
+   * holds, and a reconcile need not read it back first. A new term starts empty: another leader
+   * may have written in between. A write that failed forgets its entry (it may or may not have landed).
+   */
+  private known: { term: string; statuses: Map<string, EnvironmentStatus | undefined> } | undefined;
 
   constructor(
     private readonly client: EtcdClient,
@@ -64,16 +71,45 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
     await this.resources.delete('Environment', name);
   }
 
-  getEnvironmentStatus(name: string): Promise<EnvironmentStatus | undefined> {
-    return this.statuses.getStatus('Environment', name).catch((err: unknown) => this.invalidAsAbsent(err));
+  async getEnvironmentStatus(name: string): Promise<EnvironmentStatus | undefined> {
+    const known = this.knownStatuses();
+    if (known?.has(name)) return structuredClone(known.get(name));
+    const status = await this.statuses.getStatus('Environment', name).catch((err: unknown) => this.invalidAsAbsent(err));
+    // A write that landed while this read was on its way is newer than what it read.
+    if (known && !known.has(name)) known.set(name, structuredClone(status));
+    return status;
   }
 
-  putEnvironmentStatus(name: string, status: EnvironmentStatus): Promise<void> {
-    return this.statuses.putStatus('Environment', name, status);
+  async putEnvironmentStatus(name: string, status: EnvironmentStatus): Promise<void> {
+    const known = this.knownStatuses();
+    known?.delete(name);
+    try {
+      await this.statuses.putStatus('Environment', name, status);
+    } catch (err) {
+      known?.delete(name);
+      throw err;
+    }
+    known?.set(name, structuredClone(status));
   }
 
   async deleteEnvironmentStatus(name: string): Promise<void> {
-    await this.statuses.deleteStatus('Environment', name);
+    const known = this.knownStatuses();
+    known?.delete(name);
+    try {
+      await this.statuses.deleteStatus('Environment', name);
+    } catch (err) {
+      known?.delete(name);
+      throw err;
+    }
+    known?.set(name, undefined);
+  }
+
+  /** This term's remembered statuses; undefined when not leading (the CLI's unfenced client). */
+  private knownStatuses(): Map<string, EnvironmentStatus | undefined> | undefined {
+    const term = this.client.term();
+    if (term === undefined) return undefined;
+    if (this.known?.term !== term) this.known = { term, statuses: new Map() };
+    return this.known.statuses;
   }
 
   /** Every environment with a status key, valid or not: a status left behind must still be cleaned up. */

@@ -129,6 +129,20 @@ export class EtcdClient {
     return first.and(token.key, 'Create', '==', token.createRevision);
   }
 
+  /**
+   * The leadership term this client's writes are fenced by (the leader key's create revision),
+   * or undefined when unfenced or not leading: what the leader alone writes may be remembered
+   * for as long as the term lasts.
+   */
+  term(): string | undefined {
+    if (!this.fence) return undefined;
+    try {
+      return this.fence.token().createRevision;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** After a failed `txn`: throws NotLeaderError when the leader key is no longer ours. */
   async checkFence(operation: string): Promise<void> {
     if (!this.fence) return;

@@ -144,4 +144,41 @@ describe('ResourceStore against a real etcd', () => {
       unreachable.close();
     }
   });
+  it('the leader remembers the statuses it wrote for its term only; a failed write is forgotten', async () => {
+    // A fence over a real leader key: each create of the key is a new term.
+    const leaderKey = '/berth-test/leader';
+    let token = { key: leaderKey, createRevision: '0' };
+    const newTerm = async () => {
+      await client.etcd.delete().key(leaderKey).exec();
+      await client.etcd.put(leaderKey).value('me').exec();
+      token = { key: leaderKey, createRevision: (await client.etcd.get(leaderKey).exec()).kvs[0]!.create_revision };
+    };
+    await newTerm();
+    const lost: Error[] = [];
+    const fenced = client.fenced({ token: () => token, lost: (err) => lost.push(err) });
+    const ports = new StorePorts(fenced, pino({ level: 'silent' }));
+    const key = '/berth-test/status/environments/qa-1';
+    const status = (phase: 'Ready' | 'Progressing') => ({ observedGeneration: 1, phase, conditions: [], nodes: [], services: {}, updatedAt: new Date().toISOString() });
+
+    await ports.putEnvironmentStatus('qa-1', status('Ready'));
+    // Nobody but the leader writes statuses; were someone to, this term would not read it back.
+    await client.etcd.put(key).value(JSON.stringify(status('Progressing'))).exec();
+    assert.equal((await ports.getEnvironmentStatus('qa-1'))?.phase, 'Ready', 'read from what this term wrote');
+    const held = await ports.getEnvironmentStatus('qa-1');
+    held!.phase = 'Failed';
+    assert.equal((await ports.getEnvironmentStatus('qa-1'))?.phase, 'Ready', 'a caller changing its copy changes nothing');
+
+    await newTerm();
+    assert.equal((await ports.getEnvironmentStatus('qa-1'))?.phase, 'Progressing', 'a new term reads etcd');
+
+    // A write that failed is forgotten: it may or may not have landed, so the next read goes to etcd.
+    await client.etcd.put(key).value(JSON.stringify(status('Ready'))).exec();
+    await assert.rejects(ports.putEnvironmentStatus('qa-1', { ...status('Ready'), phase: 'Nope' as never }));
+    assert.equal((await ports.getEnvironmentStatus('qa-1'))?.phase, 'Ready');
+    assert.deepEqual(lost, []);
+
+    await ports.deleteEnvironmentStatus('qa-1');
+    assert.equal(await client.etcd.get(key).string(), null);
+    assert.equal(await ports.getEnvironmentStatus('qa-1'), undefined);
+  });
 });
