@@ -5,6 +5,7 @@ import { ENDED_TASK_STATES, type ObservedNode, type ObservedService, type Observ
 import type { DockerServiceSpec } from './service-spec.js';
 import { isRelevantEvent } from './event-filter.js';
 import { NodeTable, type NodeIndex } from './node-index.js';
+import { WriteEchoes } from './write-echoes.js';
 import { abortableSleep } from '../util/abortable-sleep.js';
 import { Backoff } from '../util/backoff.js';
 
@@ -92,6 +93,7 @@ export class SwarmCache implements SwarmApi {
    */
   private servicesByEnv = new Map<string, Map<string, ObservedService>>();
   private readonly now: () => number;
+  private readonly echoes: WriteEchoes;
   private readonly unsettledMaxAgeMs: number;
   private readonly batch: number;
   private synced: Promise<void>;
@@ -105,6 +107,7 @@ export class SwarmCache implements SwarmApi {
     private readonly o: SwarmCacheOptions,
   ) {
     this.now = o.now ?? Date.now;
+    this.echoes = new WriteEchoes(this.now);
     this.unsettledMaxAgeMs = o.unsettledTaskMaxAgeMs ?? 1_000;
     this.batch = o.taskListBatch ?? 100;
     this.synced = new Promise((r) => (this.markSynced = r));
@@ -241,6 +244,7 @@ export class SwarmCache implements SwarmApi {
     for (const id of startedDirty.nodes) this.dirtyNodes.delete(id);
     for (const id of startedDirty.services) this.dirtyServices.delete(id);
     for (const id of startedDirty.tasks) this.dirtyTasks.delete(id);
+    this.echoes.clear();
     const first = !this.hasSynced;
     if (first) {
       this.hasSynced = true;
@@ -314,12 +318,25 @@ export class SwarmCache implements SwarmApi {
     if (!kept) return;
     let env: string | undefined;
     if (e.type === 'node') {
-      this.dirtyNodes.add(e.id);
-      void this.announceNodeChange(e);
+      const echoed = this.echoes.echo(`node/${e.id}`, this.dirtyNodes.has(e.id));
+      if (echoed) {
+        for (const env of echoed) this.notify({ type: 'node', action: e.action, env });
+        return;
+      }
+      const before = this.nodes.get(e.id);
+      this.echoes.afterWrites(`node/${e.id}`, () => {
+        this.dirtyNodes.add(e.id);
+        void this.announceNodeChange(e, before);
+      });
       return;
     } else if (e.type === 'service') {
-      this.dirtyServices.add(e.id);
-      this.dirtyTasks.add(e.id);
+      const key = `service/${e.id}`;
+      if (!this.echoes.echo(key, this.dirtyServices.has(e.id))) {
+        // Read once, after the cache's own write or create on its way, not once before it too.
+        const markStale = () => this.markServiceStale(e.id);
+        if (this.services.has(e.id)) this.echoes.afterWrites(key, markStale);
+        else this.echoes.afterCreates(key, markStale);
+      }
       env = this.services.get(e.id)?.labels[LABEL_ENV] ?? envOfServiceName(e.attributes.name);
     } else {
       // A container carries berth's labels and its service's id; a task event, its service's name.
@@ -339,8 +356,7 @@ export class SwarmCache implements SwarmApi {
    * (env undefined). Claims are most of the node events, and fanning each out to every
    * environment would make a cold start of N environments cost N² reconciles.
    */
-  private async announceNodeChange(e: SwarmEvent): Promise<void> {
-    const before = this.nodes.get(e.id);
+  private async announceNodeChange(e: SwarmEvent, before: ObservedNode | undefined): Promise<void> {
     try {
       await this.refreshDirty(this.dirtyNodes, 'node', (id) => this.refreshNode(id));
     } catch {
@@ -431,40 +447,52 @@ export class SwarmCache implements SwarmApi {
   // ---- writes: through to Docker, then what they changed is read again ------------------------
 
   async updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void> {
-    try {
-      await this.swarm.updateNodeLabels(id, version, labels);
-    } finally {
-      this.dirtyNodes.add(id);
-    }
+    // A claim's echo concerns the environment that held the node and the one that holds it now.
+    const envs = [this.nodes.get(id)?.labels[LABEL_ENV], labels[LABEL_ENV]];
+    await this.write(`node/${id}`, () => this.swarm.updateNodeLabels(id, version, labels), envs, () => this.dirtyNodes.add(id));
   }
 
   async createService(spec: DockerServiceSpec): Promise<string> {
-    const id = await this.swarm.createService(spec);
+    this.echoes.beginCreate();
+    let id: string | undefined;
+    try {
+      id = await this.swarm.createService(spec);
+      this.dirtyServices.add(id);
+      this.dirtyTasks.add(id);
+      return id;
+    } finally {
+      this.echoes.endCreate(id === undefined ? undefined : `service/${id}`);
+    }
+  }
+
+  updateService(id: string, version: number, spec: DockerServiceSpec): Promise<void> {
+    return this.write(`service/${id}`, () => this.swarm.updateService(id, version, spec), [], () => this.markServiceStale(id));
+  }
+
+  scaleService(id: string, version: number, replicas: number): Promise<void> {
+    return this.write(`service/${id}`, () => this.swarm.scaleService(id, version, replicas), [], () => this.markServiceStale(id));
+  }
+
+  /** A write through to Docker; what it touched is marked stale, failed or not, and its echo expected when it succeeded. */
+  private async write(key: string, call: () => Promise<void>, envs: (string | undefined)[], markStale: () => void): Promise<void> {
+    this.echoes.begin(key);
+    let succeeded = false;
+    try {
+      await call();
+      succeeded = true;
+    } finally {
+      markStale();
+      this.echoes.end(key, succeeded, envs);
+    }
+  }
+
+  private markServiceStale(id: string): void {
     this.dirtyServices.add(id);
     this.dirtyTasks.add(id);
-    return id;
-  }
-
-  async updateService(id: string, version: number, spec: DockerServiceSpec): Promise<void> {
-    try {
-      await this.swarm.updateService(id, version, spec);
-    } finally {
-      this.dirtyServices.add(id);
-      this.dirtyTasks.add(id);
-    }
-  }
-
-  async scaleService(id: string, version: number, replicas: number): Promise<void> {
-    try {
-      await this.swarm.scaleService(id, version, replicas);
-    } finally {
-      this.dirtyServices.add(id);
-      this.dirtyTasks.add(id);
-    }
   }
 
   async removeService(id: string): Promise<void> {
-    await this.swarm.removeService(id);
+    await this.write(`service/${id}`, () => this.swarm.removeService(id), [], () => undefined);
     this.dropService(id);
     this.tasks.delete(id);
     this.touch('service', id);

@@ -30,6 +30,8 @@ export function fakeNode(n: number, opts: Partial<ObservedNode> & { zone?: strin
 export class FakeSwarm implements SwarmApi {
   nodes: ObservedNode[] = [];
   services: (ObservedService & { spec: DockerServiceSpec })[] = [];
+  /** A call of one of these operations, once done, answers only when the promise settles (an answer on its way). */
+  readonly answered = new Map<string, Promise<void>>();
   calls: string[] = [];
   /** A job run's task state, by service name (desired state `complete`, as Swarm has it); none until set. */
   jobTaskStates = new Map<string, ObservedTask['state']>();
@@ -100,6 +102,7 @@ export class FakeSwarm implements SwarmApi {
     const id = `svc${++this.seq}`;
     const now = new Date(this.seq * 1000).toISOString();
     this.services.push({ id, version: 1, createdAt: now, updatedAt: now, ...fromSpec(spec), spec });
+    await this.answered.get('createService');
     return id;
   }
 

@@ -257,3 +257,80 @@ test("a job run's task is held across relists (their list leaves it out) and lis
   assert.deepEqual(swarm.calls.filter((c) => c === 'listTasks'), ['listTasks'], 'only the relist listed tasks: an ended run has settled');
   await stop();
 });
+
+test("the event of the cache's own write, read back since, costs no call; the next change still does", async () => {
+  let now = 0;
+  const { swarm, cache, changes, api, stop } = await started({ now: () => now });
+  const version = (await cache.inspectService(api))!.version;
+  await cache.scaleService(api, version, 3);
+  assert.equal((await cache.listServices('qa-1'))[0]!.replicas, 3, 'the write is read back');
+  assert.deepEqual(swarm.calls, ['scaleService', 'inspectService']);
+  swarm.calls = [];
+  swarm.emitEvent({ type: 'service', action: 'update', id: api, attributes: { name: 'qa-1_api' } });
+  assert.deepEqual(changes.map((c) => c.env), ['qa-1'], 'its environment is still told');
+  await cache.listServices('qa-1');
+  assert.deepEqual(swarm.calls, [], 'the echo is not read again');
+
+  now += 100;
+  swarm.scaleByHand('qa-1_api', 4);
+  swarm.emitEvent({ type: 'service', action: 'update', id: api, attributes: { name: 'qa-1_api' } });
+  assert.equal((await cache.listServices('qa-1'))[0]!.replicas, 4);
+  assert.deepEqual(swarm.calls, ['inspectService']);
+  await stop();
+});
+
+test('an event while a write is on its way, or after an echo that never came, is read again', async () => {
+  let now = 0;
+  const { swarm, cache, api, stop } = await started({ now: () => now });
+  const node = (await cache.listNodes()).find((n) => n.labels[LABEL_ENV] === 'qa-1')!;
+  // The event arrives before the write returns: it may be the echo or another change.
+  const writing = cache.updateNodeLabels(node.id, node.version, { ...node.labels, team: 'a' });
+  swarm.emitEvent({ type: 'node', action: 'update', id: node.id, attributes: {} });
+  await writing;
+  await cache.nodeIndex();
+  swarm.calls = [];
+  swarm.emitEvent({ type: 'node', action: 'update', id: node.id, attributes: {} });
+  await cache.nodeIndex();
+  assert.deepEqual(swarm.calls, ['inspectNode'], 'the write expected no echo after that event');
+
+  // A write whose echo does not come within the window: a later event is read again.
+  const v = (await cache.inspectService(api))!.version;
+  await cache.scaleService(api, v, 5);
+  await cache.listServices('qa-1');
+  now += 6_000;
+  swarm.calls = [];
+  swarm.emitEvent({ type: 'service', action: 'update', id: api, attributes: { name: 'qa-1_api' } });
+  await cache.listServices('qa-1');
+  assert.deepEqual(swarm.calls, ['inspectService']);
+
+  // A failed write raises no event, and expects none.
+  swarm.calls = [];
+  await assert.rejects(cache.scaleService(api, 1, 6));
+  await cache.listServices('qa-1');
+  swarm.emitEvent({ type: 'service', action: 'update', id: api, attributes: { name: 'qa-1_api' } });
+  await cache.listServices('qa-1');
+  assert.deepEqual(swarm.calls, ['scaleService', 'inspectService', 'inspectService']);
+  await stop();
+});
+
+test("a create's event that comes before the create returns is read once, with the create; another service's event waits for the creates", async () => {
+  const { swarm, cache, changes, stop } = await started();
+  let answer!: () => void;
+  swarm.answered.set('createService', new Promise((r) => (answer = r)));
+  const creating = cache.createService(serviceSpec('qa-1', 'web'));
+  swarm.answered.clear();
+  const id = swarm.services.at(-1)!.id; // Docker raises the event before it answers
+  swarm.emitEvent({ type: 'service', action: 'create', id, attributes: { name: 'qa-1_web' } });
+  // A service the cache does not hold, created by someone else meanwhile.
+  const foreign = await swarm.createService(serviceSpec('qa-2', 'db'));
+  swarm.calls = [];
+  swarm.emitEvent({ type: 'service', action: 'create', id: foreign, attributes: { name: 'qa-2_db' } });
+  await cache.listServices();
+  assert.deepEqual(swarm.calls, [], 'nothing is read while the create is on its way');
+  answer();
+  assert.equal(await creating, id);
+  assert.deepEqual((await cache.listServices()).map((s) => s.name).sort(), ['qa-1_api', 'qa-1_web', 'qa-2_api', 'qa-2_db']);
+  assert.deepEqual(swarm.calls.sort(), ['inspectService', 'inspectService']);
+  assert.deepEqual(changes.map((c) => c.env), ['qa-1', 'qa-2'], 'both environments are told at once');
+  await stop();
+});
