@@ -215,6 +215,7 @@ async function main() {
     console.log(`idle ${idleSeconds.toFixed(0)} s: CPU ${idleCpuPct.toFixed(2)} %, RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB, ${idleCallsPerMin.toFixed(1)} Docker calls/min, ${idleReconciles} reconciles`);
 
     const { reactMs: react, putMs: put } = REACTIONS > 0 ? await reactions(etcd, docker, REACTIONS) : { reactMs: [], putMs: [] };
+    if (react.length) console.log(`reaction: slowest ${[...react].sort((a, b) => b - a).slice(0, 5).map((x) => x.toFixed(1)).join(', ')} ms`);
     if (react.length) console.log(`reaction: p50 ${pct(react, 50).toFixed(1)} ms, p99 ${pct(react, 99).toFixed(1)} ms (the put itself: p50 ${pct(put, 50).toFixed(1)}, p99 ${pct(put, 99).toFixed(1)} ms)`);
 
     const result = {

@@ -605,7 +605,15 @@ function groupTasks(services: { id: string }[], tasks: ObservedTask[], listedAt:
 
 /** Whether a service's running tasks differ between two lists: which tasks, where, in which state. */
 function tasksChanged(a: TaskEntry | undefined, b: TaskEntry | undefined): boolean {
-  return a !== b && taskSignature(a) !== taskSignature(b);
+  if (a === b || (a && b && sameObjects(a.tasks, b.tasks))) return false;
+  return taskSignature(a) !== taskSignature(b);
+}
+
+/** The same task objects in the same order: a list reuses the object of a task whose version did not change. */
+function sameObjects(a: ObservedTask[], b: ObservedTask[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function taskSignature(entry: TaskEntry | undefined): string {

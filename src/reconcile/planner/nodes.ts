@@ -20,9 +20,10 @@ export function inPool(node: ObservedNode, group: EnvironmentGroup): boolean {
 
 /** `inPool` for one group, for a walk over many nodes: the selector is read once. */
 function poolOf(group: EnvironmentGroup): (node: ObservedNode) => boolean {
-  const selector = Object.entries(group.spec.nodeSelector);
+  const keys = Object.keys(group.spec.nodeSelector);
+  const values = keys.map((k) => group.spec.nodeSelector[k]);
   return (node) => {
-    for (const [k, v] of selector) if (node.labels[k] !== v) return false;
+    for (let i = 0; i < keys.length; i++) if (node.labels[keys[i]!] !== values[i]) return false;
     return true;
   };
 }
