@@ -111,6 +111,7 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
   async updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void> {
     await this.call('updateNode', async (abortSignal) => {
       // The update replaces the whole node spec: keep role and availability as they are.
+      this.opts.onApiRequest?.('inspectNode');
       const current = await this.docker.getNode(id).inspect({ abortSignal });
       const spec = { ...(current.Spec ?? {}), Labels: labels };
       await this.docker.getNode(id).update({ _query: { version }, _body: spec, abortSignal } as never);
@@ -163,6 +164,8 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
 
   async scaleService(id: string, version: number, replicas: number): Promise<void> {
     await this.call('updateService', async (abortSignal) => {
+      // Two requests: the update replaces the whole spec, so the current one is read first.
+      this.opts.onApiRequest?.('inspectService');
       const current = await this.docker.getService(id).inspect({ abortSignal });
       const spec = { ...(current.Spec ?? {}), Mode: { Replicated: { Replicas: replicas } } };
       await this.docker.getService(id).update({ _query: { version }, _body: spec, abortSignal } as never);
