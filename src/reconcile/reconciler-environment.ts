@@ -34,7 +34,6 @@ import { forgetJobMetrics, reconcileJobs } from './jobs/reconcile-jobs.js';
 import { missingObjectsMessage, SwarmObjectCheck } from './swarm-objects.js';
 import type { SwarmObjectLookup } from '../swarm/api.js';
 import { SwarmObjectMissingError } from '../swarm/object-ids.js';
-import { RouteConflictError } from '../store/routes-contract.js';
 import { TerminalError, type ReconcileResult } from '../runtime/handler.js';
 
 export interface EnvironmentReconcilerDeps {
@@ -568,28 +567,26 @@ export class EnvironmentReconciler {
    */
   private async publishRoutes(env: string, routes: Route[], log: Logger, existing: Route[], keep = new Set<string>()): Promise<RouteConflict[]> {
     const conflicts: RouteConflict[] = [];
-    const writes = routes
-      .filter((r) => {
-        const cur = existing.find((e) => e.upstream === r.upstream);
-        return !(cur && sameRoute(cur, r));
-      })
-      .map(async (r) => {
-        try {
-          await this.d.routes.setRoute({ ...r, owner: r.owner! });
-        } catch (err) {
-          if (!(err instanceof RouteConflictError)) throw err;
-          conflicts.push({ service: r.owner!.service, upstream: r.upstream, owner: err.owner });
-          return;
-        }
-        log.info({ upstream: r.upstream, servers: r.servers }, 'route published');
-      });
+    const changed = routes.filter((r) => {
+      const cur = existing.find((e) => e.upstream === r.upstream);
+      return !(cur && sameRoute(cur, r));
+    });
+    const writes = (async () => {
+      if (changed.length === 0) return;
+      const refused = await this.d.routes.setRoutes(changed.map((r) => ({ ...r, owner: r.owner! })));
+      for (const r of changed) {
+        const err = refused.find((e) => e.upstream === r.upstream);
+        if (err) conflicts.push({ service: r.owner!.service, upstream: r.upstream, owner: err.owner });
+        else log.info({ upstream: r.upstream, servers: r.servers }, 'route published');
+      }
+    })();
     const deletes = existing
       .filter((e) => !keep.has(e.upstream) && !routes.some((r) => r.upstream === e.upstream))
       .map(async (e) => {
         await this.d.routes.deleteRoute(e.upstream, e.owner as RouteOwner);
         log.info({ upstream: e.upstream }, 'route deleted');
       });
-    await settleAll([...writes, ...deletes]);
+    await settleAll([writes, ...deletes]);
     return conflicts;
   }
 

@@ -61,12 +61,17 @@ export interface RouteWriter {
    * `<env>/<service>` owns the route. Returns the revision of the write (undefined: nothing changed).
    */
   setRoute(route: Route & { owner: RouteOwner }, cutover?: Omit<RouteCutover, 'revision'>): Promise<string | undefined>;
+  /**
+   * Several routes, each as setRoute makes it (no cutover record), in one transaction when none
+   * conflicts. Returns the routes another owner holds; the others are written.
+   */
+  setRoutes(routes: (Route & { owner: RouteOwner })[]): Promise<RouteConflictError[]>;
   /** Rewrites the cutover record (drain start, lagging proxies), owner-checked like setRoute. */
   updateCutover(upstream: string, owner: RouteOwner, cutover: RouteCutover): Promise<void>;
   /** Removes every key of the route; with `owner`, only while it still owns it. */
   deleteRoute(upstream: string, owner?: RouteOwner): Promise<void>;
   /** Every route under the prefix: a read that grows with the whole installation. */
   listRoutes(): Promise<Route[]>;
-  /** The routes of these upstreams that exist, read one upstream each (a reconcile's own routes). */
+  /** The routes of these upstreams that exist, read in one round trip (a reconcile's own routes). */
   getRoutes(upstreams: string[]): Promise<Route[]>;
 }

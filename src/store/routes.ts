@@ -48,6 +48,7 @@ export function serverId(server: string): string {
 export function routeKeys(prefix: string, upstream: string) {
   const base = `${prefix}/${upstream}`;
   return {
+    upstream,
     base: `${base}/`,
     servers: `${base}/servers/`,
     server: (s: string) => `${base}/servers/${serverId(s)}`,
@@ -145,6 +146,47 @@ export type RouteWatch = Pick<ListWatch, 'close'>;
 
 const toRouteKv = (kv: IKeyValue): RouteKv => [kv.key.toString(), kv.value.toString(), kv.mod_revision];
 
+/** What one route's write changes, and the mod revisions of the keys it read that must still hold. */
+interface RouteWrite {
+  base: string;
+  compares: [key: string, modRevision: number][];
+  deletes: string[];
+  puts: [key: string, value: string][];
+}
+
+/** The keys a route should have, after checking its names: nothing that would break an nginx config is written. */
+function desiredKeys(keys: ReturnType<typeof routeKeys>, route: Route & { owner: RouteOwner }, cutover?: Omit<RouteCutover, 'revision'>): Map<string, string> {
+  const { upstream } = route;
+  if (!isValidUpstream(upstream)) throw new Error(`refusing to write route: invalid upstream name "${upstream}"`);
+  for (const s of route.servers) {
+    if (!isValidServer(s)) throw new Error(`refusing to write route ${upstream}: invalid server ${JSON.stringify(s)}`);
+  }
+  const desired = new Map<string, string>();
+  for (const s of new Set(route.servers)) desired.set(keys.server(s), s);
+  if (route.color) desired.set(keys.color, route.color);
+  desired.set(keys.owner, ownerValue(route.owner));
+  if (cutover) desired.set(keys.cutover, encodeCutover(cutover));
+  return desired;
+}
+
+/**
+ * From the route's keys as read: what to delete and put to make them `desired` (undefined: they
+ * are), and what must not have changed since. Throws RouteConflictError when another owner holds it.
+ */
+function planRouteWrite(keys: ReturnType<typeof routeKeys>, desired: Map<string, string>, read: RouteKv[]): RouteWrite | undefined {
+  const current = new Map<string, { value: string; mod: number }>();
+  for (const [key, value, mod] of read) current.set(key, { value, mod: Number(mod ?? 0) });
+  const owner = desired.get(keys.owner)!;
+  const currentOwner = current.get(keys.owner)?.value;
+  if (currentOwner !== undefined && currentOwner !== owner) throw new RouteConflictError(keys.upstream, currentOwner);
+  // Only berth's own keys: servers/*, color, owner (the cutover record stays until the next one).
+  const deletes = [...current.keys()].filter((k) => !desired.has(k) && (k.startsWith(keys.servers) || k === keys.color || k === keys.owner));
+  const puts = [...desired].filter(([k, v]) => current.get(k)?.value !== v);
+  if (deletes.length === 0 && puts.length === 0) return undefined;
+  const touched = new Set([keys.owner, ...deletes, ...puts.map(([k]) => k)]);
+  return { base: keys.base, compares: [...touched].map((k) => [k, current.get(k)?.mod ?? 0]), deletes, puts };
+}
+
 /** RouteWriter over etcd; also lists and watches the full route table (for `berth proxy`). */
 export class RouteStore implements RouteWriter {
   readonly prefix: string;
@@ -166,49 +208,85 @@ export class RouteStore implements RouteWriter {
   }
 
   async setRoute(route: Route & { owner: RouteOwner }, cutover?: Omit<RouteCutover, 'revision'>): Promise<string | undefined> {
-    const { upstream } = route;
-    if (!isValidUpstream(upstream)) throw new Error(`refusing to write route: invalid upstream name "${upstream}"`);
-    for (const s of route.servers) {
-      if (!isValidServer(s)) throw new Error(`refusing to write route ${upstream}: invalid server ${JSON.stringify(s)}`);
-    }
-    const owner = ownerValue(route.owner);
-    const keys = routeKeys(this.prefix, upstream);
-    const desired = new Map<string, string>();
-    for (const s of new Set(route.servers)) desired.set(keys.server(s), s);
-    if (route.color) desired.set(keys.color, route.color);
-    desired.set(keys.owner, owner);
-    if (cutover) desired.set(keys.cutover, encodeCutover(cutover));
-
-    let read = this.lastRead.get(keys.base);
-    this.lastRead.delete(keys.base);
+    const keys = routeKeys(this.prefix, route.upstream);
+    const desired = desiredKeys(keys, route, cutover);
+    let read = this.takeLastRead(keys.base);
     for (let attempt = 0; ; attempt++) {
-      read ??= await this.range(keys.base);
-      const current = new Map<string, { value: string; mod: string }>();
-      for (const [key, value, mod] of read) current.set(key, { value, mod: mod ?? '0' });
+      const write = planRouteWrite(keys, desired, (read ??= await this.range(keys.base)));
       read = undefined;
-      const currentOwner = current.get(keys.owner)?.value;
-      if (currentOwner !== undefined && currentOwner !== owner) throw new RouteConflictError(upstream, currentOwner);
-      // Only berth's own keys: servers/*, color, owner (the cutover record stays until the next one).
-      const stale = [...current.keys()].filter(
-        (k) => !desired.has(k) && (k.startsWith(keys.servers) || k === keys.color || k === keys.owner),
-      );
-      const puts = [...desired].filter(([k, v]) => current.get(k)?.value !== v);
-      if (stale.length === 0 && puts.length === 0) return undefined;
-      // Optimistic concurrency: the txn applies only if no key we read or write changed since,
-      // the owner key first: an owner written meanwhile by another environment fails it.
-      let txn = this.client.txn(keys.owner, 'Mod', '==', Number(current.get(keys.owner)?.mod ?? 0));
-      for (const k of new Set([...stale, ...puts.map(([k2]) => k2)])) {
-        if (k !== keys.owner) txn = txn.and(k, 'Mod', '==', Number(current.get(k)?.mod ?? 0));
-      }
-      txn = txn.then(
-        ...stale.map((k) => this.client.etcd.delete().key(k)),
-        ...puts.map(([k, v]) => this.client.etcd.put(k).value(v)),
-      );
-      const out = await this.client.call(`txn ${keys.base}`, () => txn.commit());
+      if (!write) return undefined;
+      const out = await this.client.call(`txn ${keys.base}`, () => this.commit([write]));
       if (out.succeeded) return out.header.revision;
       await this.client.checkFence(`txn ${keys.base}`);
-      if (attempt >= 4) throw new Error(`route ${upstream}: concurrent modification, gave up after ${attempt + 1} attempts`);
+      if (attempt >= 4) throw new Error(`route ${route.upstream}: concurrent modification, gave up after ${attempt + 1} attempts`);
     }
+  }
+
+  /**
+   * Several routes at once (a reconcile's rolling services): one transaction, so one revision
+   * for a watcher (one reload of nginx) and one round trip. When it cannot be (a route another
+   * owner holds, a key changed since the read), each route is written on its own, as setRoute.
+   * Returns the routes another owner holds.
+   */
+  async setRoutes(routes: (Route & { owner: RouteOwner })[]): Promise<RouteConflictError[]> {
+    const all = routes.map((route) => {
+      const keys = routeKeys(this.prefix, route.upstream);
+      return { route, keys, desired: desiredKeys(keys, route) };
+    });
+    const reads = all.map(({ keys }) => this.takeLastRead(keys.base));
+    const unread = all.filter((_, i) => !reads[i]).map(({ keys }) => keys.base);
+    const fresh = (await this.client.rangePrefixes(`get ${unread.join(',')}`, unread)).map((kvs) => kvs.map(toRouteKv));
+    const writes: RouteWrite[] = [];
+    try {
+      for (const [i, { keys, desired }] of all.entries()) {
+        const write = planRouteWrite(keys, desired, reads[i] ?? fresh.shift()!);
+        if (write) writes.push(write);
+      }
+    } catch (err) {
+      if (!(err instanceof RouteConflictError)) throw err;
+      return this.oneByOne(routes);
+    }
+    if (writes.length === 0) return [];
+    const names = writes.map((w) => w.base).join(',');
+    const out = await this.client.call(`txn ${names}`, () => this.commit(writes));
+    if (out.succeeded) return [];
+    await this.client.checkFence(`txn ${names}`);
+    return this.oneByOne(routes);
+  }
+
+  private async oneByOne(routes: (Route & { owner: RouteOwner })[]): Promise<RouteConflictError[]> {
+    const conflicts: RouteConflictError[] = [];
+    for (const route of routes) {
+      try {
+        await this.setRoute(route);
+      } catch (err) {
+        if (!(err instanceof RouteConflictError)) throw err;
+        conflicts.push(err);
+      }
+    }
+    return conflicts;
+  }
+
+  /**
+   * One transaction of route writes. Optimistic concurrency: it applies only if no key read or
+   * written changed since the read, the owner keys first: an owner written meanwhile by another
+   * environment fails it.
+   */
+  private commit(writes: RouteWrite[]) {
+    const compares = writes.flatMap((w) => w.compares);
+    let txn = this.client.txn(compares[0]![0], 'Mod', '==', compares[0]![1]);
+    for (const [key, mod] of compares.slice(1)) txn = txn.and(key, 'Mod', '==', mod);
+    txn = txn.then(
+      ...writes.flatMap((w) => w.deletes.map((k) => this.client.etcd.delete().key(k))),
+      ...writes.flatMap((w) => w.puts.map(([k, v]) => this.client.etcd.put(k).value(v))),
+    );
+    return txn.commit();
+  }
+
+  private takeLastRead(base: string): RouteKv[] | undefined {
+    const read = this.lastRead.get(base);
+    this.lastRead.delete(base);
+    return read;
   }
 
   async updateCutover(upstream: string, owner: RouteOwner, cutover: RouteCutover): Promise<void> {

@@ -130,3 +130,22 @@ test('getRoutes reads several routes in one round trip; the write after it uses 
   await store.deleteRoute('qa-2-web');
   await store.deleteRoute('qa-2-db');
 });
+
+test('setRoutes writes several routes in one revision; a route another owner holds is returned, the others still written', async () => {
+  const store = new RouteStore(client, prefix);
+  const mine = (service: string, servers: string[]) => ({ upstream: `qa-5-${service}`, servers, owner: { env: 'qa-5', service } });
+  assert.deepEqual(await store.setRoutes([mine('a', []), mine('b', [])]), []);
+  const before = (await client.etcd.get(`${prefix}/qa-5-a/owner`).exec()).header.revision;
+  await store.getRoutes(['qa-5-a', 'qa-5-b']);
+  assert.deepEqual(await store.setRoutes([mine('a', ['10.0.5.1:1']), mine('b', ['10.0.5.2:1', '10.0.5.3:1'])]), []);
+  const after = (await client.etcd.get(`${prefix}/qa-5-a/owner`).exec()).header.revision;
+  assert.equal(BigInt(after) - BigInt(before), 1n, 'both routes in one revision');
+  assert.deepEqual((await store.getRoutes(['qa-5-a', 'qa-5-b'])).map((r) => r.servers), [['10.0.5.1:1'], ['10.0.5.2:1', '10.0.5.3:1']]);
+
+  await store.setRoute({ upstream: 'qa-5-c', servers: [], owner: { env: 'qa-6', service: 'c' } });
+  const refused = await store.setRoutes([mine('a', ['10.0.5.9:1']), mine('c', ['10.0.5.8:1'])]);
+  assert.deepEqual(refused.map((e) => [e.upstream, e.owner]), [['qa-5-c', 'qa-6/c']]);
+  assert.deepEqual((await store.getRoutes(['qa-5-a']))[0]?.servers, ['10.0.5.9:1'], 'the route it owns is written');
+  assert.equal(await client.etcd.get(`${prefix}/qa-5-c/owner`).string(), 'qa-6/c');
+  for (const u of ['qa-5-a', 'qa-5-b', 'qa-5-c']) await store.deleteRoute(u);
+});

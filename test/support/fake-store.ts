@@ -103,6 +103,18 @@ export class FakeStore implements ResourceReader, ResourceDeleter, StatusWriter,
     this.routeWrites.push(structuredClone(next));
     return revision;
   }
+  async setRoutes(routes: (Route & { owner: RouteOwner })[]) {
+    const conflicts: RouteConflictError[] = [];
+    for (const r of routes) {
+      try {
+        await this.setRoute(r);
+      } catch (err) {
+        if (!(err instanceof RouteConflictError)) throw err;
+        conflicts.push(err);
+      }
+    }
+    return conflicts;
+  }
   async updateCutover(upstream: string, owner: RouteOwner, cutover: RouteCutover) {
     this.checkOwner(upstream, owner);
     const current = this.routes.get(upstream)!;
