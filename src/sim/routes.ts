@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../runtime/clock.js';
 import type { SimCluster } from './cluster.js';
@@ -24,10 +25,12 @@ export interface RouteContext {
   counts: Map<string, number>;
 }
 
-type Reply = { status: number; body?: unknown };
+/** A reply: a body sent whole, or a list's elements, rendered and sent a slice at a time (`sendList`). */
+type Reply = { status: number; body?: unknown } | { status: 200; list: Iterable<Json> };
 type Route = { method: string; pattern: RegExp; name: string; handle: (m: RegExpExecArray, q: URLSearchParams, body: () => Promise<Json>, ctx: RouteContext, res: ServerResponse) => Promise<Reply | undefined> | Reply | undefined };
 
 const ok = (body?: unknown): Reply => ({ status: 200, body });
+const okList = (list: Iterable<Json>): Reply => ({ status: 200, list });
 
 const NODE_FILTERS = ['id', 'label', 'membership', 'name', 'node.label', 'role'];
 const SERVICE_FILTERS = ['id', 'label', 'mode', 'name'];
@@ -39,7 +42,7 @@ const ROUTES: Route[] = [
   { method: 'GET', pattern: /^\/version$/, name: 'version', handle: (_m, _q, _b, c) => ok(versionJson(c.cluster.engineVersion)) },
   { method: 'GET', pattern: /^\/info$/, name: 'info', handle: (_m, _q, _b, c) => ok(infoJson(c.cluster, c.events.subscribers, c.clock.now())) },
   { method: 'GET', pattern: /^\/swarm$/, name: 'swarm', handle: (_m, _q, _b, c) => ok(swarmJson(c.cluster)) },
-  { method: 'GET', pattern: /^\/nodes$/, name: 'nodes.list', handle: (_m, q, _b, c) => ok(listNodes(c, q)) },
+  { method: 'GET', pattern: /^\/nodes$/, name: 'nodes.list', handle: (_m, q, _b, c) => okList(listNodes(c, q)) },
   { method: 'GET', pattern: /^\/nodes\/([^/]+)$/, name: 'nodes.inspect', handle: (m, _q, _b, c) => ok(nodeJson(c.cluster.node(m[1]!), c.cluster.engineVersion)) },
   {
     method: 'POST', pattern: /^\/nodes\/([^/]+)\/update$/, name: 'nodes.update',
@@ -55,7 +58,7 @@ const ROUTES: Route[] = [
       throw new EngineError(400, `rpc error: code = FailedPrecondition desc = node ${node.id} is not down and can't be removed`);
     },
   },
-  { method: 'GET', pattern: /^\/services$/, name: 'services.list', handle: (_m, q, _b, c) => ok(listServices(c, q)) },
+  { method: 'GET', pattern: /^\/services$/, name: 'services.list', handle: (_m, q, _b, c) => okList(listServices(c, q)) },
   {
     method: 'POST', pattern: /^\/services\/create$/, name: 'services.create',
     handle: async (_m, _q, body, c) => ({ status: 201, body: { ID: c.cluster.createService(await body()).id } }),
@@ -75,7 +78,7 @@ const ROUTES: Route[] = [
       return ok();
     },
   },
-  { method: 'GET', pattern: /^\/tasks$/, name: 'tasks.list', handle: (_m, q, _b, c) => ok(listTasks(c, q)) },
+  { method: 'GET', pattern: /^\/tasks$/, name: 'tasks.list', handle: (_m, q, _b, c) => okList(listTasks(c, q)) },
   { method: 'GET', pattern: /^\/tasks\/([^/]+)$/, name: 'tasks.inspect', handle: (m, _q, _b, c) => ok(taskJson(c.cluster.task(m[1]!))) },
   { method: 'GET', pattern: /^\/events$/, name: 'events', handle: (_m, q, _b, c, res) => streamEvents(c, q, res) },
   { method: 'GET', pattern: /^\/(networks|secrets|configs|containers\/json)$/, name: 'empty-lists', handle: () => ok([]) },
@@ -105,7 +108,8 @@ export async function route(req: IncomingMessage, res: ServerResponse, ctx: Rout
   try {
     if (!routed || !match) throw new EngineError(404, 'page not found');
     const reply = await routed.handle(match, url.searchParams, () => readJson(req), ctx, res);
-    if (reply) send(res, reply.status, reply.body);
+    if (reply && 'list' in reply) await sendList(res, reply.list);
+    else if (reply) send(res, reply.status, reply.body);
   } catch (err) {
     const status = err instanceof EngineError ? err.status : err instanceof FilterError ? 400 : 500;
     send(res, status, { message: (err as Error).message });
@@ -124,6 +128,36 @@ function send(res: ServerResponse, status: number, body: unknown): void {
     'Content-Length': Buffer.byteLength(text),
   });
   res.end(text);
+}
+
+/** Elements rendered and written per slice of a list. */
+const LIST_SLICE = 200;
+
+/**
+ * A list of thousands of objects is rendered and written a slice at a time, other requests
+ * served in between: a manager answers its other clients while one lists the whole Swarm, and a
+ * simulator that stopped for a quarter of a second to render ten thousand tasks would charge
+ * that to whatever the client does meanwhile. Each element is rendered as its object is when its
+ * slice goes out.
+ */
+async function sendList(res: ServerResponse, list: Iterable<Json>): Promise<void> {
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  let slice: string[] = [];
+  let written = 0;
+  const flush = async () => {
+    const more = res.write((written === 0 ? '[' : ',') + slice.join(','));
+    written += slice.length;
+    slice = [];
+    if (!more) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+    await new Promise((r) => setImmediate(r));
+  };
+  for (const element of list) {
+    slice.push(JSON.stringify(element));
+    if (slice.length === LIST_SLICE) await flush();
+    if (res.destroyed) return;
+  }
+  if (slice.length > 0) await flush();
+  res.end(`${written === 0 ? '[' : ''}]\n`);
 }
 
 async function readJson(req: IncomingMessage): Promise<Json> {
@@ -145,10 +179,9 @@ function versionParam(q: URLSearchParams): number {
   return v;
 }
 
-function listNodes(c: RouteContext, q: URLSearchParams): Json[] {
+function listNodes(c: RouteContext, q: URLSearchParams): Iterable<Json> {
   const f = parseFilters(q.get('filters'), NODE_FILTERS);
-  return c.cluster.nodes
-    .filter(
+  const nodes = c.cluster.nodes.filter(
       (n) =>
         prefix(f, 'id', n.id) &&
         prefix(f, 'name', n.hostname, n.specName || undefined) &&
@@ -156,35 +189,40 @@ function listNodes(c: RouteContext, q: URLSearchParams): Json[] {
         exact(f, 'membership', 'accepted') &&
         labels(f, 'node.label', n.labels) &&
         labels(f, 'label', {}),
-    )
-    .map((n) => nodeJson(n, c.cluster.engineVersion));
+  );
+  return lazily(nodes, (n) => nodeJson(n, c.cluster.engineVersion));
 }
 
-function listServices(c: RouteContext, q: URLSearchParams): Json[] {
+/** The objects a list holds are chosen now; each is rendered when its slice is sent. */
+function* lazily<T>(objects: T[], render: (o: T) => Json): Iterable<Json> {
+  for (const o of objects) yield render(o);
+}
+
+function listServices(c: RouteContext, q: URLSearchParams): Iterable<Json> {
   const f = parseFilters(q.get('filters'), SERVICE_FILTERS);
   const withStatus = q.get('status') === 'true' || q.get('status') === '1';
-  return c.cluster
+  const services = c.cluster
     .listServices()
-    .filter((s) => prefix(f, 'id', s.id) && prefix(f, 'name', s.spec.Name) && exact(f, 'mode', modeOf(s.spec)) && labels(f, 'label', s.spec.Labels ?? {}))
-    .map((s) => serviceJson(s, withStatus ? c.cluster.serviceStatus(s) : undefined));
+    .filter((s) => prefix(f, 'id', s.id) && prefix(f, 'name', s.spec.Name) && exact(f, 'mode', modeOf(s.spec)) && labels(f, 'label', s.spec.Labels ?? {}));
+  return lazily(services, (s) => serviceJson(s, withStatus ? c.cluster.serviceStatus(s) : undefined));
 }
 
-function listTasks(c: RouteContext, q: URLSearchParams): Json[] {
+function listTasks(c: RouteContext, q: URLSearchParams): Iterable<Json> {
   const f = parseFilters(q.get('filters'), TASK_FILTERS);
   // As the daemon does, `service` and `node` values are names or ids, resolved first (404 if unknown).
   const services = f.get('service')?.map((ref) => c.cluster.service(ref).id);
   const nodes = new Set(f.get('node')?.map((ref) => c.cluster.node(ref).id));
   const upToDate = f.get('_up-to-date');
   const source: Iterable<SimTask> = services ? services.flatMap((id) => [...c.cluster.tasksOf(id)]) : c.cluster.listTasks();
-  const out: Json[] = [];
+  const out: SimTask[] = [];
   for (const t of source) {
     if (nodes.size && !nodes.has(t.nodeId)) continue;
     if (!exact(f, 'desired-state', t.desiredState) || !prefix(f, 'id', t.id) || !labels(f, 'label', {})) continue;
     if (!prefix(f, 'name', `${t.serviceName}.${t.slot || t.nodeId}`)) continue;
     if (upToDate && (c.cluster.serviceById(t.serviceId)?.specVersion ?? -1) !== t.specVersion) continue;
-    out.push(taskJson(t));
+    out.push(t);
   }
-  return out;
+  return lazily(out, taskJson);
 }
 
 /**
