@@ -11,6 +11,7 @@ import type { SwarmObjectLookup } from '../swarm/api.js';
 import type { SwarmCache } from '../swarm/cache.js';
 import { allKeys } from './list-keys.js';
 import { berthReconciler } from './reconciler.js';
+import { ResourceInformer } from './resource-informer.js';
 import { etcdSource } from './source-etcd.js';
 import { swarmCacheSource } from './source-swarm.js';
 import { jobRequestSource, requestSource, type JobRequestWatch, type RequestWatch } from './source-job-requests.js';
@@ -62,10 +63,12 @@ export interface BerthControllerDeps {
 export function berthController(d: BerthControllerDeps): Controller {
   const now = () => new Date(d.clock.now());
   const pushed = new PushedTags();
+  // Environments and groups are read from what the etcd watch delivered, not from etcd.
+  const resources = new ResourceInformer(d.store);
   const envs = new EnvironmentReconciler({
     swarm: d.swarm,
     installation: d.installation,
-    resources: d.store,
+    resources,
     status: d.store,
     routes: d.routes,
     promotions: d.store,
@@ -82,12 +85,12 @@ export function berthController(d: BerthControllerDeps): Controller {
     ...(d.swarmObjects ? { swarmObjects: d.swarmObjects } : {}),
     releases: d.store,
   });
-  const groups = new GroupReconciler({ swarm: d.swarm, resources: d.store, status: d.store, log: d.log, now });
+  const groups = new GroupReconciler({ swarm: d.swarm, resources, status: d.store, log: d.log, now });
   const listKeys = () => allKeys(d.store, d.store, d.swarm, d.installation);
   return new Controller({
     name: 'berth',
     sources: [
-      etcdSource({ watch: d.watch, log: d.log, onRestart: () => d.metrics.etcdWatchRestarts.inc() }),
+      etcdSource({ watch: d.watch, log: d.log, onRestart: () => d.metrics.etcdWatchRestarts.inc(), informer: resources }),
       swarmCacheSource({ cache: d.swarm, listKeys, log: d.log }),
       ...(d.jobRequests ? [jobRequestSource(d.jobRequests.watch)] : []),
       ...(d.releaseRequests ? [requestSource('release-requests', d.releaseRequests)] : []),

@@ -18,7 +18,7 @@ export function etcdRange(client: EtcdClient): KeyRange {
   return {
     async list(prefix) {
       const res = await client.call(`list ${prefix}`, () => client.etcd.getAll().prefix(prefix).exec());
-      return { kvs: res.kvs.map((kv) => [kv.key.toString(), kv.value.toString()]), revision: res.header.revision };
+      return { kvs: res.kvs.map((kv) => [kv.key.toString(), kv.value.toString(), kv.mod_revision]), revision: res.header.revision };
     },
     watch(prefix, fromRevision, on: RangeWatchHandlers) {
       const w = client.etcd.watch().prefix(prefix).startRevision(fromRevision).watcher();

@@ -35,7 +35,8 @@ export interface RangeWatchHandlers {
 
 /** The two etcd calls the loop needs, so the loop runs against a fake in unit tests. */
 export interface KeyRange {
-  list(prefix: string): Promise<{ kvs: [key: string, value: string][]; revision: string }>;
+  /** Each key with its value and mod_revision (the revision of its last write), and the list's revision. */
+  list(prefix: string): Promise<{ kvs: [key: string, value: string, modRevision: string][]; revision: string }>;
   watch(prefix: string, fromRevision: string, on: RangeWatchHandlers): { cancel(): Promise<void> };
 }
 
@@ -49,8 +50,11 @@ export type RestartReason = 'disconnected' | 'compacted' | 'canceled';
 export interface KeyDecoder<T> {
   /** Whether `key` is one of the watched objects; other keys under the prefix pass unseen. */
   owns(key: string): boolean;
-  /** The object stored at `key`; throws when the value is not a valid one. */
-  decode(key: string, value: string): T;
+  /**
+   * The object stored at `key`, written at `modRevision` (the key's mod_revision, in a list as in
+   * an event); throws when the value is not a valid one.
+   */
+  decode(key: string, value: string, modRevision: string): T;
 }
 
 export type Change<T> = { type: 'put'; key: string; object: T; revision: string } | { type: 'delete'; key: string; revision: string };
@@ -135,8 +139,8 @@ class ListWatchLoop<T> implements ListWatch {
       // The delay starts over only once a watch connects: a list that works followed by a watch
       // that etcd refuses at once must not retry at the shortest delay forever.
       const fresh = new Map<string, T>();
-      for (const [key, value] of listed.kvs) {
-        const object = this.decode(key, value);
+      for (const [key, value, modRevision] of listed.kvs) {
+        const object = this.decode(key, value, modRevision);
         if (object !== undefined) fresh.set(key, object);
       }
       const { revision } = listed;
@@ -194,7 +198,7 @@ class ListWatchLoop<T> implements ListWatch {
       const revision = BigInt(raw.revision);
       if (this.last === undefined || revision > this.last) this.last = revision;
       if (!this.opts.decoder.owns(raw.key)) continue;
-      const object = raw.type === 'put' ? this.decode(raw.key, raw.value) : undefined;
+      const object = raw.type === 'put' ? this.decode(raw.key, raw.value, raw.revision) : undefined;
       if (object !== undefined) {
         this.items.set(raw.key, object);
         changes.push({ type: 'put', key: raw.key, object, revision: raw.revision });
@@ -208,10 +212,10 @@ class ListWatchLoop<T> implements ListWatch {
   }
 
   /** The object, or undefined for a key that is not watched or whose value is invalid (reported). */
-  private decode(key: string, value: string): T | undefined {
+  private decode(key: string, value: string, modRevision: string): T | undefined {
     if (!this.opts.decoder.owns(key)) return undefined;
     try {
-      return this.opts.decoder.decode(key, value);
+      return this.opts.decoder.decode(key, value, modRevision);
     } catch (err) {
       this.opts.onInvalid?.(key, err as Error);
       return undefined;

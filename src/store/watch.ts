@@ -2,8 +2,8 @@ import type { Kind, Resource } from '../api/resource.js';
 import type { EtcdClient } from './client.js';
 import { etcdRange } from './etcd-range.js';
 import { parseResourceKey, resourcePrefix } from './keys.js';
-import { listWatch, type Change, type Delivery, type ListWatch, type RestartReason } from './listwatch.js';
-import { decodeResource } from './resources.js';
+import { listWatch, type Change, type Delivery, type KeyDecoder, type ListWatch, type RestartReason } from './listwatch.js';
+import { decodeResource, withStoredGeneration } from './resources.js';
 
 export type { RestartReason } from './listwatch.js';
 
@@ -43,6 +43,22 @@ export function watchResources(client: EtcdClient, kind: Kind | 'all', fromRevis
   return new ResourceWatcher(client, kind, fromRevision, opts);
 }
 
+/**
+ * The groups and environments under `prefix` as a read of the store gives them
+ * (ResourceStore.getStored): validated, and with the generation their spec really has, which
+ * for a value written raw (etcdctl, no spec hash) is the key's mod_revision. A reader of the
+ * watch (the controller's resource informer) then sees the same resource as a read would.
+ */
+export function resourceDecoder(prefix: string, kind: Kind | 'all'): KeyDecoder<Resource> {
+  return {
+    owns: (key) => {
+      const ref = parseResourceKey(prefix, key);
+      return ref !== undefined && (kind === 'all' || ref.kind === kind);
+    },
+    decode: (key, value, modRevision) => withStoredGeneration(decodeResource(parseResourceKey(prefix, key)!.kind, key, value), modRevision),
+  };
+}
+
 class ResourceWatcher implements ResourceWatch {
   private readonly queue: WatchEvent[] = [];
   private waiting: ((r: IteratorResult<WatchEvent>) => void) | undefined;
@@ -58,13 +74,7 @@ class ResourceWatcher implements ResourceWatch {
     const prefix = client.prefix;
     this.loop = listWatch<Resource>(etcdRange(client), {
       prefix: kind === 'all' ? `${prefix}/` : resourcePrefix(prefix, kind),
-      decoder: {
-        owns: (key) => {
-          const ref = parseResourceKey(prefix, key);
-          return ref !== undefined && (kind === 'all' || ref.kind === kind);
-        },
-        decode: (key, value) => decodeResource(parseResourceKey(prefix, key)!.kind, key, value),
-      },
+      decoder: resourceDecoder(prefix, kind),
       deliver: (d) => this.deliver(d, prefix),
       ...(fromRevision !== undefined ? { fromRevision } : {}),
       ...(opts.onInvalid ? { onInvalid: opts.onInvalid } : {}),

@@ -527,8 +527,17 @@ export class SwarmCache implements SwarmApi {
 
   // ---- refreshing ---------------------------------------------------------------------------
 
-  /** Refreshes every id in `dirty`; two readers needing the same object share one call. */
+  /**
+   * Refreshes every id in `dirty`; two readers needing the same object share one call. The
+   * refreshes other readers started are waited for first: each took the mark of an object that
+   * changed, and until it answers the cache holds the value it replaces. A read that went past
+   * them returned, say, a service's replicas from before a hand scale whose event had enqueued
+   * that very read, and nothing enqueued it again. Then every object still marked is read: its
+   * mark came after whatever read of it was under way.
+   */
   private async refreshDirty(dirty: Set<string>, kind: string, refresh: (id: string) => Promise<void>): Promise<void> {
+    const underWay = [...this.inflight].filter(([key]) => key.startsWith(`${kind}/`)).map(([, p]) => p.catch(() => undefined));
+    if (underWay.length > 0) await Promise.all(underWay);
     const work: Promise<void>[] = [];
     for (const id of [...dirty]) {
       const key = `${kind}/${id}`;

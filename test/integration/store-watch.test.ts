@@ -89,6 +89,26 @@ describe('watchResources against a real etcd', () => {
     }
   });
 
+  it('a value written raw (etcdctl: no spec hash) comes with the generation a store read gives it, listed and in an event', async () => {
+    await writer.etcd.put(`${PREFIX}/environments/qa-raw`).value(JSON.stringify(env('qa-raw'))).exec();
+    await store.apply(group()); // a later write: the list's revision is not the raw value's
+    const reader = createClient({ endpoints: [etcd.endpoint], prefix: PREFIX });
+    const w = watchResources(reader, 'Environment');
+    try {
+      const [relist] = await collect(w, (e) => e.length === 1);
+      const listed = relist?.type === 'relist' ? relist.items[0] : undefined;
+      assert.equal(listed?.metadata.generation, (await store.get('Environment', 'qa-raw'))?.metadata.generation);
+      await writer.etcd.put(`${PREFIX}/environments/qa-raw`).value(JSON.stringify(env('qa-raw', { nodes: 2 }))).exec();
+      const [next] = await collect(w, (e) => e.length === 1);
+      const generation = next?.type === 'put' ? next.resource.metadata.generation : undefined;
+      assert.equal(generation, (await store.get('Environment', 'qa-raw'))?.metadata.generation);
+      assert.ok(generation! > listed!.metadata.generation!, 'the edit raised it');
+    } finally {
+      await w.close();
+      reader.close();
+    }
+  });
+
   it('resumes after its connection is cut and sees every change made meanwhile, in order', async () => {
     await store.apply(env('qa-1', { nodes: 0 }));
     const reader = createClient({ endpoints: [proxy.endpoint], prefix: PREFIX });

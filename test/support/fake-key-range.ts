@@ -14,7 +14,8 @@ interface Stream {
 export class FakeKeyRange implements KeyRange {
   private rev = 1;
   private compactedAt = 0;
-  private readonly kvs = new Map<string, string>();
+  /** Value and mod revision of each key. */
+  private readonly kvs = new Map<string, [value: string, modRevision: string]>();
   private readonly log: RawChange[] = [];
   private readonly streams: Stream[] = [];
   /** Lists still to fail before one succeeds. */
@@ -37,7 +38,7 @@ export class FakeKeyRange implements KeyRange {
     const batch: RawChange[] = [];
     for (const op of ops) {
       if (op.put) {
-        this.kvs.set(op.put[0], op.put[1]);
+        this.kvs.set(op.put[0], [op.put[1], this.revision]);
         batch.push({ type: 'put', key: op.put[0], value: op.put[1], revision: this.revision });
       } else if (op.del !== undefined && this.kvs.delete(op.del)) {
         batch.push({ type: 'delete', key: op.del, value: '', revision: this.revision });
@@ -80,14 +81,17 @@ export class FakeKeyRange implements KeyRange {
     return this.streams.length;
   }
 
-  async list(prefix: string): Promise<{ kvs: [string, string][]; revision: string }> {
+  async list(prefix: string): Promise<{ kvs: [string, string, string][]; revision: string }> {
     this.lists++;
     await Promise.resolve();
     if (this.failLists > 0) {
       this.failLists--;
       throw new Error('etcd unavailable');
     }
-    const kvs = [...this.kvs].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1));
+    const kvs = [...this.kvs]
+      .filter(([k]) => k.startsWith(prefix))
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, [value, modRevision]]): [string, string, string] => [k, value, modRevision]);
     return { kvs, revision: this.revision };
   }
 

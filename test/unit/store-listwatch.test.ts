@@ -170,3 +170,23 @@ test('close stops every delivery and cancels the stream', async (t) => {
   await settle();
   assert.equal(s.deliveries.length, 1);
 });
+
+test('an object is decoded with its key mod revision: in a list, that of its last write, not the list revision; in an event, the event revision', async (t) => {
+  const range = new FakeKeyRange();
+  range.put('/p/n/a', '1');
+  const aWritten = range.revision;
+  range.put('/p/n/b', '2');
+  const seen: string[] = [];
+  const w = listWatch(range, {
+    prefix: '/p/',
+    decoder: { ...numbers, decode: (key, value, modRevision) => (seen.push(`${key}@${modRevision}`), numbers.decode(key, value, modRevision)) },
+    deliver: () => undefined,
+  });
+  t.after(() => w.close());
+  await settle();
+  assert.notEqual(aWritten, range.revision);
+  assert.deepEqual(seen, [`/p/n/a@${aWritten}`, `/p/n/b@${range.revision}`]);
+  range.put('/p/n/a', '3');
+  await settle();
+  assert.deepEqual(seen.at(-1), `/p/n/a@${range.revision}`);
+});
