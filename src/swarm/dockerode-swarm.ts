@@ -58,6 +58,12 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
   private readonly opts: DockerodeSwarmOptions;
   /** The tasks of the last list of running tasks (and those listed by service since), by id. */
   private tasksSeen = new Map<string, SeenTask>();
+  /**
+   * Each node's spec as last read, with its version: a label update replaces the whole spec, and
+   * starting from the one read at the version the update names spares reading it again (were it
+   * not current, Docker refuses the update for its version, as it would any stale one).
+   */
+  private readonly nodeSpecs = new Map<string, { version: number; spec: unknown }>();
 
   constructor(opts: DockerodeSwarmOptions = {}) {
     // docker-modem reads DOCKER_HOST itself, including `unix:///path/docker.sock`.
@@ -96,12 +102,12 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
   }
 
   async listNodes(): Promise<ObservedNode[]> {
-    return this.call('listNodes', (abortSignal) => this.list('/nodes?', {}, abortSignal, parsed(toObservedNode)));
+    return this.call('listNodes', (abortSignal) => this.list('/nodes?', {}, abortSignal, parsed((n) => this.observeNode(n))));
   }
 
   async inspectNode(id: string): Promise<ObservedNode | undefined> {
     try {
-      return toObservedNode(await this.call('inspectNode', (abortSignal) => this.docker.getNode(id).inspect({ abortSignal })));
+      return this.observeNode(await this.call('inspectNode', (abortSignal) => this.docker.getNode(id).inspect({ abortSignal })));
     } catch (err) {
       if (statusCodeOf((err as Error).cause) === 404) return undefined;
       throw err;
@@ -111,11 +117,21 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
   async updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void> {
     await this.call('updateNode', async (abortSignal) => {
       // The update replaces the whole node spec: keep role and availability as they are.
-      this.opts.onApiRequest?.('inspectNode');
-      const current = await this.docker.getNode(id).inspect({ abortSignal });
-      const spec = { ...(current.Spec ?? {}), Labels: labels };
+      let current = this.nodeSpecs.get(id);
+      if (current?.version !== version) {
+        this.opts.onApiRequest?.('inspectNode');
+        const read = await this.docker.getNode(id).inspect({ abortSignal });
+        current = { version: read.Version?.Index ?? 0, spec: read.Spec };
+      }
+      const spec = { ...((current.spec as object | undefined) ?? {}), Labels: labels };
       await this.docker.getNode(id).update({ _query: { version }, _body: spec, abortSignal } as never);
     });
+  }
+
+  private observeNode(raw: Record<string, unknown>): ObservedNode {
+    const node = toObservedNode(raw);
+    this.nodeSpecs.set(node.id, { version: node.version, spec: raw.Spec });
+    return node;
   }
 
   async listServices(env?: string): Promise<ObservedService[]> {

@@ -135,3 +135,22 @@ test('the running tasks listed again: a task at the same version is not parsed a
   assert.ok(again.every((t, i) => t === first[i]), 'unchanged tasks: the same objects, not parsed again');
   await swarm.removeService(id);
 });
+
+test('a label update starts from the node spec read at the version it names: no read of its own, and a stale one is refused', async () => {
+  const requests: string[] = [];
+  const swarm = new DockerodeSwarm({ docker, onApiRequest: (op) => requests.push(op) });
+  const node = (await swarm.listNodes()).find((n) => n.hostname === 'sim-4')!;
+  requests.length = 0;
+  await swarm.updateNodeLabels(node.id, node.version, { ...node.labels, team: 'a' });
+  assert.deepEqual(requests, ['updateNode'], 'the listed spec is the one at that version');
+  const after = (await swarm.inspectNode(node.id))!;
+  assert.equal(after.labels.team, 'a');
+  assert.equal(after.role, node.role);
+  assert.equal(after.availability, node.availability);
+  // A version the adapter never read: the spec is read first, and Docker judges the version.
+  requests.length = 0;
+  await assert.rejects(swarm.updateNodeLabels(node.id, node.version, { ...node.labels }));
+  assert.equal((await swarm.inspectNode(node.id))!.labels.team, 'a', 'the stale update changed nothing');
+  await swarm.updateNodeLabels(after.id, after.version, { ...node.labels });
+  assert.equal((await swarm.inspectNode(node.id))!.labels.team, undefined);
+});
