@@ -80,28 +80,25 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
     return status;
   }
 
-  async putEnvironmentStatus(name: string, status: EnvironmentStatus): Promise<void> {
-    const known = this.knownStatuses();
-    known?.delete(name);
-    try {
-      await this.statuses.putStatus('Environment', name, status);
-    } catch (err) {
-      known?.delete(name);
-      throw err;
-    }
-    known?.set(name, structuredClone(status));
+  putEnvironmentStatus(name: string, status: EnvironmentStatus): Promise<void> {
+    return this.writeStatus(name, () => this.statuses.putStatus('Environment', name, status), status);
   }
 
-  async deleteEnvironmentStatus(name: string): Promise<void> {
+  deleteEnvironmentStatus(name: string): Promise<void> {
+    return this.writeStatus(name, () => this.statuses.deleteStatus('Environment', name), undefined);
+  }
+
+  /** A status write, remembered once it landed; while on its way, and when it failed, the status is read from etcd. */
+  private async writeStatus(name: string, write: () => Promise<unknown>, after: EnvironmentStatus | undefined): Promise<void> {
     const known = this.knownStatuses();
     known?.delete(name);
     try {
-      await this.statuses.deleteStatus('Environment', name);
+      await write();
     } catch (err) {
       known?.delete(name);
       throw err;
     }
-    known?.set(name, undefined);
+    known?.set(name, structuredClone(after));
   }
 
   /** This term's remembered statuses; undefined when not leading (the CLI's unfenced client). */
