@@ -235,7 +235,7 @@ export class RouteStore implements RouteWriter {
     });
     const reads = all.map(({ keys }) => this.takeLastRead(keys.base));
     const unread = all.filter((_, i) => !reads[i]).map(({ keys }) => keys.base);
-    const fresh = (await this.client.rangePrefixes(`get ${unread.join(',')}`, unread)).map((kvs) => kvs.map(toRouteKv));
+    const fresh = await this.ranges(unread);
     const writes: RouteWrite[] = [];
     try {
       for (const [i, { keys, desired }] of all.entries()) {
@@ -318,9 +318,14 @@ export class RouteStore implements RouteWriter {
 
   async getRoutes(upstreams: string[]): Promise<Route[]> {
     const bases = [...new Set(upstreams)].map((u) => routeKeys(this.prefix, u).base);
-    const lists = (await this.client.rangePrefixes(`get ${bases.join(',')}`, bases)).map((kvs) => kvs.map(toRouteKv));
+    const lists = await this.ranges(bases);
     bases.forEach((base, i) => this.lastRead.set(base, lists[i]!));
     return decodeRoutes(this.prefix, lists.flat(), this.onInvalid);
+  }
+
+  /** The keys under each of `prefixes`, in one round trip. */
+  private async ranges(prefixes: string[]): Promise<RouteKv[][]> {
+    return (await this.client.rangePrefixes(`get ${prefixes.join(',')}`, prefixes)).map((kvs) => kvs.map(toRouteKv));
   }
 
   /** The keys under `prefix` with their mod revisions: a cutover record takes its revision from its key. */
