@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { BerthMetrics } from '../metrics/registry.js';
 import { realClock, type Clock } from './clock.js';
@@ -79,7 +80,7 @@ export class Controller implements Runnable {
       timeoutMs: o.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS,
       metrics: o.metrics,
       log: o.log,
-      ...(abandon ? { abandon } : {}),
+      ...(abandon ? { abandon: this.forEachReconcile(abandon, o.workers) } : {}),
     };
 
     const stop = new AbortController();
@@ -105,5 +106,18 @@ export class Controller implements Runnable {
     signal.removeEventListener('abort', onAbort);
     o.metrics.workqueueDepth.set(0);
     if (failure) throw failure;
+  }
+
+  /**
+   * `abandon` again, for this controller's reconciles: each running one listens on it, so up to
+   * `workers` listeners at once, where Node warns of a leak past ten (`MaxListenersExceededWarning`
+   * with 16 workers). The shared signal gets one listener per controller, not one per reconcile.
+   */
+  private forEachReconcile(abandon: AbortSignal, workers: number): AbortSignal {
+    const own = new AbortController();
+    setMaxListeners(workers + 1, own.signal);
+    if (abandon.aborted) own.abort(abandon.reason);
+    else abandon.addEventListener('abort', () => own.abort(abandon.reason), { once: true });
+    return own.signal;
   }
 }

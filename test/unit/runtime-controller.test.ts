@@ -59,3 +59,26 @@ test('a source that fails stops the controller with its error', async () => {
   await assert.rejects(running, /watch broke/);
   assert.equal(good.signal?.aborted, true, 'the other sources were stopped');
 });
+
+test('sixteen reconciles running at once raise no MaxListenersExceededWarning on the shared abandon signal', async () => {
+  const keys = Array.from({ length: 16 }, (_, i) => `env/e${i}`);
+  const source = new FakeSource('etcd');
+  const r = new RecordingReconciler(keys);
+  const c = new Controller({ name: 'test', sources: [source], reconciler: r, workers: 16, clock: new FakeClock(), metrics: createMetrics(), log: silentLog });
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  const abort = new AbortController();
+  const abandon = new AbortController();
+  const running = c.run(abort.signal, abandon.signal);
+  for (const k of keys) source.push(k);
+  await settle();
+  assert.equal(r.ran.length, 16, 'all sixteen are running');
+  abandon.abort(new Error('term ended'));
+  abort.abort();
+  await running;
+  await settle();
+  process.off('warning', onWarning);
+  assert.deepEqual(warnings, []);
+  assert.ok(keys.every((k) => r.signals.get(k)?.aborted), 'each running reconcile was abandoned');
+});
