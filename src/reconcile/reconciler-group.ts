@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { setCondition, type GroupStatus } from '../api/index.js';
 import type { SwarmApi } from '../swarm/api.js';
 import { LABEL_ENV } from '../swarm/labels.js';
-import { inPool, isSchedulable } from './planner/nodes.js';
+import { isSchedulable } from '../swarm/node-index.js';
+import { inPool } from './planner/nodes.js';
 import type { ResourceReader, StatusWriter } from './ports.js';
 import type { ReconcileResult } from '../runtime/handler.js';
 

@@ -6,22 +6,41 @@ export interface NodeLookup {
   get(id: string): ObservedNode | undefined;
 }
 
+/** Only Ready + Active nodes are claimed or kept: a Down or drained node runs nothing. */
+export function isSchedulable(node: ObservedNode): boolean {
+  return node.state === 'ready' && node.availability === 'active';
+}
+
+/** A node pool: the nodes carrying every label of a selector (a group's `nodeSelector`). */
+export interface NodePool {
+  /** Nodes in the pool, whatever their state or claim. */
+  readonly size: number;
+  /** Nodes of the pool claimed by some environment (any installation) and schedulable. */
+  readonly claimedSchedulable: number;
+  /** Nodes of the pool no environment claims and that are schedulable: what a claim may take. */
+  free(): IterableIterator<ObservedNode>;
+}
+
 /**
  * The Swarm's nodes by id and by the environment that claims them. A reconcile reads its own
  * few nodes through it; walking the thousands of a large Swarm on every reconcile was most of
- * the controller's CPU at scale. Only a claim that needs a free node looks through `values()`.
+ * the controller's CPU at scale. A claim that needs a node looks through its pool's free ones.
  */
 export interface NodeIndex extends NodeLookup {
   readonly size: number;
   values(): IterableIterator<ObservedNode>;
   /** The nodes labelled `berth.env=<env>`, by any installation. */
   claimedBy(env: string): ObservedNode[];
+  /** The pool of `selector`, kept current from then on as nodes change. */
+  pool(selector: Record<string, string>): NodePool;
 }
 
 /** A `NodeIndex` kept current one node at a time (the Swarm cache's). */
 export class NodeTable implements NodeIndex {
   private readonly byId = new Map<string, ObservedNode>();
   private readonly byClaim = new Map<string, Map<string, ObservedNode>>();
+  /** By selector (its canonical key): a few groups, each counted once and then kept as nodes change. */
+  private readonly pools = new Map<string, PoolCount>();
 
   static of(nodes: Iterable<ObservedNode>): NodeTable {
     const table = new NodeTable();
@@ -45,9 +64,20 @@ export class NodeTable implements NodeIndex {
     return [...(this.byClaim.get(env)?.values() ?? [])];
   }
 
+  pool(selector: Record<string, string>): NodePool {
+    const key = JSON.stringify(Object.entries(selector).sort(([a], [b]) => (a < b ? -1 : 1)));
+    let pool = this.pools.get(key);
+    if (!pool) {
+      this.pools.set(key, (pool = new PoolCount(selector)));
+      for (const n of this.byId.values()) pool.add(n);
+    }
+    return pool;
+  }
+
   set(node: ObservedNode): void {
     this.delete(node.id);
     this.byId.set(node.id, node);
+    for (const pool of this.pools.values()) pool.add(node);
     const env = node.labels[LABEL_ENV];
     if (env === undefined) return;
     let claimed = this.byClaim.get(env);
@@ -59,10 +89,46 @@ export class NodeTable implements NodeIndex {
     const held = this.byId.get(id);
     if (!held) return;
     this.byId.delete(id);
+    for (const pool of this.pools.values()) pool.remove(held);
     const env = held.labels[LABEL_ENV];
     if (env === undefined) return;
     const claimed = this.byClaim.get(env);
     claimed?.delete(id);
     if (claimed?.size === 0) this.byClaim.delete(env);
+  }
+}
+
+/** One pool's figures, changed node by node as the table changes. */
+class PoolCount implements NodePool {
+  size = 0;
+  claimedSchedulable = 0;
+  private readonly freeNodes = new Map<string, ObservedNode>();
+  private readonly keys: string[];
+  private readonly values: string[];
+
+  constructor(selector: Record<string, string>) {
+    this.keys = Object.keys(selector);
+    this.values = this.keys.map((k) => selector[k]!);
+  }
+
+  free(): IterableIterator<ObservedNode> {
+    return this.freeNodes.values();
+  }
+
+  add(n: ObservedNode): void {
+    this.count(n, 1);
+  }
+
+  remove(n: ObservedNode): void {
+    this.count(n, -1);
+  }
+
+  private count(n: ObservedNode, sign: 1 | -1): void {
+    for (let i = 0; i < this.keys.length; i++) if (n.labels[this.keys[i]!] !== this.values[i]) return;
+    this.size += sign;
+    if (!isSchedulable(n)) return;
+    if (n.labels[LABEL_ENV] !== undefined) this.claimedSchedulable += sign;
+    else if (sign > 0) this.freeNodes.set(n.id, n);
+    else this.freeNodes.delete(n.id);
   }
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { LABEL_ENV } from '../../src/swarm/labels.js';
 import type { ObservedNode } from '../../src/swarm/model.js';
 import { NodeTable } from '../../src/swarm/node-index.js';
@@ -34,4 +35,34 @@ test('NodeTable: a claim that moves, is released or whose node goes is found und
   assert.deepEqual(claimed(t, 'dev'), []);
   assert.equal(t.get('2'), undefined);
   assert.deepEqual([...t.values()].map((n) => n.id).sort(), ['1', '3']);
+});
+
+test('NodeTable: a pool kept node by node counts what a walk over every node counts', () => {
+  const selector = { pool: 'p' };
+  const inPool = (n: ObservedNode) => n.labels.pool === 'p';
+  const schedulable = (n: ObservedNode) => n.state === 'ready' && n.availability === 'active';
+  const change = fc.record({
+    id: fc.constantFrom('1', '2', '3', '4', '5'),
+    remove: fc.boolean(),
+    env: fc.option(fc.constantFrom('qa', 'dev'), { nil: undefined }),
+    pool: fc.constantFrom('p', 'other'),
+    state: fc.constantFrom<ObservedNode['state']>('ready', 'down'),
+    availability: fc.constantFrom<ObservedNode['availability']>('active', 'drain'),
+  });
+  fc.assert(
+    fc.property(fc.array(change, { maxLength: 40 }), fc.nat(40), (changes, askAt) => {
+      const t = new NodeTable();
+      changes.forEach((c, i) => {
+        // The pool is asked for part way through: counted once then, kept after.
+        if (i === askAt) t.pool(selector);
+        if (c.remove) t.delete(c.id);
+        else t.set({ ...node(c.id, c.env), state: c.state, availability: c.availability, labels: { pool: c.pool, ...(c.env ? { [LABEL_ENV]: c.env } : {}) } });
+      });
+      const all = [...t.values()].filter(inPool);
+      const p = t.pool(selector);
+      assert.equal(p.size, all.length);
+      assert.equal(p.claimedSchedulable, all.filter((n) => n.labels[LABEL_ENV] !== undefined && schedulable(n)).length);
+      assert.deepEqual([...p.free()].map((n) => n.id).sort(), all.filter((n) => n.labels[LABEL_ENV] === undefined && schedulable(n)).map((n) => n.id).sort());
+    }),
+  );
 });

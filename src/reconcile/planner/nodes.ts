@@ -1,6 +1,7 @@
 import type { EnvironmentGroup } from '../../api/group.js';
 import { LABEL_ENV, LABEL_INSTALLATION } from '../../swarm/labels.js';
 import type { ObservedNode, SwarmSnapshot } from '../../swarm/model.js';
+import { isSchedulable } from '../../swarm/node-index.js';
 import { isOwned, type Ownership } from '../ownership.js';
 import type { Action } from './actions.js';
 
@@ -26,11 +27,6 @@ function poolOf(group: EnvironmentGroup): (node: ObservedNode) => boolean {
     for (let i = 0; i < keys.length; i++) if (node.labels[keys[i]!] !== values[i]) return false;
     return true;
   };
-}
-
-/** Only Ready + Active nodes are claimed or kept: a Down or drained node runs nothing. */
-export function isSchedulable(node: ObservedNode): boolean {
-  return node.state === 'ready' && node.availability === 'active';
 }
 
 /** Running-or-about-to-run tasks per node: the load used to choose which node to claim or release. */
@@ -81,7 +77,8 @@ interface Candidate {
 }
 
 /** Fewer tasks first, then the environment's own preference, then hostname (deterministic). */
-const byLoadThenRank = (a: Candidate, b: Candidate) => a.load - b.load || a.rank - b.rank || byHostname(a.node, b.node);
+const compareCandidates = (load: number, rank: number, node: ObservedNode, b: Candidate) => load - b.load || rank - b.rank || byHostname(node, b.node);
+const byLoadThenRank = (a: Candidate, b: Candidate) => compareCandidates(a.load, a.rank, a.node, b);
 
 function withoutClaim(labels: Record<string, string>): Record<string, string> {
   const next = { ...labels };
@@ -148,28 +145,24 @@ export function planNodeClaims(
   // An environment that holds what it wants (every reconcile of a converged one) claims nothing:
   // the pool, thousands of nodes, is not looked through.
   if (kept.length >= desired) return { held: kept, actions, desired, missing: 0 };
-  // One pass over the Swarm's nodes: how large the pool is, what others hold, and the best few
-  // free nodes of each zone (no more can be claimed than are wanted, whatever their zone).
+  // The pool's counts are kept by the node index; only its free nodes are looked through, for
+  // the best few of each zone (no more can be claimed than are wanted, whatever their zone).
   const wanted = desired - kept.length;
+  const poolNodes = snapshot.nodes.pool(group.spec.nodeSelector);
+  const poolSize = poolNodes.size;
+  const heldByOthers = poolNodes.claimedSchedulable - heldNow.filter((n) => pool(n) && isSchedulable(n)).length;
   const envHash = fnv1a(env);
   const bestOfZone = new Map<string, Candidate[]>();
-  let poolSize = 0;
-  let heldByOthers = 0;
   let free = 0;
-  for (const n of snapshot.nodes.values()) {
-    if (!pool(n)) continue;
-    poolSize++;
-    if (n.labels[LABEL_ENV] !== undefined) {
-      if (!isOwned(n.labels, env, o) && isSchedulable(n)) heldByOthers++;
-      continue;
-    }
-    if (!isSchedulable(n)) continue;
+  for (const n of poolNodes.free()) {
     free++;
     const zone = n.labels[zoneLabel] ?? '';
     let best = bestOfZone.get(zone);
     if (!best) bestOfZone.set(zone, (best = []));
-    const c: Candidate = { node: n, load: loadOf(n), rank: rendezvous(envHash, n) };
-    if (best.length === wanted && byLoadThenRank(c, best[wanted - 1]!) >= 0) continue;
+    const load = loadOf(n);
+    const rank = rendezvous(envHash, n);
+    if (best.length === wanted && compareCandidates(load, rank, n, best[wanted - 1]!) >= 0) continue;
+    const c: Candidate = { node: n, load, rank };
     const at = best.findIndex((b) => byLoadThenRank(c, b) < 0);
     best.splice(at < 0 ? best.length : at, 0, c);
     if (best.length > wanted) best.pop();
