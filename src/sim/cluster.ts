@@ -1,5 +1,5 @@
 import type { Clock } from '../runtime/clock.js';
-import { satisfies, type Constraint } from './constraints.js';
+import { labelEqualities, satisfies, type Constraint } from './constraints.js';
 import { invalidArgument, notFound, outOfSequence, EngineError } from './errors.js';
 import type { DockerEvent, EventBus } from './events.js';
 import {
@@ -56,6 +56,13 @@ export class SimCluster {
   readonly engineVersion = ENGINE_VERSION;
   readonly nodes: SimNode[] = [];
   private readonly nodesById = new Map<string, SimNode>();
+  /** Each node's place in `nodes`: the scheduler's last tie-break. */
+  private readonly position = new Map<SimNode, number>();
+  /**
+   * Nodes by label and lower-cased value (constraints compare values case-insensitively): a
+   * service constrained to `node.labels.k==v` is placed among those nodes only, not all of them.
+   */
+  private readonly nodesByLabel = new Map<string, Map<string, Set<SimNode>>>();
   private readonly services = new Map<string, SimService>();
   private readonly serviceIdByName = new Map<string, string>();
   private readonly tasks = new Map<string, SimTask>();
@@ -101,8 +108,10 @@ export class SimCluster {
         available: true,
         specName: '',
       };
+      this.position.set(node, this.nodes.length);
       this.nodes.push(node);
       this.nodesById.set(node.id, node);
+      this.indexLabels(node, 1);
     }
   }
 
@@ -192,7 +201,9 @@ export class SimCluster {
     const attributes: Record<string, string> = { name: node.specName || node.hostname };
     if (availability !== node.availability) Object.assign(attributes, { 'availability.old': node.availability, 'availability.new': availability });
     if (role !== node.role) Object.assign(attributes, { 'role.old': node.role, 'role.new': role });
+    this.indexLabels(node, -1);
     node.labels = { ...(spec.Labels ?? {}) };
+    this.indexLabels(node, 1);
     node.role = role;
     node.availability = availability;
     node.available = node.state === 'ready' && availability === 'active';
@@ -201,8 +212,9 @@ export class SimCluster {
     node.updatedAt = this.now();
     this.emitCluster('node', 'update', node.id, attributes, node.updatedAt);
     // Tasks whose constraints no longer hold there, or on a drained node, move; pending ones may fit now.
+    // A node without tasks placed on it (its load is 0) has none of a replicated service's.
     const affected = new Set<string>();
-    for (const t of this.tasks.values()) if (t.nodeId === node.id && t.desiredState === 'running') affected.add(t.serviceId);
+    if ((this.load.get(node.id) ?? 0) > 0) for (const t of this.tasks.values()) if (t.nodeId === node.id && t.desiredState === 'running') affected.add(t.serviceId);
     for (const svc of this.services.values()) if (affected.has(svc.id) || modeOf(svc.spec) === 'global') this.reconcile(svc);
     this.retryPending = true;
     this.requestPass();
@@ -405,16 +417,19 @@ export class SimCluster {
     const placement = placementOf(svc.spec);
     for (const t of globalTasks) this.assign(svc, t, t.nodeId);
     unplaced.sort((a, b) => a.slot - b.slot);
-    const result = placeTasks(
-      this.nodes,
-      placement,
-      {
-        serviceTasks: (n) => mine.get(n) ?? 0,
-        totalTasks: (n) => this.load.get(n) ?? 0,
-        hostPortsInUse: (n) => this.hostPortsInUse.get(n),
-      },
-      unplaced.length,
-    );
+    if (unplaced.length === 0) {
+      this.waiting.delete(svc.id);
+      return;
+    }
+    const occupancy = {
+      serviceTasks: (n: string) => mine.get(n) ?? 0,
+      totalTasks: (n: string) => this.load.get(n) ?? 0,
+      hostPortsInUse: (n: string) => this.hostPortsInUse.get(n),
+    };
+    const candidates = this.candidatesFor(placement.constraints);
+    let result = placeTasks(candidates, placement, occupancy, unplaced.length);
+    // What stays pending is explained as Swarm does, counting every node: walk them all then.
+    if (result.unplacedReason !== undefined && candidates !== this.nodes) result = placeTasks(this.nodes, placement, occupancy, unplaced.length);
     result.nodeIds.forEach((nodeId, i) => this.assign(svc, unplaced[i]!, nodeId));
     const left = unplaced.slice(result.nodeIds.length);
     for (const t of left) {
@@ -425,6 +440,29 @@ export class SimCluster {
     }
     if (left.length) this.waiting.add(svc.id);
     else this.waiting.delete(svc.id);
+  }
+
+  /** The nodes a placement can use, in their order: those carrying its most selective label equality, or all. */
+  private candidatesFor(constraints: readonly Constraint[]): readonly SimNode[] {
+    let fewest: Set<SimNode> | undefined;
+    for (const { label, lowerValue } of labelEqualities(constraints)) {
+      const carrying = this.nodesByLabel.get(label)?.get(lowerValue) ?? new Set<SimNode>();
+      if (!fewest || carrying.size < fewest.size) fewest = carrying;
+    }
+    if (!fewest) return this.nodes;
+    return [...fewest].sort((a, b) => this.position.get(a)! - this.position.get(b)!);
+  }
+
+  private indexLabels(node: SimNode, sign: 1 | -1): void {
+    for (const [label, value] of Object.entries(node.labels)) {
+      let byValue = this.nodesByLabel.get(label);
+      if (!byValue) this.nodesByLabel.set(label, (byValue = new Map()));
+      const lower = value.toLowerCase();
+      let carrying = byValue.get(lower);
+      if (!carrying) byValue.set(lower, (carrying = new Set()));
+      if (sign > 0) carrying.add(node);
+      else carrying.delete(node);
+    }
   }
 
   private assign(svc: SimService, t: SimTask, nodeId: string): void {

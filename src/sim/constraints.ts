@@ -77,6 +77,16 @@ export function satisfies(node: ConstraintSubject, constraints: readonly Constra
   return true;
 }
 
+/**
+ * The `node.labels.<k>==<v>` constraints, as label and lower-cased value: a node failing one of
+ * them fails the lot, so a scheduler may look only at the nodes that carry one of them.
+ */
+export function labelEqualities(constraints: readonly Constraint[]): { label: string; lowerValue: string }[] {
+  const out: { label: string; lowerValue: string }[] = [];
+  for (const c of constraints as readonly Compiled[]) if (c.equal && c.label !== undefined) out.push({ label: c.label, lowerValue: c.lowerValue });
+  return out;
+}
+
 /** The value a spread preference (`node.labels.zone`) groups a node by; '' when it has none. */
 export function spreadValue(descriptor: string, node: ConstraintSubject): string {
   return valueOf(descriptor, node) ?? '';

@@ -197,3 +197,13 @@ test('history per slot is capped like Swarm\'s task retention limit', () => {
   const images = [...cluster.tasksOf(svc.id)].map((t) => t.spec.ContainerSpec.Image).sort();
   assert.deepEqual(images, ['web:v4', 'web:v5']);
 });
+
+test('label constraints match values case-insensitively; the pending reason counts every node, as Swarm\'s does', () => {
+  const { clock, cluster, live, hostOf } = world();
+  cluster.createService(spec('api', { Placement: { Constraints: ['node.labels.zone==A', 'node.labels.pool==qa', 'node.role!=manager'], MaxReplicas: 1 } }));
+  clock.advance(START_MS);
+  const tasks = live('api');
+  assert.deepEqual(tasks.map((t) => t.state).sort(), ['pending', 'running']);
+  assert.equal(hostOf(tasks.find((t) => t.state === 'running')!.nodeId), 'sim-4', 'zone a, not the manager sim-1');
+  assert.equal(tasks.find((t) => t.state === 'pending')!.err, 'no suitable node (scheduling constraints not satisfied on 5 nodes; max replicas per node limit exceed)');
+});
