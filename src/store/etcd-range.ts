@@ -1,5 +1,6 @@
 import type { EtcdClient } from './client.js';
-import type { KeyRange, RangeWatchHandlers } from './listwatch.js';
+import { Range } from 'etcd3';
+import type { KeyRange, KeySpan, RangeWatchHandlers } from './listwatch.js';
 
 const COMPACTED = /compacted/i;
 
@@ -16,12 +17,12 @@ const COMPACTED = /compacted/i;
  */
 export function etcdRange(client: EtcdClient): KeyRange {
   return {
-    async list(prefix) {
-      const res = await client.call(`list ${prefix}`, () => client.etcd.getAll().prefix(prefix).exec());
+    async list(span) {
+      const res = await client.call(`list ${span.prefix}`, () => client.etcd.getAll().inRange(rangeOf(span)).exec());
       return { kvs: res.kvs.map((kv) => [kv.key.toString(), kv.value.toString(), kv.mod_revision]), revision: res.header.revision };
     },
-    watch(prefix, fromRevision, on: RangeWatchHandlers) {
-      const w = client.etcd.watch().prefix(prefix).startRevision(fromRevision).watcher();
+    watch(span, fromRevision, on: RangeWatchHandlers) {
+      const w = client.etcd.watch().inRange(rangeOf(span)).startRevision(fromRevision).watcher();
       w.on('connected', () => on.connected());
       w.on('data', (res) => {
         on.changes(
@@ -34,10 +35,14 @@ export function etcdRange(client: EtcdClient): KeyRange {
         );
       });
       w.on('disconnected', (err: Error) => on.broken(err));
-      w.on('error', (err: Error) => void isCompacted(client, prefix, fromRevision).then((compacted) => on.canceled(compacted, err)));
+      w.on('error', (err: Error) => void isCompacted(client, span.prefix, fromRevision).then((compacted) => on.canceled(compacted, err)));
       return { cancel: () => w.cancel() };
     },
   };
+}
+
+function rangeOf(span: KeySpan): Range {
+  return span.end === undefined ? Range.prefix(span.prefix) : new Range(span.prefix, span.end);
 }
 
 async function isCompacted(client: EtcdClient, prefix: string, revision: string): Promise<boolean> {

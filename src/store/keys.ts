@@ -20,6 +20,15 @@ export function resourcePrefix(prefix: string, kind: Kind): string {
   return `${prefix}/${plural(kind)}/`;
 }
 
+/**
+ * Both kinds' keys as one span, for a watch of every group and environment: from the first
+ * environment key to past the last group key (`environments/` sorts before `groups/`). The
+ * prefix as a whole would bring every status write and route write of the controller back to it.
+ */
+export function resourcesSpan(prefix: string): { prefix: string; end: string } {
+  return { prefix: resourcePrefix(prefix, 'Environment'), end: `${prefix}/${plural('EnvironmentGroup')}0` };
+}
+
 export function resourceKey(prefix: string, kind: Kind, name: string): string {
   return `${resourcePrefix(prefix, kind)}${name}`;
 }

@@ -33,11 +33,22 @@ export interface RangeWatchHandlers {
   canceled(compacted: boolean, err: Error): void;
 }
 
+/** The keys a loop follows: those starting with `prefix`, or, with `end`, every key from `prefix` up to `end` (excluded). */
+export interface KeySpan {
+  prefix: string;
+  end?: string;
+}
+
+/** Whether `key` lies in `span`. */
+export function inSpan(span: KeySpan, key: string): boolean {
+  return span.end === undefined ? key.startsWith(span.prefix) : key >= span.prefix && key < span.end;
+}
+
 /** The two etcd calls the loop needs, so the loop runs against a fake in unit tests. */
 export interface KeyRange {
   /** Each key with its value and mod_revision (the revision of its last write), and the list's revision. */
-  list(prefix: string): Promise<{ kvs: [key: string, value: string, modRevision: string][]; revision: string }>;
-  watch(prefix: string, fromRevision: string, on: RangeWatchHandlers): { cancel(): Promise<void> };
+  list(span: KeySpan): Promise<{ kvs: [key: string, value: string, modRevision: string][]; revision: string }>;
+  watch(span: KeySpan, fromRevision: string, on: RangeWatchHandlers): { cancel(): Promise<void> };
 }
 
 /**
@@ -72,6 +83,8 @@ export interface Delivery<T> {
 
 export interface ListWatchOptions<T> {
   prefix: string;
+  /** Follow every key from `prefix` up to this one (excluded), not only those under `prefix`. */
+  end?: string;
   decoder: KeyDecoder<T>;
   /** Called once per etcd response and once per list; changes of keys the decoder does not own are left out. */
   deliver: (d: Delivery<T>) => void;
@@ -126,11 +139,15 @@ class ListWatchLoop<T> implements ListWatch {
     return this.last?.toString();
   }
 
+  private span(): KeySpan {
+    return this.opts.end === undefined ? { prefix: this.opts.prefix } : { prefix: this.opts.prefix, end: this.opts.end };
+  }
+
   private async relist(): Promise<void> {
     while (!this.closed) {
       let listed: Awaited<ReturnType<KeyRange['list']>>;
       try {
-        listed = await this.range.list(this.opts.prefix);
+        listed = await this.range.list(this.span());
       } catch {
         await this.delay(this.reconnect.next());
         continue;
@@ -166,7 +183,7 @@ class ListWatchLoop<T> implements ListWatch {
       void stream?.cancel().catch(() => undefined);
       if (this.stream === stream) this.stream = undefined;
     };
-    stream = this.range.watch(this.opts.prefix, ((this.last ?? 0n) + 1n).toString(), {
+    stream = this.range.watch(this.span(), ((this.last ?? 0n) + 1n).toString(), {
       connected: () => {
         if (current()) this.reconnect.reset();
       },

@@ -1,7 +1,7 @@
 import type { Kind, Resource } from '../api/resource.js';
 import type { EtcdClient } from './client.js';
 import { etcdRange } from './etcd-range.js';
-import { parseResourceKey, resourcePrefix } from './keys.js';
+import { parseResourceKey, resourcePrefix, resourcesSpan } from './keys.js';
 import { listWatch, type Change, type Delivery, type KeyDecoder, type ListWatch, type RestartReason } from './listwatch.js';
 import { decodeResource, withStoredGeneration } from './resources.js';
 
@@ -73,7 +73,7 @@ class ResourceWatcher implements ResourceWatch {
   ) {
     const prefix = client.prefix;
     this.loop = listWatch<Resource>(etcdRange(client), {
-      prefix: kind === 'all' ? `${prefix}/` : resourcePrefix(prefix, kind),
+      ...(kind === 'all' ? resourcesSpan(prefix) : { prefix: resourcePrefix(prefix, kind) }),
       decoder: resourceDecoder(prefix, kind),
       deliver: (d) => this.deliver(d, prefix),
       ...(fromRevision !== undefined ? { fromRevision } : {}),

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createClient, type EtcdClient } from '../../src/store/client.js';
 import { ResourceStore } from '../../src/store/resources.js';
+import { etcdRange } from '../../src/store/etcd-range.js';
+import { resourcesSpan } from '../../src/store/keys.js';
 import { watchResources, type ResourceWatch, type WatchEvent } from '../../src/store/watch.js';
 import { TestEtcd, wipe } from '../support/etcd.js';
 import { env, group } from '../support/fixtures.js';
@@ -62,6 +64,32 @@ describe('watchResources against a real etcd', () => {
       assert.deepEqual(invalid, [`${PREFIX}/environments/broken`, `${PREFIX}/environments/broken2`]);
     } finally {
       await w.close();
+      reader.close();
+    }
+  });
+
+  it('the watch of every group and environment is not sent the status and route keys written under the same prefix', async () => {
+    const reader = createClient({ endpoints: [etcd.endpoint], prefix: PREFIX });
+    const keys: string[] = [];
+    let connected!: () => void;
+    const ready = new Promise<void>((r) => (connected = r));
+    const from = String(BigInt((await writer.etcd.get(`${PREFIX}/none`).exec()).header.revision) + 1n);
+    const stream = etcdRange(reader).watch(resourcesSpan(PREFIX), from, {
+      connected: () => connected(),
+      changes: (batch) => keys.push(...batch.map((c) => c.key)),
+      broken: () => undefined,
+      canceled: () => undefined,
+    });
+    try {
+      await ready;
+      for (const key of ['environments/qa-1', 'status/environments/qa-1', 'routes/qa-1_web/owner', 'leader/x', 'groups/qa-pool', 'installation']) {
+        await writer.etcd.put(`${PREFIX}/${key}`).value('{}').exec();
+      }
+      await writer.etcd.put(`${PREFIX}/groups/zz-last`).value('{}').exec();
+      for (let i = 0; i < 100 && !keys.includes(`${PREFIX}/groups/zz-last`); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(keys, [`${PREFIX}/environments/qa-1`, `${PREFIX}/groups/qa-pool`, `${PREFIX}/groups/zz-last`]);
+    } finally {
+      await stream.cancel();
       reader.close();
     }
   });

@@ -1,7 +1,7 @@
-import type { KeyRange, RangeWatchHandlers, RawChange } from '../../src/store/listwatch.js';
+import { inSpan, type KeyRange, type KeySpan, type RangeWatchHandlers, type RawChange } from '../../src/store/listwatch.js';
 
 interface Stream {
-  prefix: string;
+  span: KeySpan;
   on: RangeWatchHandlers;
   open: boolean;
 }
@@ -81,7 +81,7 @@ export class FakeKeyRange implements KeyRange {
     return this.streams.length;
   }
 
-  async list(prefix: string): Promise<{ kvs: [string, string, string][]; revision: string }> {
+  async list(span: KeySpan): Promise<{ kvs: [string, string, string][]; revision: string }> {
     this.lists++;
     await Promise.resolve();
     if (this.failLists > 0) {
@@ -89,15 +89,15 @@ export class FakeKeyRange implements KeyRange {
       throw new Error('etcd unavailable');
     }
     const kvs = [...this.kvs]
-      .filter(([k]) => k.startsWith(prefix))
+      .filter(([k]) => inSpan(span, k))
       .sort(([a], [b]) => (a < b ? -1 : 1))
       .map(([k, [value, modRevision]]): [string, string, string] => [k, value, modRevision]);
     return { kvs, revision: this.revision };
   }
 
-  watch(prefix: string, fromRevision: string, on: RangeWatchHandlers): { cancel(): Promise<void> } {
+  watch(span: KeySpan, fromRevision: string, on: RangeWatchHandlers): { cancel(): Promise<void> } {
     this.watchedFrom.push(fromRevision);
-    const stream: Stream = { prefix, on, open: true };
+    const stream: Stream = { span, on, open: true };
     if (this.down) {
       queueMicrotask(() => stream.open && on.broken(new Error('connection refused')));
     } else if (this.refuseWatches) {
@@ -120,7 +120,7 @@ export class FakeKeyRange implements KeyRange {
   }
 
   private send(s: Stream, batch: RawChange[]): void {
-    const mine = batch.filter((c) => c.key.startsWith(s.prefix));
+    const mine = batch.filter((c) => inSpan(s.span, c.key));
     if (mine.length > 0) queueMicrotask(() => s.open && s.on.changes(mine));
   }
 }
