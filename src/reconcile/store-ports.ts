@@ -15,6 +15,16 @@ import type { GcReleases, JobRequestStore, PromotionStore, ReleaseRequestReader,
 import type { JobRunRequest } from '../api/job.js';
 import { clearJobRequest, clearJobRequests, readJobRequests } from '../store/job-requests.js';
 
+interface TermStatuses {
+  term: string;
+  statuses: Map<string, EnvironmentStatus | undefined>;
+  /** Written in this term without an answer yet, or with a failure (it may or may not have landed): read from etcd. */
+  unsure: Set<string>;
+  /** The term's list is in: a status neither held nor unsure is absent. */
+  listed: boolean;
+  listing?: Promise<void>;
+}
+
 /**
  * The reconcilers' ports over src/store. A status read that fails is an error, except a stored
  * status that is not valid: status is the controller's own derived data, so such a value is
@@ -26,10 +36,10 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
   /**
    * The environment statuses as this leader last read or wrote them in its current term. Only the
    * leader writes statuses (its writes are fenced), so within a term what it wrote is what etcd
-   * holds, and a reconcile need not read it back first. A new term starts empty: another leader
-   * may have written in between. A write that failed forgets its entry (it may or may not have landed).
+   * holds, and a reconcile need not read it back first. A new term starts from one list of them
+   * all (another leader may have written in between), not one read per environment.
    */
-  private known: { term: string; statuses: Map<string, EnvironmentStatus | undefined> } | undefined;
+  private known: TermStatuses | undefined;
 
   constructor(
     private readonly client: EtcdClient,
@@ -73,11 +83,32 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
 
   async getEnvironmentStatus(name: string): Promise<EnvironmentStatus | undefined> {
     const known = this.knownStatuses();
-    if (known?.has(name)) return structuredClone(known.get(name));
+    if (known && !known.statuses.has(name) && !known.unsure.has(name)) await this.listOnce(known);
+    if (known?.statuses.has(name)) return structuredClone(known.statuses.get(name));
+    if (known?.listed && !known.unsure.has(name)) return undefined;
     const status = await this.statuses.getStatus('Environment', name).catch((err: unknown) => this.invalidAsAbsent(err));
     // A write that landed while this read was on its way is newer than what it read.
-    if (known && !known.has(name)) known.set(name, structuredClone(status));
+    if (known && !known.statuses.has(name) && !known.unsure.has(name)) known.statuses.set(name, structuredClone(status));
     return status;
+  }
+
+  /**
+   * The term's one list of every status. What a write of this term touched stands: it is newer,
+   * or on its way, or failed (then read from etcd). A list that fails is tried again by the next
+   * read; meanwhile each status is read on its own.
+   */
+  private async listOnce(known: TermStatuses): Promise<void> {
+    known.listing ??= this.statuses
+      .listStatuses('Environment', (err) => this.invalidAsAbsent(err))
+      .then((listed) => {
+        for (const [name, status] of listed) if (!known.statuses.has(name) && !known.unsure.has(name)) known.statuses.set(name, status);
+        known.listed = true;
+      })
+      .catch((err: unknown) => {
+        known.listing = undefined;
+        this.log.warn({ err: (err as Error).message }, 'listing the statuses failed: reading them one by one');
+      });
+    await known.listing;
   }
 
   putEnvironmentStatus(name: string, status: EnvironmentStatus): Promise<void> {
@@ -91,22 +122,19 @@ export class StorePorts implements ResourceReader, ResourceDeleter, StatusWriter
   /** A status write, remembered once it landed; while on its way, and when it failed, the status is read from etcd. */
   private async writeStatus(name: string, write: () => Promise<unknown>, after: EnvironmentStatus | undefined): Promise<void> {
     const known = this.knownStatuses();
-    known?.delete(name);
-    try {
-      await write();
-    } catch (err) {
-      known?.delete(name);
-      throw err;
-    }
-    known?.set(name, structuredClone(after));
+    known?.statuses.delete(name);
+    known?.unsure.add(name);
+    await write();
+    known?.statuses.set(name, structuredClone(after));
+    known?.unsure.delete(name);
   }
 
   /** This term's remembered statuses; undefined when not leading (the CLI's unfenced client). */
-  private knownStatuses(): Map<string, EnvironmentStatus | undefined> | undefined {
+  private knownStatuses(): TermStatuses | undefined {
     const term = this.client.term();
     if (term === undefined) return undefined;
-    if (this.known?.term !== term) this.known = { term, statuses: new Map() };
-    return this.known.statuses;
+    if (this.known?.term !== term) this.known = { term, statuses: new Map(), unsure: new Set(), listed: false };
+    return this.known;
   }
 
   /** Every environment with a status key, valid or not: a status left behind must still be cleaned up. */

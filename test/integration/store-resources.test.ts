@@ -168,8 +168,16 @@ describe('ResourceStore against a real etcd', () => {
     held!.phase = 'Failed';
     assert.equal((await ports.getEnvironmentStatus('qa-1'))?.phase, 'Ready', 'a caller changing its copy changes nothing');
 
+    // A new term reads etcd: one list of every status, not one read each.
+    await client.etcd.put('/berth-test/status/environments/qa-2').value(JSON.stringify(status('Ready'))).exec();
     await newTerm();
-    assert.equal((await ports.getEnvironmentStatus('qa-1'))?.phase, 'Progressing', 'a new term reads etcd');
+    const calls: string[] = [];
+    const call = fenced.call.bind(fenced);
+    fenced.call = (operation, fn) => (calls.push(operation.split(' ')[0]!), call(operation, fn));
+    const [one, two, none] = await Promise.all(['qa-1', 'qa-2', 'qa-3'].map((n) => ports.getEnvironmentStatus(n)));
+    assert.deepEqual([one?.phase, two?.phase, none], ['Progressing', 'Ready', undefined]);
+    assert.deepEqual(calls, ['list'], 'three statuses from one list; qa-3 has none');
+    fenced.call = call;
 
     // A write that failed is forgotten: it may or may not have landed, so the next read goes to etcd.
     await client.etcd.put(key).value(JSON.stringify(status('Ready'))).exec();
