@@ -2,6 +2,7 @@ import type { Environment } from '../api/environment.js';
 import type { EnvironmentGroup } from '../api/group.js';
 import type { Kind, Resource } from '../api/resource.js';
 import type { ResourceDeleter, ResourceReader } from '../reconcile/ports.js';
+import { deepFreeze } from '../util/deep-freeze.js';
 
 /**
  * The environments and groups as the controller's etcd watch last delivered them, which the
@@ -44,6 +45,7 @@ export class ResourceInformer implements ResourceReader, ResourceDeleter {
 
   /** A valid value stored (an invalid one reaches the watch's consumer as a delete). */
   put(r: Resource): void {
+    deepFreeze(r);
     if (r.kind === 'Environment') this.environments.set(r.metadata.name, r);
     else this.groups.set(r.metadata.name, r);
   }
@@ -55,12 +57,12 @@ export class ResourceInformer implements ResourceReader, ResourceDeleter {
 
   getEnvironment(name: string): Promise<Environment | undefined> {
     const held = this.synced && !this.written.has(name) ? this.environments.get(name) : undefined;
-    return held ? Promise.resolve(structuredClone(held)) : this.store.getEnvironment(name);
+    return held ? Promise.resolve(held) : this.store.getEnvironment(name);
   }
 
   getGroup(name: string): Promise<EnvironmentGroup | undefined> {
     const held = this.synced ? this.groups.get(name) : undefined;
-    return held ? Promise.resolve(structuredClone(held)) : this.store.getGroup(name);
+    return held ? Promise.resolve(held) : this.store.getGroup(name);
   }
 
   listEnvironments(): Promise<Environment[]> {

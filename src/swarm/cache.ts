@@ -8,6 +8,7 @@ import { NodeTable, type NodeIndex } from './node-index.js';
 import { WriteEchoes } from './write-echoes.js';
 import { abortableSleep } from '../util/abortable-sleep.js';
 import { Backoff } from '../util/backoff.js';
+import { deepFreeze } from '../util/deep-freeze.js';
 
 /** What the cache tells its listeners after an event: which environment it concerns, if one. */
 export interface SwarmChange {
@@ -657,17 +658,4 @@ function* idsOf(nodes: NodeIndex): Iterable<string> {
 function envOfServiceName(name: string | undefined): string | undefined {
   if (!name || !name.includes('_')) return undefined;
   return name.split('_')[0] || undefined;
-}
-
-/**
- * Objects are handed out as they are held, not copied (copying thousands of nodes on every read
- * was most of a reconcile's CPU at scale), so they are frozen: a caller that tried to change one
- * would change every later reader's view of the Swarm, and fails at once instead.
- */
-function deepFreeze<T>(x: T): T {
-  if (x && typeof x === 'object' && !Object.isFrozen(x)) {
-    for (const v of Object.values(x)) deepFreeze(v);
-    Object.freeze(x);
-  }
-  return x;
 }

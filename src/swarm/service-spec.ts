@@ -12,6 +12,7 @@ import {
 } from './labels.js';
 import type { ObservedService } from './model.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { deepFreeze } from '../util/deep-freeze.js';
 
 export type DockerServiceSpec = Dockerode.ServiceSpec;
 
@@ -24,6 +25,26 @@ const NS_PER_MS = 1_000_000;
  * out: resizing is not a release, it is an update of the same version in place.
  */
 export function buildServiceSpec(env: string, service: string, spec: ServiceSpec, color?: Color): DockerServiceSpec {
+  if (!Object.isFrozen(spec)) return buildLabelled(env, service, spec, color);
+  const key = `${env}/${service}/${color ?? ''}`;
+  let built = builtFrom.get(spec);
+  const held = built?.get(key);
+  if (held) return held;
+  if (!built) builtFrom.set(spec, (built = new Map()));
+  const out = deepFreeze(buildLabelled(env, service, spec, color));
+  built.set(key, out);
+  return out;
+}
+
+/**
+ * The specs built from each frozen berth service spec (the resource informer hands out frozen
+ * environments, the same objects until the environment changes): every reconcile asks for the
+ * same one several times (to plan, to rebalance, for the status), and hashing it is most of the
+ * cost. Held only while the berth spec object lives; neither can change.
+ */
+const builtFrom = new WeakMap<ServiceSpec, Map<string, DockerServiceSpec>>();
+
+function buildLabelled(env: string, service: string, spec: ServiceSpec, color?: Color): DockerServiceSpec {
   const body = buildUnlabelled(env, service, spec, color);
   const { Mode: _replicas, ...version } = body;
   const labels: Record<string, string> = {

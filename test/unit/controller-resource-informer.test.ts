@@ -18,16 +18,16 @@ function listed() {
   return { store, reads, informer };
 }
 
-test('resource informer: reads are answered from what the watch delivered, without etcd, and as copies', async () => {
+test('resource informer: reads are answered from what the watch delivered, without etcd, frozen', async () => {
   const { store, reads, informer } = listed();
   assert.equal((await informer.getEnvironment('qa-1'))!.spec.services.api!.image, 'web:v1', 'before the first list: from etcd');
   assert.deepEqual(reads, ['env/qa-1']);
   informer.replace([...store.envs.values(), ...store.groups.values()].map((r) => structuredClone(r)));
   reads.length = 0;
   const read = (await informer.getEnvironment('qa-1'))!;
-  read.spec.services.api!.image = 'changed by a reconcile';
+  assert.throws(() => (read.spec.services.api!.image = 'changed by a reconcile'), TypeError, 'held as it is: a reader cannot change it');
   informer.put(env('qa-2', { image: 'web:v2' }));
-  assert.equal((await informer.getEnvironment('qa-1'))!.spec.services.api!.image, 'web:v1', 'a reader changing its copy changes nothing held');
+  assert.equal((await informer.getEnvironment('qa-1'))!.spec.services.api!.image, 'web:v1');
   assert.equal((await informer.getEnvironment('qa-2'))!.spec.services.api!.image, 'web:v2');
   assert.equal((await informer.getGroup('qa-pool'))!.metadata.name, 'qa-pool');
   assert.deepEqual(reads, []);

@@ -82,3 +82,17 @@ test('retry only connection errors and 5xx', () => {
   assert.equal(isRecoverable(Object.assign(new Error('x'), { statusCode: 404 })), false);
   assert.equal(isRecoverable(new Error('bad')), false);
 });
+
+test('a frozen berth spec (the informer\'s) is built once per environment, service and colour; another is built afresh', () => {
+  const frozen = Object.freeze(spec({ image: 'web:v1' }));
+  const first = buildServiceSpec('qa-1', 'web', frozen);
+  assert.equal(buildServiceSpec('qa-1', 'web', frozen), first, 'the same object again');
+  assert.ok(Object.isFrozen(first) && Object.isFrozen(first.TaskTemplate), 'what is shared cannot change');
+  assert.notEqual(buildServiceSpec('qa-2', 'web', frozen), first);
+  assert.equal(buildServiceSpec('qa-1', 'web', frozen, 'blue').Name, 'qa-1_web_blue');
+  const open = spec({ image: 'web:v1' });
+  const built = buildServiceSpec('qa-1', 'web', open);
+  assert.deepEqual(built, first);
+  open.image = 'web:v2';
+  assert.equal((buildServiceSpec('qa-1', 'web', open).TaskTemplate as { ContainerSpec: { Image: string } }).ContainerSpec.Image, 'web:v2', 'a spec that can change is not remembered');
+});
