@@ -73,6 +73,9 @@ export class EtcdClient {
   readonly endpoints: string[];
   private readonly retries: number;
   private readonly fence: Fence | undefined;
+  /** Puts gathered while a batch of them is on its way (`putTogether`). */
+  private gathering: GatheredPut[] = [];
+  private writingBatch = false;
 
   constructor(
     private readonly config: StoreConfig,
@@ -114,6 +117,38 @@ export class EtcdClient {
       return;
     }
     await this.fencedCommit(operation, this.leaderCompare(this.fence).then(op));
+  }
+
+  /**
+   * A put written in one transaction with the others asked for meanwhile (a group commit): the
+   * first goes at once, and while a batch is on its way the next one gathers. For writes that
+   * compare nothing but the fence (statuses, which every reconcile writes): a batch lands whole
+   * or not at all, as each of its puts would alone, and each caller gets the batch's outcome.
+   */
+  putTogether(key: string, value: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.gathering.push({ key, value, resolve, reject });
+      if (!this.writingBatch) void this.writeBatches();
+    });
+  }
+
+  private async writeBatches(): Promise<void> {
+    this.writingBatch = true;
+    while (this.gathering.length > 0) {
+      const batch = takeBatch(this.gathering);
+      const operation = batch.length === 1 ? `put ${batch[0]!.key}` : `put ${batch.length} keys: ${batch[0]!.key}, …`;
+      try {
+        if (this.fence) {
+          await this.fencedCommit(operation, this.leaderCompare(this.fence).then(...batch.map((p) => this.etcd.put(p.key).value(p.value))));
+        } else {
+          await this.call(operation, () => this.etcd.kv.txn({ success: batch.map((p) => ({ request_put: { key: Buffer.from(p.key), value: Buffer.from(p.value) } })) }));
+        }
+        for (const p of batch) p.resolve();
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+    this.writingBatch = false;
   }
 
   /** A single delete (a key or a prefix); returns how many keys went. Fenced on a fenced client. */
@@ -226,6 +261,31 @@ export class EtcdClient {
 }
 
 /** The end of the range of keys starting with `prefix`: its last byte below 0xff raised by one. */
+interface GatheredPut {
+  key: string;
+  value: string;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** etcd refuses a transaction over 128 operations (--max-txn-ops) or naming a key twice. */
+const MAX_BATCH = 100;
+
+/** The next batch out of `waiting`: in order, up to MAX_BATCH, a key's second put left for the batch after. */
+function takeBatch(waiting: GatheredPut[]): GatheredPut[] {
+  const batch: GatheredPut[] = [];
+  const keys = new Set<string>();
+  const rest: GatheredPut[] = [];
+  for (const p of waiting) {
+    if (batch.length < MAX_BATCH && !keys.has(p.key)) {
+      batch.push(p);
+      keys.add(p.key);
+    } else rest.push(p);
+  }
+  waiting.splice(0, waiting.length, ...rest);
+  return batch;
+}
+
 function prefixEnd(prefix: Buffer): Buffer {
   const end = Buffer.from(prefix);
   for (let i = end.length - 1; i >= 0; i--) {

@@ -54,7 +54,7 @@ export class StatusStore {
   async putStatus<K extends Kind>(kind: K, name: string, status: StatusOf<K>): Promise<void> {
     const key = statusKey(this.client.prefix, kind, name);
     const valid = parseWith(SCHEMAS[kind] as never, status, `status of ${name}`);
-    await this.client.put(`put ${key}`, this.client.etcd.put(key).value(JSON.stringify(valid)));
+    await this.client.putTogether(key, JSON.stringify(valid));
   }
 
   /** Returns whether a status existed. */

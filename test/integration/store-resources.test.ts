@@ -3,7 +3,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { ResourceStore, GroupInUseError } from '../../src/store/resources.js';
 import { StatusStore } from '../../src/store/status.js';
 import { pino } from 'pino';
-import { AdapterError, InvalidStoredValueError } from '../../src/api/errors.js';
+import { AdapterError, InvalidStoredValueError, NotLeaderError } from '../../src/api/errors.js';
 import { createClient, type EtcdClient } from '../../src/store/client.js';
 import { StorePorts } from '../../src/reconcile/store-ports.js';
 import { TestEtcd, wipe } from '../support/etcd.js';
@@ -188,5 +188,26 @@ describe('ResourceStore against a real etcd', () => {
     await ports.deleteEnvironmentStatus('qa-1');
     assert.equal(await client.etcd.get(key).string(), null);
     assert.equal(await ports.getEnvironmentStatus('qa-1'), undefined);
+  });
+
+  it('puts asked for while one is on its way are written together, all or none, the last of a key winning', async () => {
+    const leaderKey = '/berth-test/leader';
+    await client.etcd.put(leaderKey).value('me').exec();
+    let token = { key: leaderKey, createRevision: (await client.etcd.get(leaderKey).exec()).kvs[0]!.create_revision };
+    const lost: Error[] = [];
+    const fenced = client.fenced({ token: () => token, lost: (err) => lost.push(err) });
+    const keys = Array.from({ length: 20 }, (_, i) => `/berth-test/status/environments/e${i}`);
+    await Promise.all([...keys.map((k) => fenced.putTogether(k, 'v1')), fenced.putTogether(keys[0]!, 'v2')]);
+    const kvs = (await client.etcd.getAll().prefix('/berth-test/status/').exec()).kvs;
+    assert.deepEqual(kvs.map((kv) => kv.value.toString()).sort(), [...Array(19).fill('v1'), 'v2'].sort(), 'every put landed; e0 took its later value');
+    const revisions = new Set(kvs.map((kv) => kv.mod_revision));
+    assert.ok(revisions.size <= 3, `21 puts in ${revisions.size} transactions: the first alone, the rest gathered, e0's second after`);
+
+    token = { key: leaderKey, createRevision: '1' }; // another term's: the fence no longer holds
+    const stale = await Promise.allSettled(keys.slice(0, 5).map((k) => fenced.putTogether(k, 'stale')));
+    assert.ok(stale.every((r) => r.status === 'rejected' && r.reason instanceof NotLeaderError), 'each caller hears the fence failed');
+    const after = (await client.etcd.getAll().prefix('/berth-test/status/').strings());
+    assert.ok(Object.values(after).every((v) => v !== 'stale'), 'none of them landed');
+    assert.ok(lost.length >= 1);
   });
 });
