@@ -429,7 +429,19 @@ export class EnvironmentReconciler {
   private requeueFor(status: EnvironmentStatus, services: Record<string, ServiceStatus>, exp: Date | undefined): number | undefined {
     if (status.phase === 'Ready') return exp ? Math.max(1_000, exp.getTime() - this.d.now().getTime()) : undefined;
     if (status.phase === 'Degraded' && Object.values(services).every((s) => s.runningReplicas === s.desiredReplicas)) return this.d.blockedRequeueMs;
-    return this.d.pollMs;
+    return this.convergingPoll(status);
+  }
+
+  /**
+   * How soon a converging environment is looked at again: half the time it has been converging
+   * (since its Ready condition last changed), between a quarter of `pollMs` and `pollMs`. Most
+   * tasks run within a second or two, and the environment is then reported Ready that much
+   * sooner; one that takes minutes (an image pull) is not looked at every half second meanwhile.
+   */
+  private convergingPoll(status: EnvironmentStatus): number {
+    const since = Date.parse(status.conditions.find((c) => c.type === 'Ready')?.lastTransitionTime ?? '');
+    const converging = Number.isNaN(since) ? this.d.pollMs : this.d.now().getTime() - since;
+    return Math.min(this.d.pollMs, Math.max(this.d.pollMs / 4, converging / 2));
   }
 
   /** What the reconcile of `env` sees of the Swarm: every node, and only the services it owns. */
