@@ -1,5 +1,5 @@
 import type { Clock } from '../runtime/clock.js';
-import { satisfies, type Constraint } from './constraints.js';
+import { labelEquality, satisfies, type Constraint } from './constraints.js';
 import { invalidArgument, notFound, outOfSequence, EngineError } from './errors.js';
 import type { DockerEvent, EventBus } from './events.js';
 import {
@@ -56,6 +56,13 @@ export class SimCluster {
   readonly engineVersion = ENGINE_VERSION;
   readonly nodes: SimNode[] = [];
   private readonly nodesById = new Map<string, SimNode>();
+  /**
+   * The nodes by label and value (folded to lower case), for the labels a placement constraint
+   * has asked about: a placement looks at the few nodes holding its constraint's label rather
+   * than testing thousands. Built on first use, kept as node labels change.
+   */
+  private readonly nodesByLabel = new Map<string, Map<string, Set<SimNode>>>();
+  private readonly nodeOrder = new Map<SimNode, number>();
   private readonly services = new Map<string, SimService>();
   private readonly serviceIdByName = new Map<string, string>();
   private readonly tasks = new Map<string, SimTask>();
@@ -101,6 +108,7 @@ export class SimCluster {
         available: true,
         specName: '',
       };
+      this.nodeOrder.set(node, this.nodes.length);
       this.nodes.push(node);
       this.nodesById.set(node.id, node);
     }
@@ -192,7 +200,9 @@ export class SimCluster {
     const attributes: Record<string, string> = { name: node.specName || node.hostname };
     if (availability !== node.availability) Object.assign(attributes, { 'availability.old': node.availability, 'availability.new': availability });
     if (role !== node.role) Object.assign(attributes, { 'role.old': node.role, 'role.new': role });
+    const labelsBefore = node.labels;
     node.labels = { ...(spec.Labels ?? {}) };
+    this.reindexLabels(node, labelsBefore);
     node.role = role;
     node.availability = availability;
     node.available = node.state === 'ready' && availability === 'active';
@@ -201,8 +211,9 @@ export class SimCluster {
     node.updatedAt = this.now();
     this.emitCluster('node', 'update', node.id, attributes, node.updatedAt);
     // Tasks whose constraints no longer hold there, or on a drained node, move; pending ones may fit now.
+    // Most updates are claims of nodes that run nothing yet: their load spares reading every task.
     const affected = new Set<string>();
-    for (const t of this.tasks.values()) if (t.nodeId === node.id && t.desiredState === 'running') affected.add(t.serviceId);
+    if ((this.load.get(node.id) ?? 0) > 0) for (const t of this.tasks.values()) if (t.nodeId === node.id && t.desiredState === 'running') affected.add(t.serviceId);
     for (const svc of this.services.values()) if (affected.has(svc.id) || modeOf(svc.spec) === 'global') this.reconcile(svc);
     this.retryPending = true;
     this.requestPass();
@@ -405,16 +416,16 @@ export class SimCluster {
     const placement = placementOf(svc.spec);
     for (const t of globalTasks) this.assign(svc, t, t.nodeId);
     unplaced.sort((a, b) => a.slot - b.slot);
-    const result = placeTasks(
-      this.nodes,
-      placement,
-      {
-        serviceTasks: (n) => mine.get(n) ?? 0,
-        totalTasks: (n) => this.load.get(n) ?? 0,
-        hostPortsInUse: (n) => this.hostPortsInUse.get(n),
-      },
-      unplaced.length,
-    );
+    const occupancy = {
+      serviceTasks: (n: string) => mine.get(n) ?? 0,
+      totalTasks: (n: string) => this.load.get(n) ?? 0,
+      hostPortsInUse: (n: string) => this.hostPortsInUse.get(n),
+    };
+    // The nodes outside the candidates fail a constraint: the placement among the candidates is
+    // the placement among all. Only the reason a task stays pending counts every node.
+    const candidates = this.candidatesFor(placement.constraints);
+    let result = placeTasks(candidates, placement, occupancy, unplaced.length);
+    if (result.unplacedReason !== undefined && candidates !== this.nodes) result = placeTasks(this.nodes, placement, occupancy, unplaced.length);
     result.nodeIds.forEach((nodeId, i) => this.assign(svc, unplaced[i]!, nodeId));
     const left = unplaced.slice(result.nodeIds.length);
     for (const t of left) {
@@ -425,6 +436,36 @@ export class SimCluster {
     }
     if (left.length) this.waiting.add(svc.id);
     else this.waiting.delete(svc.id);
+  }
+
+  /** The nodes that hold the label of the most selective `node.labels.<k>==<v>` constraint, in node order; else all. */
+  private candidatesFor(constraints: readonly Constraint[]): readonly SimNode[] {
+    let fewest: Set<SimNode> | undefined;
+    for (const c of constraints) {
+      const eq = labelEquality(c);
+      if (!eq) continue;
+      const holding = this.labelIndex(eq.label).get(eq.lowerValue) ?? new Set<SimNode>();
+      if (!fewest || holding.size < fewest.size) fewest = holding;
+    }
+    if (!fewest) return this.nodes;
+    return [...fewest].sort((a, b) => this.nodeOrder.get(a)! - this.nodeOrder.get(b)!);
+  }
+
+  private labelIndex(label: string): Map<string, Set<SimNode>> {
+    let byValue = this.nodesByLabel.get(label);
+    if (!byValue) {
+      this.nodesByLabel.set(label, (byValue = new Map()));
+      for (const node of this.nodes) indexAdd(byValue, node.labels[label], node);
+    }
+    return byValue;
+  }
+
+  private reindexLabels(node: SimNode, before: Readonly<Record<string, string>>): void {
+    for (const [label, byValue] of this.nodesByLabel) {
+      if (before[label] === node.labels[label]) continue;
+      if (before[label] !== undefined) byValue.get(before[label].toLowerCase())?.delete(node);
+      indexAdd(byValue, node.labels[label], node);
+    }
   }
 
   private assign(svc: SimService, t: SimTask, nodeId: string): void {
@@ -633,4 +674,12 @@ export class SimCluster {
 function compareTuples(a: number[], b: number[]): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return 0;
+}
+
+function indexAdd(byValue: Map<string, Set<SimNode>>, value: string | undefined, node: SimNode): void {
+  if (value === undefined) return;
+  const key = value.toLowerCase();
+  let holding = byValue.get(key);
+  if (!holding) byValue.set(key, (holding = new Set()));
+  holding.add(node);
 }

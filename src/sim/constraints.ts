@@ -77,6 +77,15 @@ export function satisfies(node: ConstraintSubject, constraints: readonly Constra
   return true;
 }
 
+/**
+ * For `node.labels.<k>==<v>`: the label and the value folded to lower case, which every node
+ * that satisfies it holds (folded); else undefined.
+ */
+export function labelEquality(c: Constraint): { label: string; lowerValue: string } | undefined {
+  const compiled = c as Compiled;
+  return compiled.equal && compiled.label !== undefined ? { label: compiled.label, lowerValue: compiled.lowerValue } : undefined;
+}
+
 /** The value a spread preference (`node.labels.zone`) groups a node by; '' when it has none. */
 export function spreadValue(descriptor: string, node: ConstraintSubject): string {
   return valueOf(descriptor, node) ?? '';

@@ -93,6 +93,26 @@ test('a label change that breaks a running task\'s constraint moves it to a node
   assert.equal(before!.state, 'shutdown');
 });
 
+test('a node that gets or loses a label is placed on as its labels now say, not as they said when first asked about', () => {
+  const { clock, cluster, live, hostOf } = world();
+  const label = (host: string, labels: Record<string, string>) => {
+    const n = cluster.node(host);
+    cluster.updateNode(n.id, n.version, { Role: n.role, Availability: 'active', Labels: labels });
+  };
+  label('sim-1', { pool: 'qa', team: 'x' });
+  cluster.createService(spec('a', { replicas: 1, Placement: { Constraints: ['node.labels.team==x'] } }));
+  clock.advance(START_MS);
+  assert.equal(hostOf(live('a')[0]!.nodeId), 'sim-1');
+  label('sim-2', { pool: 'qa', team: 'X' }); // values compare case-insensitively
+  cluster.createService(spec('b', { replicas: 1, Placement: { Constraints: ['node.labels.team==x'] } }));
+  clock.advance(START_MS);
+  assert.equal(hostOf(live('b')[0]!.nodeId), 'sim-2', 'the less loaded node that got the label since');
+  label('sim-2', { pool: 'qa' });
+  label('sim-3', { pool: 'qa', team: 'x' });
+  clock.advance(START_MS);
+  assert.equal(hostOf(live('b')[0]!.nodeId), 'sim-3', 'moved off the node that lost it, to the one that got it');
+});
+
 test('scaling up adds slots, scaling down removes tasks; versions rise; a stale version fails like Docker', () => {
   const { clock, cluster, live } = world();
   const svc = cluster.createService(spec('api'));
