@@ -356,9 +356,10 @@ export class SwarmCache implements SwarmApi {
   /**
    * A node event is announced once the node is read again, with what changed: when only berth's
    * own claim labels moved (environment, installation), it concerns the environment that lost
-   * the node and the one that took it; anything else (state, availability, the labels ops set) may concern every environment
-   * (env undefined). Claims are most of the node events, and fanning each out to every
-   * environment would make a cold start of N environments cost N² reconciles.
+   * the node and the one that took it; anything else (state, availability, the labels ops set)
+   * may concern every environment (env undefined). Claims are most of the node events, and
+   * fanning each out to every environment would make a cold start of N environments cost N²
+   * reconciles.
    */
   private async announceNodeChange(e: SwarmEvent, before: ObservedNode | undefined): Promise<void> {
     // The events that arrived together (one chunk of the stream) are all marked before the
