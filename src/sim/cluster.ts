@@ -63,6 +63,8 @@ export class SimCluster {
    */
   private readonly nodesByLabel = new Map<string, Map<string, Set<SimNode>>>();
   private readonly nodeOrder = new Map<SimNode, number>();
+  /** Global services run on every fitting node: a node update concerns them all. */
+  private globalServices = 0;
   private readonly services = new Map<string, SimService>();
   private readonly serviceIdByName = new Map<string, string>();
   private readonly tasks = new Map<string, SimTask>();
@@ -211,10 +213,13 @@ export class SimCluster {
     node.updatedAt = this.now();
     this.emitCluster('node', 'update', node.id, attributes, node.updatedAt);
     // Tasks whose constraints no longer hold there, or on a drained node, move; pending ones may fit now.
-    // Most updates are claims of nodes that run nothing yet: their load spares reading every task.
+    // Most updates are claims of nodes that run nothing yet: their load spares reading every task
+    // (and, with no global service, every service).
     const affected = new Set<string>();
     if ((this.load.get(node.id) ?? 0) > 0) for (const t of this.tasks.values()) if (t.nodeId === node.id && t.desiredState === 'running') affected.add(t.serviceId);
-    for (const svc of this.services.values()) if (affected.has(svc.id) || modeOf(svc.spec) === 'global') this.reconcile(svc);
+    if (affected.size > 0 || this.globalServices > 0) {
+      for (const svc of this.services.values()) if (affected.has(svc.id) || modeOf(svc.spec) === 'global') this.reconcile(svc);
+    }
     this.retryPending = true;
     this.requestPass();
     return node;
@@ -237,6 +242,7 @@ export class SimCluster {
     };
     svc.endpointPorts = this.allocateIngress(spec, []);
     this.services.set(svc.id, svc);
+    if (modeOf(spec) === 'global') this.globalServices++;
     this.serviceIdByName.set(spec.Name, svc.id);
     this.tasksByService.set(svc.id, new Set());
     this.emitCluster('service', 'create', svc.id, { name: spec.Name }, now);
@@ -278,6 +284,7 @@ export class SimCluster {
   removeService(ref: string): void {
     const svc = this.service(ref);
     this.services.delete(svc.id);
+    if (modeOf(svc.spec) === 'global') this.globalServices--;
     this.serviceIdByName.delete(svc.spec.Name);
     this.toSchedule.delete(svc.id);
     this.waiting.delete(svc.id);

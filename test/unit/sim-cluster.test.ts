@@ -202,6 +202,10 @@ test('a name already taken is a 409; an invalid constraint a 400; global service
   cluster.createService({ ...spec('agent', { Placement: { Constraints: ['node.labels.zone==a'] } }), Mode: { Global: {} } });
   clock.advance(START_MS);
   assert.deepEqual(live('agent').map((t) => [hostOf(t.nodeId), t.state, t.slot]).sort(), [['sim-1', 'running', 0], ['sim-4', 'running', 0]]);
+  const idle = cluster.nodes.find((n) => hostOf(n.id) !== 'sim-1' && !live('api').some((t) => t.nodeId === n.id) && n.labels.zone !== 'a')!;
+  cluster.updateNode(idle.id, idle.version, { Role: idle.role, Availability: 'active', Labels: { ...idle.labels, zone: 'a' } });
+  clock.advance(START_MS);
+  assert.deepEqual(live('agent').map((t) => hostOf(t.nodeId)).sort(), ['sim-1', hostOf(idle.id), 'sim-4'].sort(), 'a node that now fits, running nothing, gets one too');
 });
 
 test('history per slot is capped like Swarm\'s task retention limit', () => {
