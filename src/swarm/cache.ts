@@ -87,7 +87,10 @@ export class SwarmCache implements SwarmApi {
   private readonly dirtyServices = new Set<string>();
   private readonly dirtyTasks = new Set<string>();
   private readonly listeners = new Set<(c: SwarmChange) => void>();
+  /** The read under way of each object (`node/ID`, `service/ID`): a batch's, shared by its ids. */
   private readonly inflight = new Map<string, Promise<void>>();
+  /** The reads under way, by kind, once each (a batch holds many ids). */
+  private readonly reading = { node: new Set<Promise<void>>(), service: new Set<Promise<void>>() };
   /** When each object was last set or removed outside a relist (`node/ID`, `service/ID`, `tasks/ID`). */
   private readonly touched = new Map<string, number>();
   private seq = 0;
@@ -561,8 +564,7 @@ export class SwarmCache implements SwarmApi {
    * a batch shares the batch's call, and a failed call marks all its ids dirty again.
    */
   private async refreshDirty(kind: 'node' | 'service', only?: string): Promise<void> {
-    const underWay = new Set([...this.inflight].filter(([key]) => key.startsWith(`${kind}/`)).map(([, p]) => p.catch(() => undefined)));
-    if (underWay.size > 0) await Promise.all(underWay);
+    if (this.reading[kind].size > 0) await Promise.all([...this.reading[kind]].map((p) => p.catch(() => undefined)));
     const dirty = kind === 'node' ? this.dirtyNodes : this.dirtyServices;
     const work = new Set<Promise<void>>();
     const unread: string[] = [];
@@ -581,8 +583,10 @@ export class SwarmCache implements SwarmApi {
         })
         .finally(() => {
           for (const id of ids) this.inflight.delete(`${kind}/${id}`);
+          this.reading[kind].delete(p);
         });
       for (const id of ids) this.inflight.set(`${kind}/${id}`, p);
+      this.reading[kind].add(p);
       work.add(p);
     }
     await Promise.all(work);
