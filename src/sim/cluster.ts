@@ -1,5 +1,5 @@
 import type { Clock } from '../runtime/clock.js';
-import { labelEqualities, satisfies, type Constraint } from './constraints.js';
+import { labelEquality, satisfies, type Constraint } from './constraints.js';
 import { invalidArgument, notFound, outOfSequence, EngineError } from './errors.js';
 import type { DockerEvent, EventBus } from './events.js';
 import {
@@ -56,13 +56,15 @@ export class SimCluster {
   readonly engineVersion = ENGINE_VERSION;
   readonly nodes: SimNode[] = [];
   private readonly nodesById = new Map<string, SimNode>();
-  /** Each node's place in `nodes`: the scheduler's last tie-break. */
-  private readonly position = new Map<SimNode, number>();
   /**
-   * Nodes by label and lower-cased value (constraints compare values case-insensitively): a
-   * service constrained to `node.labels.k==v` is placed among those nodes only, not all of them.
+   * The nodes by label and value (folded to lower case), for the labels a placement constraint
+   * has asked about: a placement looks at the few nodes holding its constraint's label rather
+   * than testing thousands. Built on first use, kept as node labels change.
    */
   private readonly nodesByLabel = new Map<string, Map<string, Set<SimNode>>>();
+  private readonly nodeOrder = new Map<SimNode, number>();
+  /** Global services run on every fitting node: a node update concerns them all. */
+  private globalServices = 0;
   private readonly services = new Map<string, SimService>();
   private readonly serviceIdByName = new Map<string, string>();
   private readonly tasks = new Map<string, SimTask>();
@@ -108,10 +110,9 @@ export class SimCluster {
         available: true,
         specName: '',
       };
-      this.position.set(node, this.nodes.length);
+      this.nodeOrder.set(node, this.nodes.length);
       this.nodes.push(node);
       this.nodesById.set(node.id, node);
-      this.indexLabels(node, 1);
     }
   }
 
@@ -201,9 +202,9 @@ export class SimCluster {
     const attributes: Record<string, string> = { name: node.specName || node.hostname };
     if (availability !== node.availability) Object.assign(attributes, { 'availability.old': node.availability, 'availability.new': availability });
     if (role !== node.role) Object.assign(attributes, { 'role.old': node.role, 'role.new': role });
-    this.indexLabels(node, -1);
+    const labelsBefore = node.labels;
     node.labels = { ...(spec.Labels ?? {}) };
-    this.indexLabels(node, 1);
+    this.reindexLabels(node, labelsBefore);
     node.role = role;
     node.availability = availability;
     node.available = node.state === 'ready' && availability === 'active';
@@ -212,10 +213,13 @@ export class SimCluster {
     node.updatedAt = this.now();
     this.emitCluster('node', 'update', node.id, attributes, node.updatedAt);
     // Tasks whose constraints no longer hold there, or on a drained node, move; pending ones may fit now.
-    // A node without tasks placed on it (its load is 0) has none of a replicated service's.
+    // Most updates are claims of nodes that run nothing yet: their load spares reading every task
+    // (and, with no global service, every service).
     const affected = new Set<string>();
     if ((this.load.get(node.id) ?? 0) > 0) for (const t of this.tasks.values()) if (t.nodeId === node.id && t.desiredState === 'running') affected.add(t.serviceId);
-    for (const svc of this.services.values()) if (affected.has(svc.id) || modeOf(svc.spec) === 'global') this.reconcile(svc);
+    if (affected.size > 0 || this.globalServices > 0) {
+      for (const svc of this.services.values()) if (affected.has(svc.id) || modeOf(svc.spec) === 'global') this.reconcile(svc);
+    }
     this.retryPending = true;
     this.requestPass();
     return node;
@@ -238,6 +242,7 @@ export class SimCluster {
     };
     svc.endpointPorts = this.allocateIngress(spec, []);
     this.services.set(svc.id, svc);
+    if (modeOf(spec) === 'global') this.globalServices++;
     this.serviceIdByName.set(spec.Name, svc.id);
     this.tasksByService.set(svc.id, new Set());
     this.emitCluster('service', 'create', svc.id, { name: spec.Name }, now);
@@ -279,6 +284,7 @@ export class SimCluster {
   removeService(ref: string): void {
     const svc = this.service(ref);
     this.services.delete(svc.id);
+    if (modeOf(svc.spec) === 'global') this.globalServices--;
     this.serviceIdByName.delete(svc.spec.Name);
     this.toSchedule.delete(svc.id);
     this.waiting.delete(svc.id);
@@ -417,18 +423,15 @@ export class SimCluster {
     const placement = placementOf(svc.spec);
     for (const t of globalTasks) this.assign(svc, t, t.nodeId);
     unplaced.sort((a, b) => a.slot - b.slot);
-    if (unplaced.length === 0) {
-      this.waiting.delete(svc.id);
-      return;
-    }
     const occupancy = {
       serviceTasks: (n: string) => mine.get(n) ?? 0,
       totalTasks: (n: string) => this.load.get(n) ?? 0,
       hostPortsInUse: (n: string) => this.hostPortsInUse.get(n),
     };
+    // The nodes outside the candidates fail a constraint: the placement among the candidates is
+    // the placement among all. Only the reason a task stays pending counts every node.
     const candidates = this.candidatesFor(placement.constraints);
     let result = placeTasks(candidates, placement, occupancy, unplaced.length);
-    // What stays pending is explained as Swarm does, counting every node: walk them all then.
     if (result.unplacedReason !== undefined && candidates !== this.nodes) result = placeTasks(this.nodes, placement, occupancy, unplaced.length);
     result.nodeIds.forEach((nodeId, i) => this.assign(svc, unplaced[i]!, nodeId));
     const left = unplaced.slice(result.nodeIds.length);
@@ -442,26 +445,33 @@ export class SimCluster {
     else this.waiting.delete(svc.id);
   }
 
-  /** The nodes a placement can use, in their order: those carrying its most selective label equality, or all. */
+  /** The nodes that hold the label of the most selective `node.labels.<k>==<v>` constraint, in node order; else all. */
   private candidatesFor(constraints: readonly Constraint[]): readonly SimNode[] {
     let fewest: Set<SimNode> | undefined;
-    for (const { label, lowerValue } of labelEqualities(constraints)) {
-      const carrying = this.nodesByLabel.get(label)?.get(lowerValue) ?? new Set<SimNode>();
-      if (!fewest || carrying.size < fewest.size) fewest = carrying;
+    for (const c of constraints) {
+      const eq = labelEquality(c);
+      if (!eq) continue;
+      const holding = this.labelIndex(eq.label).get(eq.lowerValue) ?? new Set<SimNode>();
+      if (!fewest || holding.size < fewest.size) fewest = holding;
     }
     if (!fewest) return this.nodes;
-    return [...fewest].sort((a, b) => this.position.get(a)! - this.position.get(b)!);
+    return [...fewest].sort((a, b) => this.nodeOrder.get(a)! - this.nodeOrder.get(b)!);
   }
 
-  private indexLabels(node: SimNode, sign: 1 | -1): void {
-    for (const [label, value] of Object.entries(node.labels)) {
-      let byValue = this.nodesByLabel.get(label);
-      if (!byValue) this.nodesByLabel.set(label, (byValue = new Map()));
-      const lower = value.toLowerCase();
-      let carrying = byValue.get(lower);
-      if (!carrying) byValue.set(lower, (carrying = new Set()));
-      if (sign > 0) carrying.add(node);
-      else carrying.delete(node);
+  private labelIndex(label: string): Map<string, Set<SimNode>> {
+    let byValue = this.nodesByLabel.get(label);
+    if (!byValue) {
+      this.nodesByLabel.set(label, (byValue = new Map()));
+      for (const node of this.nodes) indexAdd(byValue, node.labels[label], node);
+    }
+    return byValue;
+  }
+
+  private reindexLabels(node: SimNode, before: Readonly<Record<string, string>>): void {
+    for (const [label, byValue] of this.nodesByLabel) {
+      if (before[label] === node.labels[label]) continue;
+      if (before[label] !== undefined) byValue.get(before[label].toLowerCase())?.delete(node);
+      indexAdd(byValue, node.labels[label], node);
     }
   }
 
@@ -671,4 +681,12 @@ export class SimCluster {
 function compareTuples(a: number[], b: number[]): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return 0;
+}
+
+function indexAdd(byValue: Map<string, Set<SimNode>>, value: string | undefined, node: SimNode): void {
+  if (value === undefined) return;
+  const key = value.toLowerCase();
+  let holding = byValue.get(key);
+  if (!holding) byValue.set(key, (holding = new Set()));
+  holding.add(node);
 }

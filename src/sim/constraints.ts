@@ -78,13 +78,12 @@ export function satisfies(node: ConstraintSubject, constraints: readonly Constra
 }
 
 /**
- * The `node.labels.<k>==<v>` constraints, as label and lower-cased value: a node failing one of
- * them fails the lot, so a scheduler may look only at the nodes that carry one of them.
+ * For `node.labels.<k>==<v>`: the label and the value folded to lower case, which every node
+ * that satisfies it holds (folded); else undefined.
  */
-export function labelEqualities(constraints: readonly Constraint[]): { label: string; lowerValue: string }[] {
-  const out: { label: string; lowerValue: string }[] = [];
-  for (const c of constraints as readonly Compiled[]) if (c.equal && c.label !== undefined) out.push({ label: c.label, lowerValue: c.lowerValue });
-  return out;
+export function labelEquality(c: Constraint): { label: string; lowerValue: string } | undefined {
+  const compiled = c as Compiled;
+  return compiled.equal && compiled.label !== undefined ? { label: compiled.label, lowerValue: compiled.lowerValue } : undefined;
 }
 
 /** The value a spread preference (`node.labels.zone`) groups a node by; '' when it has none. */

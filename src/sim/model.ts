@@ -85,10 +85,13 @@ export interface SimTask {
   hostPorts: PublishedPort[];
 }
 
+/** The length of every Swarm object id. */
+export const OBJECT_ID_LENGTH = 25;
+
 /** A Swarm object id: 25 lower-case base-36 characters, like swarmkit's identity.NewID. */
 export function newObjectId(random: () => number = Math.random): string {
   let id = '';
-  while (id.length < 25) id += Math.floor(random() * 36).toString(36);
+  while (id.length < OBJECT_ID_LENGTH) id += Math.floor(random() * 36).toString(36);
   return id;
 }
 

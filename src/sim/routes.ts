@@ -4,8 +4,8 @@ import type { Clock } from '../runtime/clock.js';
 import type { SimCluster } from './cluster.js';
 import { EngineError } from './errors.js';
 import { EVENT_FILTERS, eventLine, eventMatches, parseEventTime, type DockerEvent, type EventBus } from './events.js';
-import { FilterError, exact, labels, parseFilters, prefix } from './filters.js';
-import type { Json, SimTask } from './model.js';
+import { FilterError, exact, labels, parseFilters, prefix, type Filters } from './filters.js';
+import { OBJECT_ID_LENGTH, type Json, type SimTask } from './model.js';
 import { infoJson, nodeJson, serviceJson, swarmJson, taskJson, versionJson } from './render.js';
 import { modeOf } from './spec.js';
 
@@ -181,7 +181,7 @@ function versionParam(q: URLSearchParams): number {
 
 function listNodes(c: RouteContext, q: URLSearchParams): Iterable<Json> {
   const f = parseFilters(q.get('filters'), NODE_FILTERS);
-  const nodes = c.cluster.nodes.filter(
+  const nodes = named(f, () => c.cluster.nodes, (id) => c.cluster.nodeById(id)).filter(
       (n) =>
         prefix(f, 'id', n.id) &&
         prefix(f, 'name', n.hostname, n.specName || undefined) &&
@@ -193,6 +193,17 @@ function listNodes(c: RouteContext, q: URLSearchParams): Iterable<Json> {
   return lazily(nodes, (n) => nodeJson(n, c.cluster.engineVersion));
 }
 
+/**
+ * The candidates of a list: when every `id` value is a whole id (as berth's reads of several
+ * objects send), only they, looked up, since a whole id is the prefix of no other; else all.
+ * The `id` filter is applied to them as to all.
+ */
+function named<T>(f: Filters, all: () => T[], byId: (id: string) => T | undefined): T[] {
+  const ids = f.get('id');
+  if (!ids || ids.some((id) => id.length !== OBJECT_ID_LENGTH)) return all();
+  return [...new Set(ids)].flatMap((id) => byId(id) ?? []);
+}
+
 /** The objects a list holds are chosen now; each is rendered when its slice is sent. */
 function* lazily<T>(objects: T[], render: (o: T) => Json): Iterable<Json> {
   for (const o of objects) yield render(o);
@@ -201,8 +212,7 @@ function* lazily<T>(objects: T[], render: (o: T) => Json): Iterable<Json> {
 function listServices(c: RouteContext, q: URLSearchParams): Iterable<Json> {
   const f = parseFilters(q.get('filters'), SERVICE_FILTERS);
   const withStatus = q.get('status') === 'true' || q.get('status') === '1';
-  const services = c.cluster
-    .listServices()
+  const services = named(f, () => c.cluster.listServices(), (id) => c.cluster.serviceById(id))
     .filter((s) => prefix(f, 'id', s.id) && prefix(f, 'name', s.spec.Name) && exact(f, 'mode', modeOf(s.spec)) && labels(f, 'label', s.spec.Labels ?? {}));
   return lazily(services, (s) => serviceJson(s, withStatus ? c.cluster.serviceStatus(s) : undefined));
 }

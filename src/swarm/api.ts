@@ -21,11 +21,22 @@ export interface SwarmApi {
   nodeIndex(): Promise<NodeIndex>;
   /** undefined when the node is gone. */
   inspectNode(id: string): Promise<ObservedNode | undefined>;
+  /**
+   * The nodes of `ids` that exist, in one call; a node absent from the answer is gone. Docker
+   * matches each id as a prefix (a full id matches only itself): the answer may hold nodes whose
+   * id merely starts with one asked for, which the caller leaves out.
+   */
+  listNodesById(ids: string[]): Promise<ObservedNode[]>;
   /** Replaces the node's labels; `version` guards against a concurrent update (409 → conflict). */
   updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void>;
   /** Services carrying label `berth.env` (any value), or `berth.env=<env>` when env is given. */
   listServices(env?: string): Promise<ObservedService[]>;
   inspectService(id: string): Promise<ObservedService | undefined>;
+  /**
+   * The services of `ids` that exist, in one call, berth's or not (no label filter); a service
+   * absent from the answer is gone. Ids match as prefixes, as for `listNodesById`.
+   */
+  listServicesById(ids: string[]): Promise<ObservedService[]>;
   createService(spec: DockerServiceSpec): Promise<string>;
   updateService(id: string, version: number, spec: DockerServiceSpec): Promise<void>;
   /** Sets only the replica count, keeping the rest of the service's spec (and its labels) as it is. */

@@ -31,8 +31,11 @@ export interface SwarmCacheOptions {
    * again when older than this: task state changes on workers raise no event on the manager.
    */
   unsettledTaskMaxAgeMs?: number;
-  /** Service ids per task list call: a Docker `filters` query string has to stay short. */
-  taskListBatch?: number;
+  /**
+   * Ids per filtered list call (tasks by service id, nodes or services by id): a Docker
+   * `filters` query string has to stay short.
+   */
+  idsPerList?: number;
   /**
    * The running tasks are listed again this often (one call), announcing the environments whose
    * tasks changed: a task on a worker changing state raises no event on the manager, so only a
@@ -65,10 +68,11 @@ interface TaskEntry {
  * converged Swarm costs no API call beyond the event stream, the periodic list of the running
  * tasks (`taskResyncEveryMs`, one call) and the rare relist.
  *
- * Events only mark objects dirty; the next read refreshes each dirty object with one inspect. So
- * a burst of events for one service costs one call, and the listeners, which only enqueue keys,
- * hear of a change at once. Mutations go through to Docker and mark what they changed dirty, so
- * a reconcile that changed the Swarm reads its own writes.
+ * Events only mark objects dirty; the next read refreshes the dirty objects, one with an inspect,
+ * several of a kind with one filtered list. So a burst of events for one service costs one call,
+ * and the listeners, which only enqueue keys, hear of a change at once. Mutations go through to
+ * Docker and mark what they changed dirty, so a reconcile that changed the Swarm reads its own
+ * writes.
  *
  * Tasks are the exception Swarm forces: a worker's task changing state raises no event on the
  * manager. A service's tasks are therefore listed again when an event or a mutation touched the
@@ -84,7 +88,10 @@ export class SwarmCache implements SwarmApi {
   private readonly dirtyServices = new Set<string>();
   private readonly dirtyTasks = new Set<string>();
   private readonly listeners = new Set<(c: SwarmChange) => void>();
+  /** The read under way of each object (`node/ID`, `service/ID`): a batch's, shared by its ids. */
   private readonly inflight = new Map<string, Promise<void>>();
+  /** The reads under way, by kind, once each (a batch holds many ids). */
+  private readonly reading = { node: new Set<Promise<void>>(), service: new Set<Promise<void>>() };
   /** When each object was last set or removed outside a relist (`node/ID`, `service/ID`, `tasks/ID`). */
   private readonly touched = new Map<string, number>();
   private seq = 0;
@@ -110,7 +117,7 @@ export class SwarmCache implements SwarmApi {
     this.now = o.now ?? Date.now;
     this.echoes = new WriteEchoes(this.now);
     this.unsettledMaxAgeMs = o.unsettledTaskMaxAgeMs ?? 1_000;
-    this.batch = o.taskListBatch ?? 100;
+    this.batch = o.idsPerList ?? 100;
     this.synced = new Promise((r) => (this.markSynced = r));
   }
 
@@ -352,14 +359,19 @@ export class SwarmCache implements SwarmApi {
 
   /**
    * A node event is announced once the node is read again, with what changed: when only berth's
-   * own claim labels moved (environment, installation), it concerns the environment that lost the node and the one that took
-   * it; anything else (state, availability, the labels ops set) may concern every environment
-   * (env undefined). Claims are most of the node events, and fanning each out to every
-   * environment would make a cold start of N environments cost N² reconciles.
+   * own claim labels moved (environment, installation), it concerns the environment that lost
+   * the node and the one that took it; anything else (state, availability, the labels ops set)
+   * may concern every environment (env undefined). Claims are most of the node events, and
+   * fanning each out to every environment would make a cold start of N environments cost N²
+   * reconciles.
    */
   private async announceNodeChange(e: SwarmEvent, before: ObservedNode | undefined): Promise<void> {
+    // The events that arrived together (one chunk of the stream) are all marked before the
+    // first of them reads: one list reads them all, not an inspect for the first and a list for
+    // the rest.
+    await Promise.resolve();
     try {
-      await this.refreshDirty(this.dirtyNodes, 'node', (id) => this.refreshNode(id));
+      await this.refreshDirty('node');
     } catch {
       this.notify({ type: 'node', action: e.action, env: undefined });
       return;
@@ -388,27 +400,28 @@ export class SwarmCache implements SwarmApi {
 
   async listNodes(): Promise<ObservedNode[]> {
     await this.synced;
-    await this.refreshDirty(this.dirtyNodes, 'node', (id) => this.refreshNode(id));
+    await this.refreshDirty('node');
     return [...this.nodes.values()];
   }
 
   /** The cache's own index, kept current as events arrive: a view, not a copy. */
   async nodeIndex(): Promise<NodeIndex> {
     await this.synced;
-    await this.refreshDirty(this.dirtyNodes, 'node', (id) => this.refreshNode(id));
+    await this.refreshDirty('node');
     return this.nodes;
   }
 
   async listServices(env?: string): Promise<ObservedService[]> {
     await this.synced;
-    await this.refreshDirty(this.dirtyServices, 'service', (id) => this.refreshService(id));
+    await this.refreshDirty('service');
     if (!env) return [...this.services.values()];
     return [...(this.servicesByEnv.get(env)?.values() ?? [])];
   }
 
   async inspectService(id: string): Promise<ObservedService | undefined> {
     await this.synced;
-    if (this.dirtyServices.has(id)) await this.refreshDirty(new Set([id]), 'service', (x) => this.refreshService(x));
+    // Also when not marked: its mark may have been taken by a read still under way.
+    await this.refreshDirty('service', id);
     const s = this.services.get(id);
     return s;
   }
@@ -506,8 +519,19 @@ export class SwarmCache implements SwarmApi {
     return this.swarm.watchEvents(onEvent, signal, onReconnect);
   }
 
+  /** Through to Docker (the controller reads nodes from the cache). */
   inspectNode(id: string): Promise<ObservedNode | undefined> {
     return this.swarm.inspectNode(id);
+  }
+
+  /** Through to Docker, as `inspectNode`. */
+  listNodesById(ids: string[]): Promise<ObservedNode[]> {
+    return this.swarm.listNodesById(ids);
+  }
+
+  /** Through to Docker: foreign services included, which the cache does not hold. */
+  listServicesById(ids: string[]): Promise<ObservedService[]> {
+    return this.swarm.listServicesById(ids);
   }
 
   private indexService(s: ObservedService): void {
@@ -529,55 +553,72 @@ export class SwarmCache implements SwarmApi {
   // ---- refreshing ---------------------------------------------------------------------------
 
   /**
-   * Refreshes every id in `dirty`; two readers needing the same object share one call. The
-   * refreshes other readers started are waited for first: each took the mark of an object that
-   * changed, and until it answers the cache holds the value it replaces. A read that went past
-   * them returned, say, a service's replicas from before a hand scale whose event had enqueued
-   * that very read, and nothing enqueued it again. Then every object still marked is read: its
-   * mark came after whatever read of it was under way.
+   * Refreshes every object of `kind` marked dirty (only `only`, when given); two readers needing
+   * the same object share one call. The refreshes other readers started are waited for first:
+   * each took the mark of an object that changed, and until it answers the cache holds the value
+   * it replaces. A read that went past them returned, say, a service's replicas from before a
+   * hand scale whose event had enqueued that very read, and nothing enqueued it again. Then every
+   * object still marked is read: its mark came after whatever read of it was under way.
+   *
+   * Several marked objects are read with one filtered list per `idsPerList` ids instead of one
+   * inspect each (a cold start marks thousands at once); one is read with an inspect. Every id of
+   * a batch shares the batch's call, and a failed call marks all its ids dirty again.
    */
-  private async refreshDirty(dirty: Set<string>, kind: string, refresh: (id: string) => Promise<void>): Promise<void> {
-    const underWay = [...this.inflight].filter(([key]) => key.startsWith(`${kind}/`)).map(([, p]) => p.catch(() => undefined));
-    if (underWay.length > 0) await Promise.all(underWay);
-    const work: Promise<void>[] = [];
-    for (const id of [...dirty]) {
-      const key = `${kind}/${id}`;
-      let p = this.inflight.get(key);
-      if (!p) {
-        dirty.delete(id);
-        p = refresh(id)
-          .catch((err: unknown) => {
-            dirty.add(id);
-            throw err;
-          })
-          .finally(() => this.inflight.delete(key));
-        this.inflight.set(key, p);
-      }
-      work.push(p);
+  private async refreshDirty(kind: 'node' | 'service', only?: string): Promise<void> {
+    if (this.reading[kind].size > 0) await Promise.all([...this.reading[kind]].map((p) => p.catch(() => undefined)));
+    const dirty = kind === 'node' ? this.dirtyNodes : this.dirtyServices;
+    const work = new Set<Promise<void>>();
+    const unread: string[] = [];
+    for (const id of only === undefined ? dirty : dirty.has(only) ? [only] : []) {
+      const p = this.inflight.get(`${kind}/${id}`);
+      if (p) work.add(p);
+      else unread.push(id);
+    }
+    for (let i = 0; i < unread.length; i += this.batch) {
+      const ids = unread.slice(i, i + this.batch);
+      for (const id of ids) dirty.delete(id);
+      const p = (kind === 'node' ? this.readNodes(ids) : this.readServices(ids))
+        .catch((err: unknown) => {
+          for (const id of ids) dirty.add(id);
+          throw err;
+        })
+        .finally(() => {
+          for (const id of ids) this.inflight.delete(`${kind}/${id}`);
+          this.reading[kind].delete(p);
+        });
+      for (const id of ids) this.inflight.set(`${kind}/${id}`, p);
+      this.reading[kind].add(p);
+      work.add(p);
     }
     await Promise.all(work);
   }
 
-  private async refreshNode(id: string): Promise<void> {
-    const node = await this.swarm.inspectNode(id);
-    if (node) this.nodes.set(deepFreeze(node));
-    else this.nodes.delete(id);
-    this.touch('node', id);
+  private async readNodes(ids: string[]): Promise<void> {
+    const found = await readByIds(ids, (id) => this.swarm.inspectNode(id), (several) => this.swarm.listNodesById(several));
+    for (const id of ids) {
+      const node = found.get(id);
+      if (node) this.nodes.set(deepFreeze(node));
+      else this.nodes.delete(id);
+      this.touch('node', id);
+    }
   }
 
-  private async refreshService(id: string): Promise<void> {
-    const s = await this.swarm.inspectService(id);
-    // Only berth's services are held: a foreign one (no berth.env label) is none of its business.
-    if (s && LABEL_ENV in s.labels) {
-      this.dropService(id);
-      this.services.set(id, deepFreeze(s));
-      this.indexService(s);
-    } else {
-      this.dropService(id);
-      this.tasks.delete(id);
-      this.touch('tasks', id);
+  private async readServices(ids: string[]): Promise<void> {
+    const found = await readByIds(ids, (id) => this.swarm.inspectService(id), (several) => this.swarm.listServicesById(several));
+    for (const id of ids) {
+      const s = found.get(id);
+      // Only berth's services are held: a foreign one (no berth.env label) is none of its business.
+      if (s && LABEL_ENV in s.labels) {
+        this.dropService(id);
+        this.services.set(id, deepFreeze(s));
+        this.indexService(s);
+      } else {
+        this.dropService(id);
+        this.tasks.delete(id);
+        this.touch('tasks', id);
+      }
+      this.touch('service', id);
     }
-    this.touch('service', id);
   }
 
   private async listTasksBatched(serviceIds: string[]): Promise<ObservedTask[]> {
@@ -587,6 +628,20 @@ export class SwarmCache implements SwarmApi {
     }
     return out;
   }
+}
+
+/**
+ * The objects of `ids` that exist, by id: one id is inspected (a reaction's read stays one
+ * call), several are listed with one call. Docker matches a list's ids as prefixes, so what the
+ * answer holds beyond `ids` is left out; an id absent from the answer is gone, as an inspect's
+ * 404 says.
+ */
+async function readByIds<T extends { id: string }>(ids: string[], inspect: (id: string) => Promise<T | undefined>, list: (ids: string[]) => Promise<T[]>): Promise<Map<string, T>> {
+  const found = ids.length === 1 ? [await inspect(ids[0]!)] : await list(ids);
+  const wanted = new Set(ids);
+  const out = new Map<string, T>();
+  for (const o of found) if (o && wanted.has(o.id)) out.set(o.id, o);
+  return out;
 }
 
 /**

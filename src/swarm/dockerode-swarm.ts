@@ -114,6 +114,11 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
     }
   }
 
+  async listNodesById(ids: string[]): Promise<ObservedNode[]> {
+    if (ids.length === 0) return [];
+    return this.call('listNodesById', (abortSignal) => this.list('/nodes?', { filters: { id: ids } }, abortSignal, parsed((n) => this.observeNode(n))));
+  }
+
   async updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void> {
     await this.call('updateNode', async (abortSignal) => {
       // The update replaces the whole node spec: keep role and availability as they are.
@@ -147,6 +152,11 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
       if (statusCodeOf((err as Error).cause) === 404) return undefined;
       throw err;
     }
+  }
+
+  async listServicesById(ids: string[]): Promise<ObservedService[]> {
+    if (ids.length === 0) return [];
+    return this.call('listServicesById', (abortSignal) => this.list('/services?', { filters: { id: ids } }, abortSignal, parsed(toObservedService)));
   }
 
   /** Credentials for the spec's image, so the nodes can pull it from a private registry. */

@@ -28,12 +28,20 @@ export abstract class SwarmReads implements SwarmApi {
     return this.inner.inspectNode(id);
   }
 
+  listNodesById(ids: string[]): Promise<ObservedNode[]> {
+    return this.inner.listNodesById(ids);
+  }
+
   listServices(env?: string): Promise<ObservedService[]> {
     return this.inner.listServices(env);
   }
 
   inspectService(id: string): Promise<ObservedService | undefined> {
     return this.inner.inspectService(id);
+  }
+
+  listServicesById(ids: string[]): Promise<ObservedService[]> {
+    return this.inner.listServicesById(ids);
   }
 
   listTasks(serviceIds: string[]): Promise<ObservedTask[]> {

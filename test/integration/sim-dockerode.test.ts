@@ -154,3 +154,37 @@ test('a label update starts from the node spec read at the version it names: no 
   await swarm.updateNodeLabels(after.id, after.version, { ...node.labels });
   assert.equal((await swarm.inspectNode(node.id))!.labels.team, undefined);
 });
+
+test('nodes and services read by id in one call each: only those asked for, an absent id left out, counted under their own operations', async () => {
+  const requests: string[] = [];
+  const swarm = new DockerodeSwarm({ docker, onApiRequest: (op) => requests.push(op) });
+  const nodes = await swarm.listNodes();
+  const wanted = nodes.filter((n) => ['sim-3', 'sim-4', 'sim-5'].includes(n.hostname)).map((n) => n.id);
+  const absent = 'x'.repeat(25);
+  requests.length = 0;
+  const read = await swarm.listNodesById([...wanted, absent]);
+  assert.deepEqual(read.map((n) => n.hostname).sort(), ['sim-3', 'sim-4', 'sim-5']);
+  const prefix = wanted[0]!.slice(0, 4);
+  assert.deepEqual(
+    (await swarm.listNodesById([prefix])).map((n) => n.id).sort(),
+    nodes.filter((n) => n.id.startsWith(prefix)).map((n) => n.id).sort(),
+    'an id matches as a prefix, as in Docker',
+  );
+  // A node read by a list is read at its version: a label update needs no read of its own.
+  const node = read.find((n) => n.hostname === 'sim-5')!;
+  await swarm.updateNodeLabels(node.id, node.version, { ...node.labels, team: 'b' });
+  assert.deepEqual(requests, ['listNodesById', 'listNodesById', 'updateNode']);
+  const [updated] = await swarm.listNodesById([node.id]);
+  assert.equal(updated!.labels.team, 'b');
+  await swarm.updateNodeLabels(node.id, updated!.version, { ...node.labels });
+
+  const a = await swarm.createService(serviceSpec('qa-1_byid-a', 0) as never);
+  const b = await swarm.createService({ ...serviceSpec('ops_byid-b', 0), Labels: {} } as never);
+  requests.length = 0;
+  const services = await swarm.listServicesById([a, b, absent]);
+  assert.deepEqual(services.map((s) => s.name).sort(), ['ops_byid-b', 'qa-1_byid-a'], "berth's and foreign services alike");
+  await swarm.removeService(b);
+  assert.deepEqual((await swarm.listServicesById([a, b])).map((s) => s.id), [a], 'a removed service is absent from the answer');
+  assert.deepEqual(requests, ['listServicesById', 'removeService', 'listServicesById']);
+  await swarm.removeService(a);
+});

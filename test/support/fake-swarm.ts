@@ -77,6 +77,14 @@ export class FakeSwarm implements SwarmApi {
     return node && structuredClone(node);
   }
 
+  /** As Docker: each id matches as a prefix (`node1` also matches `node10`). */
+  async listNodesById(ids: string[]): Promise<ObservedNode[]> {
+    this.op('listNodesById');
+    const found = structuredClone(this.nodes.filter((n) => ids.some((id) => n.id.startsWith(id))));
+    await this.answered.get('listNodesById');
+    return found;
+  }
+
   async updateNodeLabels(id: string, version: number, labels: Record<string, string>): Promise<void> {
     this.op('updateNode');
     const node = this.nodes.find((n) => n.id === id);
@@ -94,6 +102,14 @@ export class FakeSwarm implements SwarmApi {
   async inspectService(id: string): Promise<ObservedService | undefined> {
     this.op('inspectService');
     return this.snapshot().services.find((s) => s.id === id);
+  }
+
+  /** As Docker: each id matches as a prefix (`svc1` also matches `svc10`), foreign services included. */
+  async listServicesById(ids: string[]): Promise<ObservedService[]> {
+    this.op('listServicesById');
+    const found = this.snapshot().services.filter((s) => ids.some((id) => s.id.startsWith(id)));
+    await this.answered.get('listServicesById');
+    return found;
   }
 
   async createService(spec: DockerServiceSpec): Promise<string> {

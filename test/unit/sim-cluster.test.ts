@@ -93,6 +93,26 @@ test('a label change that breaks a running task\'s constraint moves it to a node
   assert.equal(before!.state, 'shutdown');
 });
 
+test('a node that gets or loses a label is placed on as its labels now say, not as they said when first asked about', () => {
+  const { clock, cluster, live, hostOf } = world();
+  const label = (host: string, labels: Record<string, string>) => {
+    const n = cluster.node(host);
+    cluster.updateNode(n.id, n.version, { Role: n.role, Availability: 'active', Labels: labels });
+  };
+  label('sim-1', { pool: 'qa', team: 'x' });
+  cluster.createService(spec('a', { replicas: 1, Placement: { Constraints: ['node.labels.team==x'] } }));
+  clock.advance(START_MS);
+  assert.equal(hostOf(live('a')[0]!.nodeId), 'sim-1');
+  label('sim-2', { pool: 'qa', team: 'X' }); // values compare case-insensitively
+  cluster.createService(spec('b', { replicas: 1, Placement: { Constraints: ['node.labels.team==x'] } }));
+  clock.advance(START_MS);
+  assert.equal(hostOf(live('b')[0]!.nodeId), 'sim-2', 'the less loaded node that got the label since');
+  label('sim-2', { pool: 'qa' });
+  label('sim-3', { pool: 'qa', team: 'x' });
+  clock.advance(START_MS);
+  assert.equal(hostOf(live('b')[0]!.nodeId), 'sim-3', 'moved off the node that lost it, to the one that got it');
+});
+
 test('scaling up adds slots, scaling down removes tasks; versions rise; a stale version fails like Docker', () => {
   const { clock, cluster, live } = world();
   const svc = cluster.createService(spec('api'));
@@ -182,6 +202,10 @@ test('a name already taken is a 409; an invalid constraint a 400; global service
   cluster.createService({ ...spec('agent', { Placement: { Constraints: ['node.labels.zone==a'] } }), Mode: { Global: {} } });
   clock.advance(START_MS);
   assert.deepEqual(live('agent').map((t) => [hostOf(t.nodeId), t.state, t.slot]).sort(), [['sim-1', 'running', 0], ['sim-4', 'running', 0]]);
+  const idle = cluster.nodes.find((n) => hostOf(n.id) !== 'sim-1' && !live('api').some((t) => t.nodeId === n.id) && n.labels.zone !== 'a')!;
+  cluster.updateNode(idle.id, idle.version, { Role: idle.role, Availability: 'active', Labels: { ...idle.labels, zone: 'a' } });
+  clock.advance(START_MS);
+  assert.deepEqual(live('agent').map((t) => hostOf(t.nodeId)).sort(), ['sim-1', hostOf(idle.id), 'sim-4'].sort(), 'a node that now fits, running nothing, gets one too');
 });
 
 test('history per slot is capped like Swarm\'s task retention limit', () => {

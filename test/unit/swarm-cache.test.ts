@@ -330,7 +330,110 @@ test("a create's event that comes before the create returns is read once, with t
   answer();
   assert.equal(await creating, id);
   assert.deepEqual((await cache.listServices()).map((s) => s.name).sort(), ['qa-1_api', 'qa-1_web', 'qa-2_api', 'qa-2_db']);
-  assert.deepEqual(swarm.calls.sort(), ['inspectService', 'inspectService']);
+  assert.deepEqual(swarm.calls, ['listServicesById'], 'both read once, together');
   assert.deepEqual(changes.map((c) => c.env), ['qa-1', 'qa-2'], 'both environments are told at once');
+  await stop();
+});
+
+/** A cache over qa-1_api and qa-2_api, plus eight services of qa-3 (ids up to svc10: `svc1` is a prefix of `svc10`). */
+async function startedWithTen() {
+  const s = await started();
+  for (let i = 0; i < 8; i++) await s.swarm.createService(serviceSpec('qa-3', `w${i}`, 1));
+  await s.cache.relist();
+  s.swarm.calls = [];
+  return s;
+}
+
+const serviceEvent = (swarm: FakeSwarm, id: string, action = 'update') => swarm.emitEvent({ type: 'service', action, id, attributes: { name: swarm.services.find((s) => s.id === id)?.name ?? 'qa-1_api' } });
+
+test('several dirty services are read with one list call, one with an inspect; a service the answer lacks is gone, and a prefix match is not taken for it', async () => {
+  const { swarm, cache, api, stop } = await startedWithTen();
+  const other = swarm.services.find((s) => s.name === 'qa-2_api')!.id;
+  assert.equal(api, 'svc1');
+  swarm.services = swarm.services.filter((s) => s.id !== api); // removed by hand
+  swarm.scaleByHand('qa-2_api', 4);
+  serviceEvent(swarm, api, 'remove');
+  serviceEvent(swarm, other);
+  const held = await cache.listServices();
+  assert.deepEqual(swarm.calls, ['listServicesById']);
+  assert.equal(held.some((s) => s.id === api), false, 'absent from the answer: removed');
+  assert.equal(held.find((s) => s.id === other)!.replicas, 4);
+  assert.equal(held.find((s) => s.id === 'svc10')!.name, 'qa-3_w7', 'svc10, which the prefix svc1 matched, stays itself');
+  assert.equal(held.length, 9);
+  assert.deepEqual(await cache.listTasks([api]), [], 'its tasks are dropped with it');
+
+  swarm.calls = [];
+  swarm.scaleByHand('qa-2_api', 5);
+  serviceEvent(swarm, other);
+  assert.equal((await cache.inspectService(other))!.replicas, 5);
+  assert.equal((await cache.listServices('qa-2'))[0]!.replicas, 5);
+  assert.deepEqual(swarm.calls, ['inspectService'], 'one dirty: one inspect, its mark spent');
+  await stop();
+});
+
+test('node events that arrive together are read with one list call; a node the answer lacks is gone', async () => {
+  const { swarm, cache, changes, stop } = await started();
+  swarm.nodes[0]!.availability = 'drain';
+  swarm.nodes[0]!.version++;
+  swarm.nodes = swarm.nodes.slice(0, 1); // node2 left the Swarm
+  for (const id of ['node1', 'node2']) swarm.emitEvent({ type: 'node', action: id === 'node2' ? 'remove' : 'update', id, attributes: {} });
+  await waitFor(() => changes.length === 2);
+  assert.deepEqual(swarm.calls, ['listNodesById']);
+  assert.deepEqual(changes, [
+    { type: 'node', action: 'update', env: undefined },
+    { type: 'node', action: 'remove', env: undefined },
+  ]);
+  assert.deepEqual((await cache.listNodes()).map((n) => [n.id, n.availability]), [['node1', 'drain']]);
+  assert.deepEqual(swarm.calls, ['listNodesById']);
+  await stop();
+});
+
+test('a failed list marks every id of its batch dirty again: the next read reads them all', async () => {
+  const { swarm, cache, stop } = await startedWithTen();
+  const ids = swarm.services.slice(0, 3).map((s) => s.id);
+  for (const s of swarm.services.slice(0, 3)) swarm.scaleByHand(s.name, 7);
+  for (const id of ids) serviceEvent(swarm, id);
+  swarm.failNext('listServicesById');
+  await assert.rejects(cache.listServices());
+  const held = await cache.listServices();
+  assert.deepEqual(swarm.calls, ['listServicesById', 'listServicesById']);
+  assert.deepEqual(ids.map((id) => held.find((s) => s.id === id)!.replicas), [7, 7, 7]);
+  await stop();
+});
+
+test('dirty ids beyond the batch size are read with one list call per batch', async () => {
+  const swarm = new FakeSwarm([fakeNode(1)]);
+  for (let i = 0; i < 5; i++) await swarm.createService(serviceSpec('qa-1', `w${i}`, 1));
+  const cache = new SwarmCache(swarm, { log, idsPerList: 2 });
+  const stop = new AbortController();
+  const running = cache.run(stop.signal);
+  await cache.waitForSync();
+  await new Promise((r) => setImmediate(r)); // the event stream is followed
+  swarm.calls = [];
+  for (const s of swarm.services) serviceEvent(swarm, s.id);
+  await cache.listServices();
+  assert.deepEqual(swarm.calls, ['listServicesById', 'listServicesById', 'inspectService'], '2 + 2 + 1');
+  stop.abort();
+  await running;
+});
+
+test('a reader that comes while a batch is on its way waits for it and shares it: no call of its own', async () => {
+  const { swarm, cache, stop } = await startedWithTen();
+  const [a, b] = swarm.services.slice(0, 2);
+  swarm.scaleByHand(a!.name, 6);
+  swarm.scaleByHand(b!.name, 6);
+  serviceEvent(swarm, a!.id);
+  serviceEvent(swarm, b!.id);
+  let answer!: () => void;
+  swarm.answered.set('listServicesById', new Promise((r) => (answer = r)));
+  const first = cache.listServices();
+  let read: number | undefined;
+  const second = cache.inspectService(b!.id).then((s) => (read = s?.replicas));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(read, undefined, 'the second reader waits for the batch');
+  answer();
+  await Promise.all([first, second]);
+  assert.equal(read, 6);
+  assert.deepEqual(swarm.calls, ['listServicesById']);
   await stop();
 });
