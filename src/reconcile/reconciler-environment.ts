@@ -228,8 +228,16 @@ export class EnvironmentReconciler {
     const rebalances = planRebalances(env, snapshot, nodePlan.held, previous?.services, rolledBackBefore, this.d.now());
     const desired = withRebalanceReplicas(env, rebalances);
     const plan = planEnvironment(desired, group, snapshot, own, rolledBackBefore, nodePlan);
-    await this.apply(plan.actions, log);
-    if (plan.actions.length > 0) snapshot = await this.snapshot(name, own);
+    const claims = plan.actions.flatMap((a) => (a.kind === 'claimNode' ? [a.nodeId] : []));
+    const nodes = snapshot.nodes;
+    for (const id of claims) nodes.assumeClaim(id, name);
+    try {
+      await this.apply(plan.actions, log);
+      if (plan.actions.length > 0) snapshot = await this.snapshot(name, own);
+    } finally {
+      // A claim that landed was read back claimed just above, which ended its assumption.
+      for (const id of claims) nodes.forgetAssumed(id);
+    }
 
     // Blue-green services: their Swarm services and routes move only as bluegreen/ decides.
     const { own: existingRoutes, conflicts } = await this.ownRoutes(env, previous);

@@ -33,6 +33,16 @@ export interface NodeIndex extends NodeLookup {
   claimedBy(env: string): ObservedNode[];
   /** The pool of `selector`, kept current from then on as nodes change. */
   pool(selector: Record<string, string>): NodePool;
+  /**
+   * Claims planned and on their way to Docker (kube-scheduler's assumed pods): a reconcile of
+   * another environment planning meanwhile leaves these nodes alone instead of reaching for the
+   * same ones and failing on the node's version. An assumption ends when the node is read claimed,
+   * or is forgotten. Docker's version check stays the guarantee; this only spares the collisions.
+   */
+  assumeClaim(nodeId: string, env: string): void;
+  forgetAssumed(nodeId: string): void;
+  /** The environment whose claim of the node is on its way, if one. */
+  assumedClaim(nodeId: string): string | undefined;
 }
 
 /** A `NodeIndex` kept current one node at a time (the Swarm cache's). */
@@ -41,6 +51,7 @@ export class NodeTable implements NodeIndex {
   private readonly byClaim = new Map<string, Map<string, ObservedNode>>();
   /** By selector (its canonical key): a few groups, each counted once and then kept as nodes change. */
   private readonly pools = new Map<string, PoolCount>();
+  private readonly assumed = new Map<string, string>();
 
   static of(nodes: Iterable<ObservedNode>): NodeTable {
     const table = new NodeTable();
@@ -74,9 +85,22 @@ export class NodeTable implements NodeIndex {
     return pool;
   }
 
+  assumeClaim(nodeId: string, env: string): void {
+    this.assumed.set(nodeId, env);
+  }
+
+  forgetAssumed(nodeId: string): void {
+    this.assumed.delete(nodeId);
+  }
+
+  assumedClaim(nodeId: string): string | undefined {
+    return this.assumed.get(nodeId);
+  }
+
   set(node: ObservedNode): void {
     this.delete(node.id);
     this.byId.set(node.id, node);
+    if (node.labels[LABEL_ENV] !== undefined) this.assumed.delete(node.id);
     for (const pool of this.pools.values()) pool.add(node);
     const env = node.labels[LABEL_ENV];
     if (env === undefined) return;

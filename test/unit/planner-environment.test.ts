@@ -222,3 +222,23 @@ test('a duplicate service (controller killed mid-create) is removed, the oldest 
   const plan = planEnvironment(env('qa', 1, { web: web(1) }), group(), swarm.snapshot(), OWN);
   assert.deepEqual(plan.actions.map((a) => `${a.kind} ${'id' in a ? a.id : ''}`), ['removeService svc-dup']);
 });
+
+test('a node whose claim by another environment is on its way is neither taken nor counted free', () => {
+  const swarm = new FakeSwarm([fakeNode(1), fakeNode(2), fakeNode(3)]);
+  const snap = swarm.snapshot();
+  const first = planEnvironment(env('qa', 2), group(), snap, OWN);
+  const claimed = first.actions.flatMap((a) => (a.kind === 'claimNode' ? [a.nodeId] : []));
+  assert.equal(claimed.length, 2);
+  for (const id of claimed) snap.nodes.assumeClaim(id, 'qa');
+  const other = planEnvironment(env('dev', 2), group(), snap, OWN);
+  const taken = other.actions.flatMap((a) => (a.kind === 'claimNode' ? [a.nodeId] : []));
+  assert.equal(taken.length, 1, 'only the third node is left');
+  assert.ok(!claimed.includes(taken[0]!));
+  assert.equal(other.nodes.missing, 1);
+  const withSpare = planEnvironment(env('dev', 1), group(1), snap, OWN);
+  assert.deepEqual(kinds(withSpare.actions), [], 'the spare node is kept: the assumed claims count as held');
+  const own = planEnvironment(env('qa', 2), group(), snap, OWN);
+  assert.equal(own.actions.filter((a) => a.kind === 'claimNode').length, 2, 'its own assumed claims are still there for it to make');
+  snap.nodes.forgetAssumed(claimed[0]!);
+  assert.equal(planEnvironment(env('dev', 2), group(), snap, OWN).actions.filter((a) => a.kind === 'claimNode').length, 2);
+});

@@ -66,3 +66,15 @@ test('NodeTable: a pool kept node by node counts what a walk over every node cou
     }),
   );
 });
+
+test('NodeTable: an assumed claim ends when the node is read claimed, not when it is read still free', () => {
+  const t = NodeTable.of([node('1'), node('2')]);
+  t.assumeClaim('1', 'qa');
+  t.set(node('1'));
+  assert.equal(t.assumedClaim('1'), 'qa', 'a read from before the claim landed');
+  t.set(node('1', 'qa'));
+  assert.equal(t.assumedClaim('1'), undefined);
+  t.assumeClaim('2', 'dev');
+  t.forgetAssumed('2');
+  assert.equal(t.assumedClaim('2'), undefined);
+});

@@ -154,7 +154,13 @@ export function planNodeClaims(
   const envHash = fnv1a(env);
   const bestOfZone = new Map<string, Candidate[]>();
   let free = 0;
+  let assumedByOthers = 0;
   for (const n of poolNodes.free()) {
+    const assumed = snapshot.nodes.assumedClaim(n.id);
+    if (assumed !== undefined && assumed !== env) {
+      assumedByOthers++;
+      continue;
+    }
     free++;
     const zone = n.labels[zoneLabel] ?? '';
     let best = bestOfZone.get(zone);
@@ -167,7 +173,7 @@ export function planNodeClaims(
     best.splice(at < 0 ? best.length : at, 0, c);
     if (best.length > wanted) best.pop();
   }
-  const capacity = Math.max(0, poolSize - group.spec.spare - heldByOthers);
+  const capacity = Math.max(0, poolSize - group.spec.spare - heldByOthers - assumedByOthers);
   const room = Math.max(0, Math.min(wanted, capacity - kept.length, free));
 
   // Each pick: the zone holding the fewest of the environment's nodes, then the best node in it.
