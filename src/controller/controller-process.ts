@@ -84,8 +84,6 @@ export class ControllerProcess {
       log: o.log,
       taskResyncEveryMs: o.resyncMs,
       relistEveryMs: o.relistMs,
-      // Under the quickest look at a converging environment (0.5 s): each look lists its tasks afresh.
-      unsettledTaskMaxAgeMs: 250,
       onEventReceived: (type, kept) => o.metrics.dockerEvents.inc({ type, kept: String(kept) }),
     });
     o.metrics.observeSwarmCache(() => cache.size());

@@ -442,14 +442,16 @@ export class EnvironmentReconciler {
 
   /**
    * How soon a converging environment is looked at again: half the time it has been converging
-   * (since its Ready condition last changed), between a quarter of `pollMs` and `pollMs`. Most
-   * tasks run within a second or two, and the environment is then reported Ready that much
-   * sooner; one that takes minutes (an image pull) is not looked at every half second meanwhile.
+   * (since its Ready condition last changed), between half of `pollMs` and `pollMs`. Most tasks
+   * run within a second or two, and the environment is then reported Ready that much sooner.
+   * Not sooner than 1 s (at the default 2 s): the Swarm cache lists an unsettled service's tasks
+   * again when its list is a second old, and listing them more often would put a Docker call
+   * before the first write of every reconcile of a converging environment (a spec change's too).
    */
   private convergingPoll(status: EnvironmentStatus): number {
     const since = Date.parse(status.conditions.find((c) => c.type === 'Ready')?.lastTransitionTime ?? '');
     const converging = Number.isNaN(since) ? this.d.pollMs : this.d.now().getTime() - since;
-    return Math.min(this.d.pollMs, Math.max(this.d.pollMs / 4, converging / 2));
+    return Math.min(this.d.pollMs, Math.max(this.d.pollMs / 2, converging / 2));
   }
 
   /** What the reconcile of `env` sees of the Swarm: every node, and only the services it owns. */

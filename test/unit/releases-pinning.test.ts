@@ -153,7 +153,7 @@ test('a registry notification re-resolves a tracked tag at once, long before its
   const after = await r.reconcile('qa');
   assert.equal(running(), `${IMAGE}@${d2}`);
   assert.equal(store.envStatus.get('qa')?.images?.web?.digest, d2);
-  assert.ok((after.requeueAfterMs ?? 0) >= 500, 'a notification does not make the reconcile spin: the poll of a converging environment');
+  assert.ok((after.requeueAfterMs ?? 0) >= 1_000, 'a notification does not make the reconcile spin: the poll of a converging environment');
   const lookups = registry.lookups.length;
   await r.reconcile('qa');
   assert.equal(registry.lookups.length, lookups, 'the notified digest is the one run: not asked again');
