@@ -11,6 +11,16 @@ export function isSchedulable(node: ObservedNode): boolean {
   return node.state === 'ready' && node.availability === 'active';
 }
 
+/** Whether a node carries every label of `selector`, for a walk over many nodes: the selector is read once. */
+export function selectorMatcher(selector: Record<string, string>): (node: ObservedNode) => boolean {
+  const keys = Object.keys(selector);
+  const values = keys.map((k) => selector[k]);
+  return (node) => {
+    for (let i = 0; i < keys.length; i++) if (node.labels[keys[i]!] !== values[i]) return false;
+    return true;
+  };
+}
+
 /** A node pool: the nodes carrying every label of a selector (a group's `nodeSelector`). */
 export interface NodePool {
   /** Nodes in the pool, whatever their state or claim. */
@@ -127,12 +137,10 @@ class PoolCount implements NodePool {
   size = 0;
   claimedSchedulable = 0;
   private readonly freeNodes = new Map<string, ObservedNode>();
-  private readonly keys: string[];
-  private readonly values: string[];
+  private readonly inPool: (node: ObservedNode) => boolean;
 
   constructor(selector: Record<string, string>) {
-    this.keys = Object.keys(selector);
-    this.values = this.keys.map((k) => selector[k]!);
+    this.inPool = selectorMatcher(selector);
   }
 
   free(): IterableIterator<ObservedNode> {
@@ -148,7 +156,7 @@ class PoolCount implements NodePool {
   }
 
   private count(n: ObservedNode, sign: 1 | -1): void {
-    for (let i = 0; i < this.keys.length; i++) if (n.labels[this.keys[i]!] !== this.values[i]) return;
+    if (!this.inPool(n)) return;
     this.size += sign;
     if (!isSchedulable(n)) return;
     if (n.labels[LABEL_ENV] !== undefined) this.claimedSchedulable += sign;

@@ -1,7 +1,7 @@
 import type { EnvironmentGroup } from '../../api/group.js';
 import { LABEL_ENV, LABEL_INSTALLATION } from '../../swarm/labels.js';
 import type { ObservedNode, SwarmSnapshot } from '../../swarm/model.js';
-import { isSchedulable } from '../../swarm/node-index.js';
+import { isSchedulable, selectorMatcher } from '../../swarm/node-index.js';
 import { isOwned, type Ownership } from '../ownership.js';
 import type { Action } from './actions.js';
 
@@ -21,12 +21,7 @@ export function inPool(node: ObservedNode, group: EnvironmentGroup): boolean {
 
 /** `inPool` for one group, for a walk over many nodes: the selector is read once. */
 function poolOf(group: EnvironmentGroup): (node: ObservedNode) => boolean {
-  const keys = Object.keys(group.spec.nodeSelector);
-  const values = keys.map((k) => group.spec.nodeSelector[k]);
-  return (node) => {
-    for (let i = 0; i < keys.length; i++) if (node.labels[keys[i]!] !== values[i]) return false;
-    return true;
-  };
+  return selectorMatcher(group.spec.nodeSelector);
 }
 
 /** Running-or-about-to-run tasks per node: the load used to choose which node to claim or release. */
