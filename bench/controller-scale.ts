@@ -95,6 +95,16 @@ async function followReady(etcd: TestEtcd): Promise<{ count: () => number; close
   };
 }
 
+/** etcd's own count of the gRPC requests it handled, by method (every client's: the controller's, `berth apply`'s, the bench's watch). */
+async function etcdRequests(etcd: TestEtcd): Promise<Map<string, number>> {
+  const byMethod = new Map<string, number>();
+  for (const [series, n] of await scrapeMetrics(`${etcd.endpoint}/metrics`)) {
+    const method = /^grpc_server_handled_total\{.*grpc_method="([^"]+)"/.exec(series)?.[1];
+    if (method) byMethod.set(method, (byMethod.get(method) ?? 0) + n);
+  }
+  return byMethod;
+}
+
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
@@ -171,6 +181,7 @@ async function main() {
     const file = join(work, 'envs.yaml');
     writeFileSync(file, envDocs());
     const before = sum(await scrape(), 'berth_docker_api_requests_total');
+    const etcdBefore = await etcdRequests(etcd);
     const ready = await followReady(etcd);
     // CPU seconds each process spent on the cold start: on a shared machine the wall time also
     // counts the others' load, the CPU time much less.
@@ -194,6 +205,8 @@ async function main() {
     const coldCallsByOperation = Object.fromEntries([...afterCold].filter(([k]) => k.startsWith('berth_docker_api_requests_total{')).map(([k, v]) => [k.replace(/.*operation="([^"]+)".*/, '$1'), v]));
     const coldReconciles = Object.fromEntries([...afterCold].filter(([k]) => k.startsWith('berth_reconciles_total{')).map(([k, v]) => [k.replace(/^[^{]+/, ''), v]));
     const coldRetries = sum(afterCold, 'berth_workqueue_retries_total');
+    const etcdAfter = await etcdRequests(etcd);
+    const coldEtcdRequests = Object.fromEntries([...etcdAfter].map(([method, n]) => [method, n - (etcdBefore.get(method) ?? 0)]).filter(([, n]) => n !== 0));
     console.log({ coldCallsByOperation, coldReconciles, coldRetries });
     console.log(`cold: ${ENVS} envs Ready in ${(coldMs / 1000).toFixed(1)} s (apply ${(applyMs / 1000).toFixed(1)} s), ${coldCalls} Docker calls; CPU: controller ${coldCpuS.controller.toFixed(1)} s, simulator ${coldCpuS.sim.toFixed(1)} s; load average ${loadavg()[0]!.toFixed(1)}`);
 
@@ -228,7 +241,7 @@ async function main() {
       workers: Number(WORKERS),
       resync: RESYNC,
       relist: RELIST,
-      cold: { readyMs: Math.round(coldMs), applyMs: Math.round(applyMs), cpuSeconds: coldCpuS, loadAverage: Number(loadavg()[0]!.toFixed(2)), dockerCalls: coldCalls, dockerCallsByOperation: coldCallsByOperation, reconciles: coldReconciles, retries: coldRetries },
+      cold: { readyMs: Math.round(coldMs), applyMs: Math.round(applyMs), cpuSeconds: coldCpuS, loadAverage: Number(loadavg()[0]!.toFixed(2)), dockerCalls: coldCalls, dockerCallsByOperation: coldCallsByOperation, etcdRequestsByMethod: coldEtcdRequests, reconciles: coldReconciles, retries: coldRetries },
       idle: { seconds: Math.round(idleSeconds), cpuPct: Number(idleCpuPct.toFixed(2)), peakRssMiB: Math.round(peakRss / 2 ** 20), dockerCallsPerMin: Number(idleCallsPerMin.toFixed(2)), reconciles: idleReconciles },
       reaction: react.length
         ? { samples: react.length, p50Ms: Number(pct(react, 50).toFixed(1)), p99Ms: Number(pct(react, 99).toFixed(1)), putP50Ms: Number(pct(put, 50).toFixed(1)), putP99Ms: Number(pct(put, 99).toFixed(1)) }
