@@ -1,8 +1,9 @@
-import { Etcd3, isRecoverableError, type ComparatorBuilder, type DeleteBuilder, type IKeyValue, type IOptions, type PutBuilder } from 'etcd3';
+import { Etcd3, isRecoverableError, type ComparatorBuilder, type DeleteBuilder, type ICompare, type IKeyValue, type IOptions, type IRequestOp, type ITxnRequest, type PutBuilder } from 'etcd3';
 import pRetry, { AbortError } from 'p-retry';
 import { AdapterError, NotLeaderError } from '../api/errors.js';
 import { etcdClientOptions, etcdSecurityFrom, type EtcdSecurity, type EtcdSecurityFlags } from './etcd-security.js';
-import { staleFence, type Fence } from './fence.js';
+import { staleFence, type Fence, type FenceToken } from './fence.js';
+import { Together } from './together.js';
 
 /** Where berth's resources live: the etcd endpoints and the key prefix (default `/berth`). */
 export interface StoreConfig {
@@ -73,9 +74,25 @@ export class EtcdClient {
   readonly endpoints: string[];
   private readonly retries: number;
   private readonly fence: Fence | undefined;
-  /** Puts gathered while a batch of them is on its way (`putTogether`). */
-  private gathering: GatheredPut[] = [];
-  private writingBatch = false;
+  /** Writes and reads of concurrent callers, gathered into shared transactions (`writeTogether`, `rangePrefixes`). */
+  private readonly writes = new Together<GatheredWrite, BatchOutcome>(async (batch) => {
+    const first = batch[0]!.operation;
+    const res = await this.call(batch.length === 1 ? first : `${first} and ${batch.length - 1} more writes`, () => this.etcd.kv.txn(txnOf(batch)));
+    return batch.map(() => (res.succeeded ? { landed: true, revision: res.header.revision } : { landed: false, alone: batch.length === 1 }));
+  }, {
+    cost: ({ write: w }) => [w.puts.length + w.deletes.length, w.compares.length + 1, w.puts.reduce((n, [k, v]) => n + k.length + v.length, 0)],
+    budget: TXN_BUDGET,
+    keysOf: ({ write: w }) => [...w.puts.map(([k]) => k), ...w.deletes],
+  });
+  private readonly reads = new Together<{ operation: string; prefixes: string[] }, IKeyValue[][]>(async (batch) => {
+    const prefixes = batch.flatMap((r) => r.prefixes);
+    const first = batch[0]!.operation;
+    const res = await this.call(batch.length === 1 ? first : `${first} and ${batch.length - 1} more reads`, () =>
+      this.etcd.kv.txn({ success: prefixes.map((p) => ({ request_range: { key: Buffer.from(p), range_end: prefixEnd(Buffer.from(p)) } })) }),
+    );
+    const kvs = res.responses.map((r) => r.response_range?.kvs ?? []);
+    return batch.map((r) => kvs.splice(0, r.prefixes.length));
+  }, { cost: (r) => [r.prefixes.length], budget: [TXN_BUDGET[0]!] });
 
   constructor(
     private readonly config: StoreConfig,
@@ -120,35 +137,31 @@ export class EtcdClient {
   }
 
   /**
-   * A put written in one transaction with the others asked for meanwhile (a group commit): the
-   * first goes at once, and while a batch is on its way the next one gathers. For writes that
-   * compare nothing but the fence (statuses, which every reconcile writes): a batch lands whole
-   * or not at all, as each of its puts would alone, and each caller gets the batch's outcome.
+   * Writes `w` in one transaction with the writes asked for while another batch of them was on
+   * its way (a group commit: the statuses and routes of every reconcile running at the time in
+   * one round trip). Returns the revision it landed at, or undefined when one of its compares
+   * failed, or on a fenced client the fence: the caller asks `checkFence` which, as after `txn`.
+   * A batch lands whole or not at all; when it fails, each of its writes is committed again on
+   * its own, so that a stale compare fails only the write that made it.
    */
-  putTogether(key: string, value: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.gathering.push({ key, value, resolve, reject });
-      if (!this.writingBatch) void this.writeBatches();
-    });
+  async writeTogether(operation: string, write: GroupWrite): Promise<string | undefined> {
+    // The token of the term this write's work started in (CurrentLeadership): a batch compares
+    // each of its writes' tokens, so none lands with another term's.
+    const gathered: GatheredWrite = { operation, write, token: this.fence?.token() };
+    const outcome = await this.writes.submit(gathered);
+    if (outcome.landed) return outcome.revision;
+    if (outcome.alone) return undefined;
+    const res = await this.call(operation, () => this.etcd.kv.txn(txnOf([gathered])));
+    return res.succeeded ? res.header.revision : undefined;
   }
 
-  private async writeBatches(): Promise<void> {
-    this.writingBatch = true;
-    while (this.gathering.length > 0) {
-      const batch = takeBatch(this.gathering);
-      const operation = batch.length === 1 ? `put ${batch[0]!.key}` : `put ${batch.length} keys: ${batch[0]!.key}, …`;
-      try {
-        if (this.fence) {
-          await this.fencedCommit(operation, this.leaderCompare(this.fence).then(...batch.map((p) => this.etcd.put(p.key).value(p.value))));
-        } else {
-          await this.call(operation, () => this.etcd.kv.txn({ success: batch.map((p) => ({ request_put: { key: Buffer.from(p.key), value: Buffer.from(p.value) } })) }));
-        }
-        for (const p of batch) p.resolve();
-      } catch (err) {
-        for (const p of batch) p.reject(err);
-      }
-    }
-    this.writingBatch = false;
+  /** A put that compares nothing but the fence, written together with others (`writeTogether`): for statuses, which every reconcile writes. */
+  async putTogether(key: string, value: string): Promise<void> {
+    const operation = `put ${key}`;
+    if ((await this.writeTogether(operation, { compares: [], deletes: [], puts: [[key, value]] })) !== undefined) return;
+    const err = staleFence(operation, this.fence!.token());
+    this.fence!.lost(err);
+    throw err;
   }
 
   /** A single delete (a key or a prefix); returns how many keys went. Fenced on a fenced client. */
@@ -229,15 +242,12 @@ export class EtcdClient {
   }
 
   /**
-   * The keys under each of `prefixes`, read at one revision in one round trip (a transaction
-   * of ranges): a reconcile reads its few routes at once, not one call each.
+   * The keys under each of `prefixes`, read at one revision in one round trip (a transaction of
+   * ranges), together with the prefixes other callers asked for while a read was on its way.
    */
   async rangePrefixes(operation: string, prefixes: string[]): Promise<IKeyValue[][]> {
     if (prefixes.length === 0) return [];
-    const res = await this.call(operation, () =>
-      this.etcd.kv.txn({ success: prefixes.map((p) => ({ request_range: { key: Buffer.from(p), range_end: prefixEnd(Buffer.from(p)) } })) }),
-    );
-    return res.responses.map((r) => r.response_range?.kvs ?? []);
+    return this.reads.submit({ operation, prefixes });
   }
 
   /** The names of the keys directly under `prefix` (which ends with '/'); deeper keys are left out. */
@@ -260,32 +270,42 @@ export class EtcdClient {
   }
 }
 
+/** A write of a group commit: it applies only while each key in `compares` has that mod revision (0: absent). */
+export interface GroupWrite {
+  compares: (readonly [key: string, modRevision: number | string])[];
+  deletes: string[];
+  puts: (readonly [key: string, value: string])[];
+}
+
+interface GatheredWrite {
+  operation: string;
+  write: GroupWrite;
+  token: FenceToken | undefined;
+}
+
+type BatchOutcome = { landed: true; revision: string } | { landed: false; alone: boolean };
+
+/**
+ * A batch's operations, compares and bytes: etcd refuses a transaction of over 128 operations or
+ * compares (--max-txn-ops) or over 1.5 MiB (--max-request-bytes), and one naming a key twice.
+ */
+const TXN_BUDGET = [100, 100, 1_000_000] as const;
+
+/** One transaction of `writes`: every compare of each (and the fence token it was asked for under), then every delete and put. */
+function txnOf(writes: GatheredWrite[]): ITxnRequest {
+  const compare: ICompare[] = [];
+  const tokens = new Map<string, FenceToken>();
+  for (const { token } of writes) if (token) tokens.set(`${token.key}@${token.createRevision}`, token);
+  for (const t of tokens.values()) compare.push({ key: Buffer.from(t.key), target: 'Create', result: 'Equal', create_revision: t.createRevision });
+  for (const { write } of writes) for (const [key, mod] of write.compares) compare.push({ key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: String(mod) });
+  const success: IRequestOp[] = writes.flatMap(({ write }) => [
+    ...write.deletes.map((k) => ({ request_delete_range: { key: Buffer.from(k) } })),
+    ...write.puts.map(([k, v]) => ({ request_put: { key: Buffer.from(k), value: Buffer.from(v) } })),
+  ]);
+  return { compare, success, failure: [] };
+}
+
 /** The end of the range of keys starting with `prefix`: its last byte below 0xff raised by one. */
-interface GatheredPut {
-  key: string;
-  value: string;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-/** etcd refuses a transaction over 128 operations (--max-txn-ops) or naming a key twice. */
-const MAX_BATCH = 100;
-
-/** The next batch out of `waiting`: in order, up to MAX_BATCH, a key's second put left for the batch after. */
-function takeBatch(waiting: GatheredPut[]): GatheredPut[] {
-  const batch: GatheredPut[] = [];
-  const keys = new Set<string>();
-  const rest: GatheredPut[] = [];
-  for (const p of waiting) {
-    if (batch.length < MAX_BATCH && !keys.has(p.key)) {
-      batch.push(p);
-      keys.add(p.key);
-    } else rest.push(p);
-  }
-  waiting.splice(0, waiting.length, ...rest);
-  return batch;
-}
-
 function prefixEnd(prefix: Buffer): Buffer {
   const end = Buffer.from(prefix);
   for (let i = end.length - 1; i >= 0; i--) {

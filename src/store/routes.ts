@@ -215,8 +215,8 @@ export class RouteStore implements RouteWriter {
       const write = planRouteWrite(keys, desired, (read ??= await this.range(keys.base)));
       read = undefined;
       if (!write) return undefined;
-      const out = await this.client.call(`txn ${keys.base}`, () => this.commit([write]));
-      if (out.succeeded) return out.header.revision;
+      const revision = await this.client.writeTogether(`txn ${keys.base}`, write);
+      if (revision !== undefined) return revision;
       await this.client.checkFence(`txn ${keys.base}`);
       if (attempt >= 4) throw new Error(`route ${route.upstream}: concurrent modification, gave up after ${attempt + 1} attempts`);
     }
@@ -224,9 +224,12 @@ export class RouteStore implements RouteWriter {
 
   /**
    * Several routes at once (a reconcile's rolling services): one transaction, so one revision
-   * for a watcher (one reload of nginx) and one round trip. When it cannot be (a route another
-   * owner holds, a key changed since the read), each route is written on its own, as setRoute.
-   * Returns the routes another owner holds.
+   * for a watcher (one reload of nginx) and one round trip, shared with the writes of other
+   * reconciles under way (EtcdClient.writeTogether). Optimistic concurrency: the write compares
+   * every key it read or changes, the owner keys among them, so an owner written meanwhile by
+   * another environment fails it. When it cannot be (a route another owner holds, a key changed
+   * since the read), each route is written on its own, as setRoute. Returns the routes another
+   * owner holds.
    */
   async setRoutes(routes: (Route & { owner: RouteOwner })[]): Promise<RouteConflictError[]> {
     const all = routes.map((route) => {
@@ -248,8 +251,8 @@ export class RouteStore implements RouteWriter {
     }
     if (writes.length === 0) return [];
     const names = writes.map((w) => w.base).join(',');
-    const out = await this.client.call(`txn ${names}`, () => this.commit(writes));
-    if (out.succeeded) return [];
+    const together = { compares: writes.flatMap((w) => w.compares), deletes: writes.flatMap((w) => w.deletes), puts: writes.flatMap((w) => w.puts) };
+    if ((await this.client.writeTogether(`txn ${names}`, together)) !== undefined) return [];
     await this.client.checkFence(`txn ${names}`);
     return this.oneByOne(routes);
   }
@@ -265,22 +268,6 @@ export class RouteStore implements RouteWriter {
       }
     }
     return conflicts;
-  }
-
-  /**
-   * One transaction of route writes. Optimistic concurrency: it applies only if no key read or
-   * written changed since the read, the owner keys first: an owner written meanwhile by another
-   * environment fails it.
-   */
-  private commit(writes: RouteWrite[]) {
-    const compares = writes.flatMap((w) => w.compares);
-    let txn = this.client.txn(compares[0]![0], 'Mod', '==', compares[0]![1]);
-    for (const [key, mod] of compares.slice(1)) txn = txn.and(key, 'Mod', '==', mod);
-    txn = txn.then(
-      ...writes.flatMap((w) => w.deletes.map((k) => this.client.etcd.delete().key(k))),
-      ...writes.flatMap((w) => w.puts.map(([k, v]) => this.client.etcd.put(k).value(v))),
-    );
-    return txn.commit();
   }
 
   private takeLastRead(base: string): RouteKv[] | undefined {

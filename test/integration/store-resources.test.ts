@@ -210,4 +210,40 @@ describe('ResourceStore against a real etcd', () => {
     assert.ok(Object.values(after).every((v) => v !== 'stale'), 'none of them landed');
     assert.ok(lost.length >= 1);
   });
+
+  it('writes with compares asked for meanwhile land in one transaction; a stale compare fails only its own write', async () => {
+    const keys = Array.from({ length: 6 }, (_, i) => `/berth-test/routes/u${i}/owner`);
+    for (const k of keys) await client.etcd.put(k).value('old').exec();
+    const mods = await Promise.all(keys.map(async (k) => (await client.etcd.get(k).exec()).kvs[0]!.mod_revision));
+    await client.etcd.put(keys[3]!).value('someone else').exec(); // u3's read is stale now
+    const first = client.writeTogether('first', { compares: [], deletes: [], puts: [['/berth-test/routes/first', 'x']] });
+    const rest = keys.map((k, i) => client.writeTogether(`write u${i}`, { compares: [[k, mods[i]!]], deletes: [], puts: [[k, 'new']] }));
+    const revisions = await Promise.all([first, ...rest]);
+    assert.equal(revisions[4], undefined, "u3's compare failed");
+    const landed = revisions.filter((r) => r !== undefined);
+    assert.equal(landed.length, 6, 'the first write and the five fresh ones landed');
+    const values = await Promise.all(keys.map((k) => client.etcd.get(k).string()));
+    assert.deepEqual(values, ['new', 'new', 'new', 'someone else', 'new', 'new']);
+    // The five went out in one batch that failed on u3, then each alone: five revisions, not one.
+    assert.equal(new Set(revisions.slice(1).filter((r) => r !== undefined)).size, 5);
+
+    const again = await Promise.all([client.writeTogether('one', { compares: [], deletes: [], puts: [['/berth-test/a', '1']] }), ...['b', 'c', 'd'].map((k) => client.writeTogether(k, { compares: [[`/berth-test/${k}`, 0]], deletes: [keys[0]!], puts: [[`/berth-test/${k}`, '1']] }))]);
+    assert.ok(again.every((r) => r !== undefined));
+    assert.equal(new Set(again).size, 4, 'the first alone; b, c and d each delete the same key, so they go in three batches, in order');
+  });
+
+  it('route reads asked for while one is on its way share one transaction', async () => {
+    await client.etcd.put('/berth-test/routes/a/owner').value('qa-1/web').exec();
+    await client.etcd.put('/berth-test/routes/b/servers/x').value('10.0.0.1:80').exec();
+    let calls = 0;
+    const call = client.call.bind(client);
+    client.call = (operation, fn) => (calls++, call(operation, fn));
+    try {
+      const reads = await Promise.all([['/berth-test/routes/a/'], ['/berth-test/routes/b/', '/berth-test/routes/none/'], ['/berth-test/routes/a/']].map((p) => client.rangePrefixes('get', p)));
+      assert.deepEqual(reads.map((r) => r.map((kvs) => kvs.map((kv) => kv.key.toString()))), [[['/berth-test/routes/a/owner']], [['/berth-test/routes/b/servers/x'], []], [['/berth-test/routes/a/owner']]]);
+      assert.equal(calls, 2, 'the first read alone, the two asked for meanwhile together');
+    } finally {
+      client.call = call;
+    }
+  });
 });
