@@ -596,11 +596,14 @@ export class EnvironmentReconciler {
     const writes = (async () => {
       if (changed.length === 0) return;
       const refused = await this.d.routes.setRoutes(changed.map((r) => ({ ...r, owner: r.owner! })));
+      const published: { upstream: string; servers: string[] }[] = [];
       for (const r of changed) {
         const err = refused.find((e) => e.upstream === r.upstream);
         if (err) conflicts.push({ service: r.owner!.service, upstream: r.upstream, owner: err.owner });
-        else log.info({ upstream: r.upstream, servers: r.servers }, 'route published');
+        else published.push({ upstream: r.upstream, servers: r.servers });
       }
+      // One line for the routes of one write: a cold start of thousands logged one per route.
+      if (published.length > 0) log.info({ routes: published }, 'routes published');
     })();
     const deletes = existing
       .filter((e) => !keep.has(e.upstream) && !routes.some((r) => r.upstream === e.upstream))
