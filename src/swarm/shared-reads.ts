@@ -32,12 +32,12 @@ export class SharedReads {
   ) {}
 
   /**
-   * Reads what `stale()` names of `ids` (of any id when undefined), each with a call that begins
-   * after now. The calls on their way for `ids` are waited for first, answered or failed: until
-   * then the cache holds the values they replace, and their marks are taken, so a reader that went
-   * past them would get what changed before the marks were set. `stale()` is asked after that
-   * wait; an id it names that is on its way then is in a call begun since, which it shares, else
-   * it goes in the next call. Rejects when a call holding one of its ids failed.
+   * Reads the ids `stale()` names, each with a call that begins after now. The calls on their way
+   * for `ids` (every call of the kind when undefined) are waited for first, answered or failed:
+   * until then the cache holds the values they replace, and their marks are taken, so a reader
+   * that went past them would get what changed before the marks were set. `stale()` is asked
+   * after that wait; an id it names that is on its way then is in a call begun since, which it
+   * shares, else it goes in the next call. Rejects when a call holding one of its ids failed.
    *
    * With no call on its way it reads at once, without a turn of the event loop: another reader
    * coming right after finds the marks taken and the calls on their way.
