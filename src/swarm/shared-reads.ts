@@ -9,8 +9,8 @@ interface Batch {
  * Reads of one kind of object by id (nodes, services, a service's tasks), shared by the readers
  * as a group commit shares a write: the ids asked for while a call of the kind is on its way wait
  * and go together, `perCall` ids a call, once every call on its way answered. A cold start's
- * readers each want a few ids at the same time; one call reads them all. A reader waits only for
- * the calls that hold its ids.
+ * readers each want a few ids at the same time; one call reads them all. A reader waits for the
+ * calls that hold its ids (and, for those, the calls on their way before), not for the others.
  *
  * Each object has a mark (`marks`): set when it changed, taken when a call reading it begins (so
  * a mark set after that survives the call), and set again when the call fails, so that the next
