@@ -5,6 +5,7 @@ import { ENDED_TASK_STATES, type ObservedNode, type ObservedService, type Observ
 import type { DockerServiceSpec } from './service-spec.js';
 import { isRelevantEvent } from './event-filter.js';
 import { NodeTable, type NodeIndex } from './node-index.js';
+import { SharedReads } from './shared-reads.js';
 import { WriteEchoes } from './write-echoes.js';
 import { abortableSleep } from '../util/abortable-sleep.js';
 import { Backoff } from '../util/backoff.js';
@@ -88,10 +89,8 @@ export class SwarmCache implements SwarmApi {
   private readonly dirtyServices = new Set<string>();
   private readonly dirtyTasks = new Set<string>();
   private readonly listeners = new Set<(c: SwarmChange) => void>();
-  /** The read under way of each object (`node/ID`, `service/ID`): a batch's, shared by its ids. */
-  private readonly inflight = new Map<string, Promise<void>>();
-  /** The reads under way, by kind, once each (a batch holds many ids). */
-  private readonly reading = { node: new Set<Promise<void>>(), service: new Set<Promise<void>>() };
+  /** The reads of marked (or, tasks, stale) objects by id, shared by the readers of each kind. */
+  private readonly reads: Record<'node' | 'service' | 'tasks', SharedReads>;
   /** When each object was last set or removed outside a relist (`node/ID`, `service/ID`, `tasks/ID`). */
   private readonly touched = new Map<string, number>();
   private seq = 0;
@@ -103,7 +102,6 @@ export class SwarmCache implements SwarmApi {
   private readonly now: () => number;
   private readonly echoes: WriteEchoes;
   private readonly unsettledMaxAgeMs: number;
-  private readonly batch: number;
   private synced: Promise<void>;
   private markSynced!: () => void;
   private hasSynced = false;
@@ -117,7 +115,12 @@ export class SwarmCache implements SwarmApi {
     this.now = o.now ?? Date.now;
     this.echoes = new WriteEchoes(this.now);
     this.unsettledMaxAgeMs = o.unsettledTaskMaxAgeMs ?? 1_000;
-    this.batch = o.idsPerList ?? 100;
+    const batch = o.idsPerList ?? 100;
+    this.reads = {
+      node: new SharedReads((ids) => this.readNodes(ids), this.dirtyNodes, batch),
+      service: new SharedReads((ids) => this.readServices(ids), this.dirtyServices, batch),
+      tasks: new SharedReads((ids) => this.readTasks(ids), this.dirtyTasks, batch),
+    };
     this.synced = new Promise((r) => (this.markSynced = r));
   }
 
@@ -431,31 +434,28 @@ export class SwarmCache implements SwarmApi {
     return [...this.tasks.values()].flatMap((e) => e.tasks.filter((t) => t.desiredState === 'running'));
   }
 
+  /**
+   * The tasks of the services stale when asked for are read by a call that begins after, shared
+   * with other readers (see SharedReads): never an older answer than a call of this read's own.
+   * As in `refreshDirty`, the calls on their way for these services are waited for first, and
+   * what they leave stale (marked again meanwhile, or failed) is read too.
+   */
   async listTasks(serviceIds: string[]): Promise<ObservedTask[]> {
     await this.synced;
+    const stale = this.staleTasks(serviceIds);
+    await this.reads.tasks.read(serviceIds, () => [...stale, ...this.staleTasks(serviceIds)]);
+    return serviceIds.flatMap((id) => this.tasks.get(id)?.tasks ?? []);
+  }
+
+  /** The services whose tasks are to be listed again: marked, never listed, or unsettled and older than the max age. */
+  private staleTasks(serviceIds: string[]): string[] {
     const now = this.now();
-    const stale = serviceIds.filter((id) => {
+    return serviceIds.filter((id) => {
       if (this.dirtyTasks.has(id)) return true;
       const entry = this.tasks.get(id);
       if (!entry) return this.services.has(id);
       return !isSettled(this.services.get(id), entry.tasks) && now - entry.listedAt >= this.unsettledMaxAgeMs;
     });
-    if (stale.length > 0) {
-      for (const id of stale) this.dirtyTasks.delete(id);
-      const listedAt = this.now();
-      try {
-        const fresh = await this.listTasksBatched(stale);
-        const byService = groupTasks(stale.map((id) => ({ id })), fresh, listedAt);
-        for (const [id, entry] of byService) {
-          this.tasks.set(id, entry);
-          this.touch('tasks', id);
-        }
-      } catch (err) {
-        for (const id of stale) this.dirtyTasks.add(id);
-        throw err;
-      }
-    }
-    return serviceIds.flatMap((id) => this.tasks.get(id)?.tasks ?? []);
   }
 
   // ---- writes: through to Docker, then what they changed is read again ------------------------
@@ -562,35 +562,12 @@ export class SwarmCache implements SwarmApi {
    *
    * Several marked objects are read with one filtered list per `idsPerList` ids instead of one
    * inspect each (a cold start marks thousands at once); one is read with an inspect. Every id of
-   * a batch shares the batch's call, and a failed call marks all its ids dirty again.
+   * a batch shares the batch's call, and a failed call marks all its ids dirty again. Objects
+   * marked while a read of the kind is on its way go together in the next (see SharedReads).
    */
   private async refreshDirty(kind: 'node' | 'service', only?: string): Promise<void> {
-    if (this.reading[kind].size > 0) await Promise.all([...this.reading[kind]].map((p) => p.catch(() => undefined)));
     const dirty = kind === 'node' ? this.dirtyNodes : this.dirtyServices;
-    const work = new Set<Promise<void>>();
-    const unread: string[] = [];
-    for (const id of only === undefined ? dirty : dirty.has(only) ? [only] : []) {
-      const p = this.inflight.get(`${kind}/${id}`);
-      if (p) work.add(p);
-      else unread.push(id);
-    }
-    for (let i = 0; i < unread.length; i += this.batch) {
-      const ids = unread.slice(i, i + this.batch);
-      for (const id of ids) dirty.delete(id);
-      const p = (kind === 'node' ? this.readNodes(ids) : this.readServices(ids))
-        .catch((err: unknown) => {
-          for (const id of ids) dirty.add(id);
-          throw err;
-        })
-        .finally(() => {
-          for (const id of ids) this.inflight.delete(`${kind}/${id}`);
-          this.reading[kind].delete(p);
-        });
-      for (const id of ids) this.inflight.set(`${kind}/${id}`, p);
-      this.reading[kind].add(p);
-      work.add(p);
-    }
-    await Promise.all(work);
+    await this.reads[kind].read(only === undefined ? undefined : [only], () => (only === undefined ? [...dirty] : dirty.has(only) ? [only] : []));
   }
 
   private async readNodes(ids: string[]): Promise<void> {
@@ -621,12 +598,13 @@ export class SwarmCache implements SwarmApi {
     }
   }
 
-  private async listTasksBatched(serviceIds: string[]): Promise<ObservedTask[]> {
-    const out: ObservedTask[] = [];
-    for (let i = 0; i < serviceIds.length; i += this.batch) {
-      out.push(...(await this.swarm.listTasks(serviceIds.slice(i, i + this.batch))));
+  private async readTasks(serviceIds: string[]): Promise<void> {
+    const listedAt = this.now();
+    const byService = groupTasks(serviceIds.map((id) => ({ id })), await this.swarm.listTasks(serviceIds), listedAt);
+    for (const [id, entry] of byService) {
+      this.tasks.set(id, entry);
+      this.touch('tasks', id);
     }
-    return out;
   }
 }
 

@@ -79,8 +79,13 @@ export class DockerodeSwarm implements SwarmApi, SwarmObjectLookup {
   private async call<T>(operation: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const timeoutMs = this.opts.timeoutMs ?? DEFAULT_DOCKER_TIMEOUT_MS;
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), timeoutMs);
-    const abandoned = new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(new Error('deadline passed')), { once: true }));
+    let timer!: NodeJS.Timeout;
+    const abandoned = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        deadline.abort();
+        reject(new Error('deadline passed'));
+      }, timeoutMs);
+    });
     abandoned.catch(() => undefined);
     const counted = () => {
       this.opts.onApiRequest?.(operation);

@@ -33,18 +33,34 @@ export interface RetryOptions {
   onError?: (operation: string) => void;
 }
 
-/** Runs one Docker call with a few quick retries; the final failure becomes an AdapterError. */
+/**
+ * Runs one Docker call with a few quick retries; the final failure becomes an AdapterError. The
+ * first attempt runs on its own: nearly every call succeeds at once, and p-retry's setup costs
+ * more CPU than the call's own work before the request. A recoverable failure hands that attempt
+ * to p-retry as its first, so the retries and their delays are p-retry's.
+ */
 export async function withRetry<T>(operation: string, fn: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
+  // Through an async function: a synchronous throw of `fn` is a failed attempt too, as in p-retry.
+  const first = (async () => fn())();
   try {
-    return await pRetry(fn, {
+    return await first;
+  } catch (err) {
+    if (!isRecoverable(err)) failed(operation, err, opts);
+  }
+  try {
+    return await pRetry((attempt) => (attempt === 1 ? first : fn()), {
       retries: opts.retries ?? 2,
       minTimeout: opts.minTimeoutMs ?? 200,
       maxTimeout: 1_000,
       shouldRetry: ({ error }) => isRecoverable(error),
     });
   } catch (err) {
-    opts.onError?.(operation);
-    if (err instanceof AdapterError) throw err;
-    throw new AdapterError(operation, messageOf(err), { cause: err, recoverable: isRecoverable(err) });
+    failed(operation, err, opts);
   }
+}
+
+function failed(operation: string, err: unknown, opts: RetryOptions): never {
+  opts.onError?.(operation);
+  if (err instanceof AdapterError) throw err;
+  throw new AdapterError(operation, messageOf(err), { cause: err, recoverable: isRecoverable(err) });
 }
