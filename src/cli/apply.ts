@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { watch } from 'chokidar';
 import { InvalidInputError } from '../api/errors.js';
 import type { EtcdClient } from '../store/client.js';
 import { ResourceStore } from '../store/resources.js';
@@ -90,6 +89,7 @@ async function watchAndApply(client: EtcdClient, flags: ApplyFlags, files: strin
     }
   };
   await applyQuietly(files);
+  const { watch } = await import('chokidar'); // only --watch needs it: every other apply is spared loading it
   const watcher = watch(flags.filename, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 200, pollInterval: 50 } });
   let chain = Promise.resolve();
   const onFile = (path: string) => {

@@ -55,7 +55,11 @@ type Settled<T> = { outcome: T } | { error: unknown };
 
 /** The hash `metadata.specHash` records: of the spec as canonical JSON. */
 export function resourceSpecHash(spec: unknown): string {
-  return createHash('sha256').update(canonicalJson(spec)).digest('hex').slice(0, 16);
+  return hashOfCanonical(canonicalJson(spec));
+}
+
+function hashOfCanonical(json: string): string {
+  return createHash('sha256').update(json).digest('hex').slice(0, 16);
 }
 
 /**
@@ -87,7 +91,8 @@ export function planApply<R extends Resource>(current: R | undefined, next: R, n
   delete userMeta.generation;
   delete userMeta.creationTimestamp;
   delete userMeta.deletionTimestamp;
-  userMeta.specHash = resourceSpecHash(next.spec);
+  const nextSpec = canonicalJson(next.spec);
+  userMeta.specHash = hashOfCanonical(nextSpec);
   if (current?.metadata.deletionTimestamp) {
     throw new ConflictError(`${current.kind.toLowerCase()} "${current.metadata.name}" is being deleted (since ${current.metadata.deletionTimestamp}): apply it again once it is gone`);
   }
@@ -97,7 +102,7 @@ export function planApply<R extends Resource>(current: R | undefined, next: R, n
       resource: { ...next, metadata: { ...userMeta, generation: 1, creationTimestamp: now.toISOString() } },
     };
   }
-  const specChanged = canonicalJson(current.spec) !== canonicalJson(next.spec);
+  const specChanged = canonicalJson(current.spec) !== nextSpec;
   const metaChanged =
     canonicalJson(current.metadata.labels ?? {}) !== canonicalJson(next.metadata.labels ?? {}) ||
     canonicalJson(current.metadata.annotations ?? {}) !== canonicalJson(next.metadata.annotations ?? {});
