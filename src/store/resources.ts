@@ -53,6 +53,16 @@ const APPLY_CHUNK_RETRIES_IN_FLIGHT = 16;
 
 type Settled<T> = { outcome: T } | { error: unknown };
 
+/** A put that lands only if its key is still at `modRevision` (absent, when undefined). */
+interface GuardedPut {
+  key: string;
+  value: string;
+  modRevision: string | undefined;
+}
+
+/** What a call on several keys is named in errors: `get 100 keys: /berth/environments/a, …`. */
+const keysOperation = (verb: string, keys: string[]) => (keys.length === 1 ? `${verb} ${keys[0]}` : `${verb} ${keys.length} keys: ${keys[0]}, …`);
+
 /** The hash `metadata.specHash` records: of the spec as canonical JSON. */
 export function resourceSpecHash(spec: unknown): string {
   return hashOfCanonical(canonicalJson(spec));
@@ -240,18 +250,17 @@ export class ResourceStore {
 
   /** One chunk of `applyMany` (each key once): never rejects, every resource gets its outcome or its error. */
   private async applyChunk<R extends Resource>(chunk: { resource: R; key: string }[], now: () => Date, dryRun: boolean): Promise<Settled<ApplyOutcome<R>>[]> {
-    const many = (verb: string) => (chunk.length === 1 ? `${verb} ${chunk[0]!.key}` : `${verb} ${chunk.length} keys: ${chunk[0]!.key}, …`);
-    let read;
+    let kvs: (IKeyValue | undefined)[];
     try {
-      read = await this.client.call(many('get'), () => this.client.etcd.kv.txn({ success: chunk.map(({ key }) => ({ request_range: { key: Buffer.from(key) } })) }));
+      kvs = await this.readKeys(chunk.map((c) => c.key));
     } catch (error) {
       return chunk.map(() => ({ error }));
     }
     const settled: Settled<ApplyOutcome<R>>[] = [];
-    const writes: { index: number; key: string; value: string; modRevision: string | undefined }[] = [];
+    const writes: (GuardedPut & { index: number })[] = [];
     chunk.forEach(({ resource, key }, index) => {
       try {
-        const kv = read.responses[index]?.response_range?.kvs[0];
+        const kv = kvs[index];
         const stored = kv ? storedResource(resource.kind, key, kv) : undefined;
         const outcome = planApply(stored?.resource as R | undefined, resource, now());
         settled[index] = { outcome };
@@ -261,33 +270,47 @@ export class ResourceStore {
       }
     });
     if (writes.length === 0) return settled;
-    const operation = writes.length === 1 ? `put ${writes[0]!.key}` : `put ${writes.length} keys: ${writes[0]!.key}, …`;
     try {
-      const res = await this.client.call(operation, () => {
-        // Each key compared with what its plan read: the revision, or absence for a create.
-        const compare = (txn: ComparatorBuilder | undefined, w: (typeof writes)[number]) => {
-          const [column, value] = w.modRevision === undefined ? (['Create', 0] as const) : (['Mod', w.modRevision] as const);
-          return txn ? txn.and(w.key, column, '==', value) : this.client.txn(w.key, column, '==', value);
-        };
-        const txn = writes.reduce<ComparatorBuilder | undefined>(compare, undefined)!;
-        return txn.then(...writes.map((w) => this.client.etcd.put(w.key).value(w.value))).commit();
-      });
-      if (res.succeeded) return settled;
-      await this.client.checkFence(operation);
+      if (await this.putGuarded(writes)) return settled;
     } catch (error) {
       for (const w of writes) settled[w.index] = { error };
       return settled;
     }
     // Someone wrote one of these keys since the read: each is applied again alone, on what is there now.
     await forEachLimited(writes, APPLY_CHUNK_RETRIES_IN_FLIGHT, async (w) => {
-      const { resource } = chunk[w.index]!;
       try {
-        settled[w.index] = { outcome: await this.apply(resource, { now }) };
+        settled[w.index] = { outcome: await this.apply(chunk[w.index]!.resource, { now }) };
       } catch (error) {
         settled[w.index] = { error };
       }
     });
     return settled;
+  }
+
+  /** The keys' current values (undefined where absent), read at one revision in one round trip. */
+  private async readKeys(keys: string[]): Promise<(IKeyValue | undefined)[]> {
+    const res = await this.client.call(keysOperation('get', keys), () => this.client.etcd.kv.txn({ success: keys.map((key) => ({ request_range: { key: Buffer.from(key) } })) }));
+    return keys.map((_, i) => res.responses[i]?.response_range?.kvs[0]);
+  }
+
+  /**
+   * Puts every value in one transaction if each key is still at the revision it was read at
+   * (absent, for a create); false when one was written meanwhile. On a fenced client a failed
+   * transaction that lost the fence throws NotLeaderError instead.
+   */
+  private async putGuarded(puts: GuardedPut[]): Promise<boolean> {
+    const operation = keysOperation('put', puts.map((p) => p.key));
+    const res = await this.client.call(operation, () => {
+      const compare = (txn: ComparatorBuilder | undefined, p: GuardedPut) => {
+        const [column, value] = p.modRevision === undefined ? (['Create', 0] as const) : (['Mod', p.modRevision] as const);
+        return txn ? txn.and(p.key, column, '==', value) : this.client.txn(p.key, column, '==', value);
+      };
+      const txn = puts.reduce<ComparatorBuilder | undefined>(compare, undefined)!;
+      return txn.then(...puts.map((p) => this.client.etcd.put(p.key).value(p.value))).commit();
+    });
+    if (res.succeeded) return true;
+    await this.client.checkFence(operation);
+    return false;
   }
 
   /**
