@@ -43,7 +43,8 @@ const APPLY_CHUNK_RESOURCES = 100;
  * Bytes of resources (their keys, twice, and their JSON as given) per chunk of `applyMany`. etcd
  * refuses a request over 1.5 MiB (--max-request-bytes): what is written is the resource given
  * plus its metadata's generation, creationTimestamp and specHash (under 150 bytes each), well
- * inside the margin. The read back is as big as what is stored, the client receives up to 4 MiB.
+ * inside the margin. The chunk's read returns what is stored, about as big, and the client takes
+ * responses of up to 4 MiB.
  */
 const APPLY_CHUNK_BYTES = 1024 * 1024;
 /** Chunks of `applyMany` on their way at once. */
