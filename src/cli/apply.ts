@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
-import { watch } from 'chokidar';
 import { InvalidInputError } from '../api/errors.js';
 import type { EtcdClient } from '../store/client.js';
 import { ResourceStore } from '../store/resources.js';
 import { checkGroupReferences, expandPaths, InvalidInputErrors, parseDocuments, readInput, type LoadedResource } from './load.js';
-import { forEachLimited } from '../util/limited.js';
 import { kindLabel } from './resource-types.js';
 import { EXIT_INVALID, EXIT_OK, runAction, UsageError } from './run.js';
 import { addStoreOptions, withClient, type StoreFlags } from './store-options.js';
@@ -21,9 +19,6 @@ interface ApplyFlags extends StoreFlags {
  * stored even when another file is invalid, and the exit code is then 2. Groups are stored
  * before environments.
  */
-/** Resource writes in flight at once during an apply. */
-const STORE_CONCURRENCY = 16;
-
 export async function applyFiles(
   client: EtcdClient,
   files: string[],
@@ -51,17 +46,15 @@ export async function applyFiles(
   const badFiles = new Set(refErrors.map((e) => e.location?.file));
   const toStore = perFile.filter((docs) => !docs.some((d) => badFiles.has(d.file))).flat();
   toStore.sort((a, b) => (a.resource.kind === b.resource.kind ? 0 : a.resource.kind === 'EnvironmentGroup' ? -1 : 1));
-  // Groups before environments; within a kind the writes go out together, at most
-  // STORE_CONCURRENCY at once (applying a thousand environments one round trip after another
-  // took longer than the controller needed to run them). Documents naming the same resource stay
-  // in file order, so the last one wins as before. Results are printed in file order.
+  // Groups before environments, each kind in a few transactions (ResourceStore.applyMany):
+  // applying a thousand environments one round trip after another took longer than the
+  // controller needed to run them. Documents naming the same resource go in file order, so the
+  // last one wins. Results are printed in file order.
   const results = new Map<LoadedResource, string>();
   for (const kind of ['EnvironmentGroup', 'Environment'] as const) {
-    const byName = new Map<string, LoadedResource[]>();
-    for (const l of toStore) if (l.resource.kind === kind) byName.set(l.resource.metadata.name, [...(byName.get(l.resource.metadata.name) ?? []), l]);
-    await forEachLimited([...byName.values()], STORE_CONCURRENCY, async (same) => {
-      for (const l of same) results.set(l, (await store.apply(l.resource, { dryRun: opts.dryRun ?? false })).result);
-    });
+    const docs = toStore.filter((l) => l.resource.kind === kind);
+    const outcomes = await store.applyMany(docs.map((l) => l.resource), { dryRun: opts.dryRun ?? false });
+    docs.forEach((l, i) => results.set(l, outcomes[i]!.result));
   }
   for (const l of toStore) out(`${kindLabel(l.resource.kind)}/${l.resource.metadata.name} ${results.get(l)}${opts.dryRun ? ' (dry run)' : ''}`);
   for (const e of errors) err(`error: ${e.message}`);
@@ -96,6 +89,7 @@ async function watchAndApply(client: EtcdClient, flags: ApplyFlags, files: strin
     }
   };
   await applyQuietly(files);
+  const { watch } = await import('chokidar'); // only --watch needs it: every other apply is spared loading it
   const watcher = watch(flags.filename, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 200, pollInterval: 50 } });
   let chain = Promise.resolve();
   const onFile = (path: string) => {

@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
 import { ConflictError, InvalidInputError, InvalidStoredResourceError } from '../api/errors.js';
 import { KINDS, parseResource, type Kind, type Resource } from '../api/resource.js';
+import type { ComparatorBuilder, IKeyValue } from 'etcd3';
 import type { EtcdClient } from './client.js';
 import { parseResourceKey, resourceKey, resourcePrefix } from './keys.js';
 import { canonicalJson } from '../util/canonical-json.js';
+import { chunksOf, roundsById } from '../util/chunks.js';
+import { forEachLimited } from '../util/limited.js';
 
 export type ApplyResult = 'created' | 'configured' | 'unchanged';
 
@@ -31,9 +34,43 @@ export class GroupInUseError extends ConflictError {
 
 const MAX_CAS_ATTEMPTS = 50;
 
+/**
+ * Resources per transaction of `applyMany`: etcd refuses a transaction of over 128 compares or
+ * operations (--max-txn-ops), and a fenced client adds a compare of its own.
+ */
+const APPLY_CHUNK_RESOURCES = 100;
+/**
+ * Bytes of resources (their keys, twice, and their JSON as given) per chunk of `applyMany`. etcd
+ * refuses a request over 1.5 MiB (--max-request-bytes): what is written is the resource given
+ * plus its metadata's generation, creationTimestamp and specHash (under 150 bytes each), well
+ * inside the margin. The chunk's read returns what is stored, about as big, and the client takes
+ * responses of up to 4 MiB.
+ */
+const APPLY_CHUNK_BYTES = 1024 * 1024;
+/** Chunks of `applyMany` on their way at once. */
+const APPLY_CHUNKS_IN_FLIGHT = 4;
+/** Resources of a chunk whose write failed applied again one by one, at most this many at once. */
+const APPLY_CHUNK_RETRIES_IN_FLIGHT = 16;
+
+type Settled<T> = { outcome: T } | { error: unknown };
+
+/** A put that lands only if its key is still at `modRevision` (absent, when undefined). */
+interface GuardedPut {
+  key: string;
+  value: string;
+  modRevision: string | undefined;
+}
+
+/** What a call on several keys is named in errors: `get 100 keys: /berth/environments/a, …`. */
+const keysOperation = (verb: string, keys: string[]) => (keys.length === 1 ? `${verb} ${keys[0]}` : `${verb} ${keys.length} keys: ${keys[0]}, …`);
+
 /** The hash `metadata.specHash` records: of the spec as canonical JSON. */
 export function resourceSpecHash(spec: unknown): string {
-  return createHash('sha256').update(canonicalJson(spec)).digest('hex').slice(0, 16);
+  return hashOfCanonical(canonicalJson(spec));
+}
+
+function hashOfCanonical(json: string): string {
+  return createHash('sha256').update(json).digest('hex').slice(0, 16);
 }
 
 /**
@@ -65,7 +102,8 @@ export function planApply<R extends Resource>(current: R | undefined, next: R, n
   delete userMeta.generation;
   delete userMeta.creationTimestamp;
   delete userMeta.deletionTimestamp;
-  userMeta.specHash = resourceSpecHash(next.spec);
+  const nextSpec = canonicalJson(next.spec);
+  userMeta.specHash = hashOfCanonical(nextSpec);
   if (current?.metadata.deletionTimestamp) {
     throw new ConflictError(`${current.kind.toLowerCase()} "${current.metadata.name}" is being deleted (since ${current.metadata.deletionTimestamp}): apply it again once it is gone`);
   }
@@ -75,7 +113,7 @@ export function planApply<R extends Resource>(current: R | undefined, next: R, n
       resource: { ...next, metadata: { ...userMeta, generation: 1, creationTimestamp: now.toISOString() } },
     };
   }
-  const specChanged = canonicalJson(current.spec) !== canonicalJson(next.spec);
+  const specChanged = canonicalJson(current.spec) !== nextSpec;
   const metaChanged =
     canonicalJson(current.metadata.labels ?? {}) !== canonicalJson(next.metadata.labels ?? {}) ||
     canonicalJson(current.metadata.annotations ?? {}) !== canonicalJson(next.metadata.annotations ?? {});
@@ -103,6 +141,17 @@ export function decodeResource(kind: Kind, key: string, value: string): Resource
   return result.data;
 }
 
+/** A key's value read back as the resource it stores; a value that is not one throws InvalidStoredResourceError. */
+function storedResource(kind: Kind, key: string, kv: IKeyValue): StoredResource {
+  let resource: Resource;
+  try {
+    resource = decodeResource(kind, key, kv.value.toString());
+  } catch (err) {
+    throw err instanceof InvalidInputError ? new InvalidStoredResourceError(err, kv.mod_revision) : err;
+  }
+  return { resource: withStoredGeneration(resource, kv.mod_revision), modRevision: kv.mod_revision };
+}
+
 const jitter = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * Math.min(5 * attempt, 50)));
 
 /**
@@ -121,14 +170,7 @@ export class ResourceStore {
     const key = resourceKey(this.prefix, kind, name);
     const res = await this.client.call(`get ${key}`, () => this.client.etcd.get(key).exec());
     const kv = res.kvs[0];
-    if (!kv) return undefined;
-    let resource: Resource;
-    try {
-      resource = decodeResource(kind, key, kv.value.toString());
-    } catch (err) {
-      throw err instanceof InvalidInputError ? new InvalidStoredResourceError(err, kv.mod_revision) : err;
-    }
-    return { resource: withStoredGeneration(resource, kv.mod_revision) as Extract<Resource, { kind: K }>, modRevision: kv.mod_revision };
+    return kv ? (storedResource(kind, key, kv) as StoredResource<Extract<Resource, { kind: K }>>) : undefined;
   }
 
   async get<K extends Kind>(kind: K, name: string): Promise<Extract<Resource, { kind: K }> | undefined> {
@@ -171,6 +213,105 @@ export class ResourceStore {
   async apply<R extends Resource>(resource: R, opts: { dryRun?: boolean; now?: () => Date } = {}): Promise<ApplyOutcome<R>> {
     const now = opts.now ?? (() => new Date());
     return this.casLoop(resource.kind, resource.metadata.name, (current) => planApply(current as R | undefined, resource, now()), opts.dryRun);
+  }
+
+  /**
+   * `apply` of many resources in few round trips, one outcome each in input order: the same
+   * outcomes, stored as safely (each key's write compares the revision it was planned on), but
+   * read and written a chunk at a time, one transaction of reads and one of writes per chunk.
+   * A chunk whose write transaction fails (someone wrote one of its keys meanwhile) applies its
+   * resources one by one as `apply` does. A resource named more than once is applied in input
+   * order, so the last one wins; one that fails is not applied again. Rejects with the first
+   * failure (in input order) once every resource was tried.
+   */
+  async applyMany<R extends Resource>(resources: readonly R[], opts: { dryRun?: boolean; now?: () => Date } = {}): Promise<ApplyOutcome<R>[]> {
+    const now = opts.now ?? (() => new Date());
+    const items = resources.map((resource, index) => ({ resource, index, key: resourceKey(this.prefix, resource.kind, resource.metadata.name) }));
+    const outcomes: ApplyOutcome<R>[] = [];
+    const failures = new Map<number, unknown>();
+    const failedKeys = new Set<string>();
+    for (const round of roundsById(items, (item) => item.key)) {
+      const todo = round.filter((item) => !failedKeys.has(item.key));
+      const chunks = chunksOf(todo, APPLY_CHUNK_RESOURCES, APPLY_CHUNK_BYTES, (item) => Buffer.byteLength(item.key) * 2 + Buffer.byteLength(JSON.stringify(item.resource)));
+      await forEachLimited(chunks, APPLY_CHUNKS_IN_FLIGHT, async (chunk) => {
+        const settled = await this.applyChunk(chunk, now, opts.dryRun ?? false);
+        chunk.forEach((item, i) => {
+          const s = settled[i]!;
+          if ('outcome' in s) outcomes[item.index] = s.outcome;
+          else {
+            failures.set(item.index, s.error);
+            failedKeys.add(item.key);
+          }
+        });
+      });
+    }
+    if (failures.size > 0) throw failures.get(Math.min(...failures.keys()));
+    return outcomes;
+  }
+
+  /** One chunk of `applyMany` (each key once): never rejects, every resource gets its outcome or its error. */
+  private async applyChunk<R extends Resource>(chunk: { resource: R; key: string }[], now: () => Date, dryRun: boolean): Promise<Settled<ApplyOutcome<R>>[]> {
+    let kvs: (IKeyValue | undefined)[];
+    try {
+      kvs = await this.readKeys(chunk.map((c) => c.key));
+    } catch (error) {
+      return chunk.map(() => ({ error }));
+    }
+    const settled: Settled<ApplyOutcome<R>>[] = [];
+    const writes: (GuardedPut & { index: number })[] = [];
+    chunk.forEach(({ resource, key }, index) => {
+      try {
+        const kv = kvs[index];
+        const stored = kv ? storedResource(resource.kind, key, kv) : undefined;
+        const outcome = planApply(stored?.resource as R | undefined, resource, now());
+        settled[index] = { outcome };
+        if (outcome.result !== 'unchanged' && !dryRun) writes.push({ index, key, value: JSON.stringify(outcome.resource), modRevision: stored?.modRevision });
+      } catch (error) {
+        settled[index] = { error };
+      }
+    });
+    if (writes.length === 0) return settled;
+    try {
+      if (await this.putGuarded(writes)) return settled;
+    } catch (error) {
+      for (const w of writes) settled[w.index] = { error };
+      return settled;
+    }
+    // Someone wrote one of these keys since the read: each is applied again alone, on what is there now.
+    await forEachLimited(writes, APPLY_CHUNK_RETRIES_IN_FLIGHT, async (w) => {
+      try {
+        settled[w.index] = { outcome: await this.apply(chunk[w.index]!.resource, { now }) };
+      } catch (error) {
+        settled[w.index] = { error };
+      }
+    });
+    return settled;
+  }
+
+  /** The keys' current values (undefined where absent), read at one revision in one round trip. */
+  private async readKeys(keys: string[]): Promise<(IKeyValue | undefined)[]> {
+    const res = await this.client.call(keysOperation('get', keys), () => this.client.etcd.kv.txn({ success: keys.map((key) => ({ request_range: { key: Buffer.from(key) } })) }));
+    return keys.map((_, i) => res.responses[i]?.response_range?.kvs[0]);
+  }
+
+  /**
+   * Puts every value in one transaction if each key is still at the revision it was read at
+   * (absent, for a create); false when one was written meanwhile. On a fenced client a failed
+   * transaction that lost the fence throws NotLeaderError instead.
+   */
+  private async putGuarded(puts: GuardedPut[]): Promise<boolean> {
+    const operation = keysOperation('put', puts.map((p) => p.key));
+    const res = await this.client.call(operation, () => {
+      const compare = (txn: ComparatorBuilder | undefined, p: GuardedPut) => {
+        const [column, value] = p.modRevision === undefined ? (['Create', 0] as const) : (['Mod', p.modRevision] as const);
+        return txn ? txn.and(p.key, column, '==', value) : this.client.txn(p.key, column, '==', value);
+      };
+      const txn = puts.reduce<ComparatorBuilder | undefined>(compare, undefined)!;
+      return txn.then(...puts.map((p) => this.client.etcd.put(p.key).value(p.value))).commit();
+    });
+    if (res.succeeded) return true;
+    await this.client.checkFence(operation);
+    return false;
   }
 
   /**

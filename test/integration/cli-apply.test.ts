@@ -62,6 +62,17 @@ describe('berth apply against a real etcd', () => {
     assert.deepEqual(await keys(), []);
   });
 
+  it('a resource in two files: results in file order, groups first, the last file wins', async () => {
+    const renamed = (name: string, nodes: number) => ({ ...validEnvDoc(), metadata: { name }, spec: { ...validEnvDoc().spec, nodes } });
+    const first = write('a.yaml', renamed('qa-1', 1), renamed('qa-2', 1), validGroupDoc());
+    const second = write('b.yaml', renamed('qa-1', 3), renamed('qa-2', 1));
+    const lines: string[] = [];
+    assert.equal(await applyFiles(client, [first, second], { out: (l) => lines.push(l) }), 0);
+    assert.deepEqual(lines, ['environmentgroup/qa-pool created', 'environment/qa-1 created', 'environment/qa-2 created', 'environment/qa-1 configured', 'environment/qa-2 unchanged']);
+    const stored = (await client.etcd.get(`${PREFIX}/environments/qa-1`).json()) as { spec: { nodes: number }; metadata: { generation: number } };
+    assert.deepEqual([stored.spec.nodes, stored.metadata.generation], [3, 2]);
+  });
+
   it('CLI: apply, re-apply, get, scale, delete; exit codes', () => {
     const file = write('ok.yaml', validEnvDoc(), validGroupDoc());
     let r = berth(etcd.endpoint, 'apply', '-f', file);
