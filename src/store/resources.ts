@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ConflictError, InvalidInputError, InvalidStoredResourceError } from '../api/errors.js';
 import { KINDS, parseResource, type Kind, type Resource } from '../api/resource.js';
-import type { ComparatorBuilder, IKeyValue } from 'etcd3';
+import type { IKeyValue } from 'etcd3';
 import type { EtcdClient } from './client.js';
 import { parseResourceKey, resourceKey, resourcePrefix } from './keys.js';
 import { canonicalJson } from '../util/canonical-json.js';
@@ -296,20 +296,13 @@ export class ResourceStore {
 
   /**
    * Puts every value in one transaction if each key is still at the revision it was read at
-   * (absent, for a create); false when one was written meanwhile. On a fenced client a failed
-   * transaction that lost the fence throws NotLeaderError instead.
+   * (absent, for a create: mod revision 0); false when one was written meanwhile. On a fenced
+   * client a failed transaction that lost the fence throws NotLeaderError instead.
    */
   private async putGuarded(puts: GuardedPut[]): Promise<boolean> {
     const operation = keysOperation('put', puts.map((p) => p.key));
-    const res = await this.client.call(operation, () => {
-      const compare = (txn: ComparatorBuilder | undefined, p: GuardedPut) => {
-        const [column, value] = p.modRevision === undefined ? (['Create', 0] as const) : (['Mod', p.modRevision] as const);
-        return txn ? txn.and(p.key, column, '==', value) : this.client.txn(p.key, column, '==', value);
-      };
-      const txn = puts.reduce<ComparatorBuilder | undefined>(compare, undefined)!;
-      return txn.then(...puts.map((p) => this.client.etcd.put(p.key).value(p.value))).commit();
-    });
-    if (res.succeeded) return true;
+    const write = { compares: puts.map((p) => [p.key, p.modRevision ?? 0] as const), deletes: [], puts: puts.map((p) => [p.key, p.value] as const) };
+    if ((await this.client.writeTogether(operation, write)) !== undefined) return true;
     await this.client.checkFence(operation);
     return false;
   }
