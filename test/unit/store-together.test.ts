@@ -31,19 +31,28 @@ function gathering(budget = 10, fail?: (batch: Req[]) => boolean) {
 
 const req = (id: string, keys: string[] = [id], ops = 1): Req => ({ id, keys, ops });
 
+/** Lets the event loop finish its turn: a batch waits for that before it goes. */
+const turn = () => new Promise((r) => setImmediate(r));
+
 describe('Together (group commit)', () => {
-  it('sends the first request at once and gathers those asked for meanwhile into the next batch', async () => {
+  it('sends the requests of one turn of the event loop together, and gathers those asked for meanwhile into the next batch', async () => {
     const { together, sent, release } = gathering();
-    const results = [together.submit(req('a')), together.submit(req('b')), together.submit(req('c'))];
+    const results = [together.submit(req('a')), together.submit(req('b'))];
+    assert.deepEqual(sent, [], 'nothing goes before the turn ends');
+    await turn();
+    assert.deepEqual(sent, [['a', 'b']]);
+    results.push(together.submit(req('c')), together.submit(req('d')));
     await release();
-    assert.deepEqual(sent, [['a'], ['b', 'c']]);
+    assert.deepEqual(sent, [['a', 'b'], ['c', 'd']]);
     await release();
-    assert.deepEqual(await Promise.all(results), ['done a', 'done b', 'done c']);
+    assert.deepEqual(await Promise.all(results), ['done a', 'done b', 'done c', 'done d']);
   });
 
   it('keeps a batch within its budget, taking later requests that fit, the first always', async () => {
     const { together, sent, release } = gathering(5);
-    const all = [together.submit(req('first', ['f'], 9)), together.submit(req('big', ['x'], 4)), together.submit(req('also-big', ['y'], 4)), together.submit(req('small', ['z'], 1))];
+    const all = [together.submit(req('first', ['f'], 9))];
+    await turn();
+    all.push(together.submit(req('big', ['x'], 4)), together.submit(req('also-big', ['y'], 4)), together.submit(req('small', ['z'], 1)));
     for (let i = 0; i < 3; i++) await release();
     await Promise.all(all);
     assert.deepEqual(sent, [['first'], ['big', 'small'], ['also-big']], 'the first goes alone over budget; a request that does not fit waits for the next batch');
@@ -51,7 +60,9 @@ describe('Together (group commit)', () => {
 
   it('never puts two writes of one key in one batch, and keeps their order', async () => {
     const { together, sent, release } = gathering();
-    const all = [together.submit(req('open')), together.submit(req('k1', ['k'])), together.submit(req('k2', ['k', 'j'])), together.submit(req('j-later', ['j'])), together.submit(req('free', ['q']))];
+    const all = [together.submit(req('open'))];
+    await turn();
+    all.push(together.submit(req('k1', ['k'])), together.submit(req('k2', ['k', 'j'])), together.submit(req('j-later', ['j'])), together.submit(req('free', ['q'])));
     for (let i = 0; i < 4; i++) await release();
     await Promise.all(all);
     assert.deepEqual(sent, [['open'], ['k1', 'free'], ['k2'], ['j-later']], "k2 waits for k1; j-later, for k2, which writes j too");
@@ -60,6 +71,7 @@ describe('Together (group commit)', () => {
   it("rejects every request of a failed batch with its error; the next batch goes on", async () => {
     const { together, release } = gathering(10, (batch) => batch.some((r) => r.id === 'bad'));
     const first = together.submit(req('first'));
+    await turn();
     const bad = assert.rejects(together.submit(req('bad')), /batch bad,with-bad failed/);
     const withBad = assert.rejects(together.submit(req('with-bad')), /batch bad,with-bad failed/);
     await release();
