@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { InvalidInputError } from '../../src/api/errors.js';
+import { parseResource } from '../../src/api/resource.js';
 import { checkGroupReferences, parseDocuments } from '../../src/cli/load.js';
 import { INVALID_CASES, validEnvDoc, validGroupDoc } from '../support/invalid-docs.js';
 
@@ -78,6 +79,50 @@ describe('berth apply: invalid documents name file:document: field', () => {
     other.metadata.name = 'other';
     const loaded = parseDocuments('e.yaml', `${stringify(validGroupDoc())}---\n---\n${stringify(other)}---\n`);
     assert.deepEqual(loaded.map((l) => l.document), [1, 3]);
+  });
+
+  it('reads YAML as the `yaml` library does, anchors, flow and block styles, numbers and dates included', () => {
+    // js-yaml reads a valid file first (quicker); this is the same file read by `yaml` alone.
+    const text = [
+      `apiVersion: berth.dev/v1alpha1\nkind: EnvironmentGroup\nmetadata: {name: qa-pool, labels: {since: 2026-01-01}}\nspec: {nodeSelector: {pool: "qa", tier: '1'}, spare: 0x1}`,
+      `# a comment-only document\n`,
+      `apiVersion: berth.dev/v1alpha1
+kind: Environment
+metadata:
+  name: qa-1
+  labels: {team: api, build: "0o17"}
+spec:
+  group: qa-pool
+  nodes: 0o2
+  services:
+    api:
+      image: 10.77.0.1:5000/web:v2
+      replicas: +2
+      command: [sh, -c, 'echo "a: b" # not a comment']
+      environment: &common
+        LOG_LEVEL: info
+        GREETING: >-
+          hello
+          world
+        BANNER: |
+          line one
+          line two
+        EMPTY: ""
+        N: "1_000"
+      ports: [{target: 8080}]
+    worker:
+      image: 10.77.0.1:5000/web:v2
+      replicas: 1
+      environment: *common
+...
+`,
+    ].join('\n---\n');
+    const viaYaml = parseAllDocuments(text).flatMap((doc, i) => {
+      const value: unknown = doc.toJS();
+      return value === null ? [] : [{ resource: parseResource(value, { file: 'y.yaml', document: i + 1 }), file: 'y.yaml', document: i + 1 }];
+    });
+    assert.equal(viaYaml.length, 2);
+    assert.deepEqual(parseDocuments('y.yaml', text), viaYaml);
   });
 
   it('an Environment needs its group in the batch or in etcd, else spec.group', () => {
