@@ -49,7 +49,9 @@ function berthChild(argv: string[], env: NodeJS.ProcessEnv, log: string): ChildP
   const out = openSync(log, 'a');
   // BERTH_BENCH_PROF=1: a V8 CPU profile of each child, written into the kept work dir.
   const prof = process.env.BERTH_BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir', work] : [];
-  return spawn(process.execPath, [...prof, 'bin/berth.js', ...argv], { env, stdio: ['ignore', out, out] });
+  // BERTH_BENCH_NODE_FLAGS: more flags for node in each child (e.g. --trace-gc, heap sizes).
+  const flags = process.env.BERTH_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  return spawn(process.execPath, [...prof, ...flags, 'bin/berth.js', ...argv], { env, stdio: ['ignore', out, out] });
 }
 
 function envDocs(): string {
