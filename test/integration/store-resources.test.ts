@@ -229,19 +229,27 @@ describe('ResourceStore against a real etcd', () => {
 
     const again = await Promise.all([client.writeTogether('one', { compares: [], deletes: [], puts: [['/berth-test/a', '1']] }), ...['b', 'c', 'd'].map((k) => client.writeTogether(k, { compares: [[`/berth-test/${k}`, 0]], deletes: [keys[0]!], puts: [[`/berth-test/${k}`, '1']] }))]);
     assert.ok(again.every((r) => r !== undefined));
-    assert.equal(new Set(again).size, 4, 'the first alone; b, c and d each delete the same key, so they go in three batches, in order');
+    assert.equal(new Set(again).size, 3, "asked for in one turn: 'one' and b together; c and d delete b's key too, so each follows in a batch of its own, in order");
   });
 
-  it('route reads asked for while one is on its way share one transaction', async () => {
+  it('route reads asked for in one turn, or while one is on its way, share one transaction', async () => {
     await client.etcd.put('/berth-test/routes/a/owner').value('qa-1/web').exec();
     await client.etcd.put('/berth-test/routes/b/servers/x').value('10.0.0.1:80').exec();
     let calls = 0;
     const call = client.call.bind(client);
     client.call = (operation, fn) => (calls++, call(operation, fn));
     try {
-      const reads = await Promise.all([['/berth-test/routes/a/'], ['/berth-test/routes/b/', '/berth-test/routes/none/'], ['/berth-test/routes/a/']].map((p) => client.rangePrefixes('get', p)));
-      assert.deepEqual(reads.map((r) => r.map((kvs) => kvs.map((kv) => kv.key.toString()))), [[['/berth-test/routes/a/owner']], [['/berth-test/routes/b/servers/x'], []], [['/berth-test/routes/a/owner']]]);
-      assert.equal(calls, 2, 'the first read alone, the two asked for meanwhile together');
+      const prefixes = [['/berth-test/routes/a/'], ['/berth-test/routes/b/', '/berth-test/routes/none/'], ['/berth-test/routes/a/']];
+      const expected = [[['/berth-test/routes/a/owner']], [['/berth-test/routes/b/servers/x'], []], [['/berth-test/routes/a/owner']]];
+      const keysOf = (reads: { key: Buffer }[][][]) => reads.map((r) => r.map((kvs) => kvs.map((kv) => kv.key.toString())));
+      assert.deepEqual(keysOf(await Promise.all(prefixes.map((p) => client.rangePrefixes('get', p)))), expected);
+      assert.equal(calls, 1, 'the three reads of one turn in one call');
+
+      const first = client.rangePrefixes('get', prefixes[0]!);
+      await new Promise((r) => setImmediate(r)); // the first read is on its way
+      const meanwhile = prefixes.slice(1).map((p) => client.rangePrefixes('get', p));
+      assert.deepEqual(keysOf(await Promise.all([first, ...meanwhile])), expected);
+      assert.equal(calls, 3, 'the first read alone, the two asked for meanwhile together');
     } finally {
       client.call = call;
     }
