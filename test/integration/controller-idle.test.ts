@@ -94,6 +94,15 @@ after(async () => {
 test('one converged environment with a 1 s healthcheck: no reconcile beyond resync and no Docker call beyond its list over 60 s', { timeout: 240_000 }, async () => {
   await store.apply(env);
   await until('Ready', async () => (await statuses.getStatus('Environment', ENV))?.phase === 'Ready');
+  // The containers of an earlier test file's services may still be stopping (a 10 s grace): their
+  // events, which Docker raises on the manager, rightly reconcile environments of theirs. The
+  // window counts this one's alone.
+  await until('no other service container on the manager', async () =>
+    (await docker.listContainers({ all: true })).every((c) => {
+      const service = c.Labels?.['com.docker.swarm.service.name'];
+      return service === undefined || service.startsWith(`${ENV}_`);
+    }),
+  );
   // Let the last convergence passes (route, status) finish before counting.
   await new Promise((r) => setTimeout(r, 5_000));
   const start = await metrics();
