@@ -346,15 +346,7 @@ export class ResourceStore {
       const outcome = plan(stored?.resource);
       if (!outcome) return undefined as never;
       if (outcome.result === 'unchanged' || dryRun) return outcome;
-      const value = JSON.stringify(outcome.resource);
-      const res = await this.client.call(`put ${key}`, () => {
-        const txn = stored
-          ? this.client.txn(key, 'Mod', '==', stored.modRevision)
-          : this.client.txn(key, 'Create', '==', 0);
-        return txn.then(this.client.etcd.put(key).value(value)).commit();
-      });
-      if (res.succeeded) return outcome;
-      await this.client.checkFence(`put ${key}`);
+      if (await this.putGuarded([{ key, value: JSON.stringify(outcome.resource), modRevision: stored?.modRevision }])) return outcome;
       await jitter(attempt);
     }
     throw new ConflictError(`${kind} "${name}": gave up after ${MAX_CAS_ATTEMPTS} concurrent modifications`);
